@@ -1,0 +1,119 @@
+"""Configuration: frozen dataclasses, the single home of every default.
+
+Each stage takes the config it needs. Configs are immutable (a run never changes its settings midway)
+and round-trip through plain dicts (``to_dict`` / ``from_dict``), which is how they cross into
+``config.json`` and, later, into Ray workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+
+from .errors import ConfigError
+
+# The tutorial's preprocessing: the 5,000 most frequent words, reviews cut or pre-padded to 500.
+NUM_WORDS = 5000
+MAXLEN = 500
+
+# The official archive (see ../shared/data/README.md); only fetched when no local copy is found.
+OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+OFFICIAL_SIZE = 84_125_825
+
+
+def default_cache_dir() -> str:
+    """``$TOOLKIT_CACHE``, else ``$XDG_CACHE_HOME/toolkit``, else ``~/.cache/toolkit``."""
+    if os.environ.get("TOOLKIT_CACHE"):
+        return os.environ["TOOLKIT_CACHE"]
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "toolkit")
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the reviews come from and how they are encoded."""
+
+    path: Optional[str] = None  # tarball or aclImdb/ folder; None: $TOOLKIT_DATA, cache, download
+    source: str = "aclimdb"  # "aclimdb" (raw reviews) or "keras" (keras.datasets.imdb)
+    num_words: int = NUM_WORDS  # vocabulary size including the 3 reserved ids
+    maxlen: int = MAXLEN  # tokens per review after pre-truncation / pre-padding
+    limit: Optional[int] = None  # class-balanced subset of this many reviews per split
+    seed: int = 7  # picks the subset when limit is set
+    cache_dir: Optional[str] = None  # None: default_cache_dir()
+    download: bool = True  # fetch the official tarball when nothing local is found
+    url: str = OFFICIAL_URL
+    sha256: str = OFFICIAL_SHA256
+
+    def __post_init__(self) -> None:
+        _require(self.source in ("aclimdb", "keras"), f"unknown data source {self.source!r}: use 'aclimdb' or 'keras'")
+        _require(self.num_words > 3, f"num_words must be > 3 (ids 0-2 are reserved), got {self.num_words}")
+        _require(self.maxlen >= 1, f"maxlen must be >= 1, got {self.maxlen}")
+        _require(self.limit is None or self.limit >= 2, f"limit must be >= 2 (one review per class), got {self.limit}")
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return Path(self.cache_dir or default_cache_dir()).expanduser()
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The seed architecture: Embedding -> Dropout -> LSTM -> Dropout -> Dense(sigmoid)."""
+
+    num_words: int = NUM_WORDS
+    maxlen: int = MAXLEN
+    embedding_dim: int = 32
+    lstm_units: int = 100
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        _require(self.num_words > 3, f"num_words must be > 3, got {self.num_words}")
+        _require(self.maxlen >= 1, f"maxlen must be >= 1, got {self.maxlen}")
+        _require(self.embedding_dim >= 1 and self.lstm_units >= 1, "embedding_dim and lstm_units must be >= 1")
+        _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The tutorial's hyper-parameters, plus where the run folder goes."""
+
+    epochs: int = 3
+    batch_size: int = 64
+    learning_rate: float = 1e-3  # Adam's default, as in the tutorial
+    seed: int = 7
+    run_name: Optional[str] = None  # None: imdb-lstm-<timestamp>
+    exports_dir: str = "exports"
+    overwrite: bool = False
+    eval_batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _require(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
+        _require(self.learning_rate > 0, f"learning rate must be > 0, got {self.learning_rate}")
+        _require(self.eval_batch_size >= 1, f"eval batch size must be >= 1, got {self.eval_batch_size}")
+        if self.run_name is not None:
+            _require(
+                bool(self.run_name) and "/" not in self.run_name and not self.run_name.startswith("."),
+                f"run name {self.run_name!r} must be a plain folder name (no '/', not starting with '.')",
+            )
+
+
+C = TypeVar("C")
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type[C], data: dict) -> C:
+    """Build ``cls`` from a dict, ignoring keys it does not know (older/newer config.json files)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})

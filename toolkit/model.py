@@ -1,0 +1,34 @@
+"""The seed model: Embedding(5000, 32) -> Dropout(0.2) -> LSTM(100) -> Dropout(0.2) -> Dense(1, sigmoid).
+
+At the defaults it has 213,301 trainable parameters: 5000*32 for the embedding,
+4*(100*(32+100) + 100) for the LSTM's four gates, 100 + 1 for the output.
+"""
+
+from __future__ import annotations
+
+from .config import ModelConfig, TrainConfig
+from ._tf import keras, tf
+
+INPUT_NAME = "token_ids"
+OUTPUT_NAME = "probability"
+
+
+def build_model(cfg: ModelConfig = ModelConfig()) -> "keras.Model":
+    """``token_ids`` int32 ``[batch, maxlen]`` -> ``probability`` float32 ``[batch, 1]`` (uncompiled)."""
+    token_ids = keras.Input(shape=(cfg.maxlen,), dtype=tf.int32, name=INPUT_NAME)
+    x = keras.layers.Embedding(cfg.num_words, cfg.embedding_dim, name="embedding")(token_ids)
+    x = keras.layers.Dropout(cfg.dropout, name="dropout_embedding")(x)
+    x = keras.layers.LSTM(cfg.lstm_units, name="lstm")(x)
+    x = keras.layers.Dropout(cfg.dropout, name="dropout_lstm")(x)
+    probability = keras.layers.Dense(1, activation="sigmoid", name=OUTPUT_NAME)(x)
+    return keras.Model(token_ids, probability, name="imdb_lstm")
+
+
+def compile_model(model: "keras.Model", cfg: TrainConfig = TrainConfig()) -> "keras.Model":
+    """Adam + binary cross-entropy + accuracy, as in the tutorial."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model

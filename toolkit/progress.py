@@ -1,0 +1,55 @@
+"""Progress and status lines for long work, written to stderr so stdout stays for results."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Progress:
+    """A progress bar: redrawn in place on a terminal, a line every 10 % otherwise (logs, CI)."""
+
+    def __init__(self, total: int, label: str, unit: str = "") -> None:
+        self.total, self.label, self.unit = max(int(total), 0), label, unit
+        self.done = 0
+        self._start = time.perf_counter()
+        self._tty = sys.stderr.isatty()
+        self._last_decile = -1
+        self._last_draw = 0.0
+
+    def update(self, done: int) -> None:
+        self.done = done
+        now = time.perf_counter()
+        if self._tty:
+            if now - self._last_draw >= 0.1 or done >= self.total > 0:
+                self._last_draw = now
+                sys.stderr.write("\r" + self._line())
+                sys.stderr.flush()
+        elif self.total:
+            decile = min(10, done * 10 // self.total)
+            if decile > self._last_decile:
+                self._last_decile = decile
+                log(self._line())
+
+    def close(self) -> None:
+        if self._tty:
+            sys.stderr.write("\r" + self._line() + "\n")
+            sys.stderr.flush()
+
+    def _line(self) -> str:
+        elapsed = time.perf_counter() - self._start
+        if self.total:
+            frac = min(self.done / self.total, 1.0)
+            bar = "#" * int(frac * 30)
+            return f"{self.label} [{bar:<30}] {frac:4.0%} {_fmt(self.done, self.unit)}/{_fmt(self.total, self.unit)} {elapsed:5.1f}s"
+        return f"{self.label} {_fmt(self.done, self.unit)} {elapsed:5.1f}s"
+
+
+def _fmt(n: int, unit: str) -> str:
+    if unit == "B":
+        return f"{n / 1e6:.1f} MB"
+    return f"{n:,}{unit}"

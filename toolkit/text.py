@@ -1,0 +1,177 @@
+"""The one preprocessing spec, shared by training and edge inference. Pure NumPy, no TensorFlow.
+
+Raw review -> tokens -> ids -> a fixed-length row:
+
+* **Tokenizer** (version 1): lower-case, replace the ``<br />`` tags IMDB reviews are full of with a
+  space, then take every match of ``TOKEN_PATTERN``: runs of letters/digits, keeping inner
+  apostrophes (``don't``, ``90's``). Punctuation and other symbols are dropped.
+* **Vocabulary**, built from the training split only, with the ``keras.datasets.imdb`` conventions:
+  id 0 is padding, 1 marks the start of a review, 2 is any out-of-vocabulary word, and the most
+  frequent words get ids 3, 4, ... up to ``num_words - 1`` (ties broken alphabetically).
+* **Encoding**: ``[START] + ids``, then pre-truncated (keep the last ``maxlen``) and pre-padded with 0,
+  exactly like ``keras.utils.pad_sequences`` with its defaults.
+
+The vocabulary is saved as JSON (never pickle) with a format version and the sha256 of its content,
+so an export can prove which preprocessing its model was trained with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+PAD_ID = 0
+START_ID = 1
+OOV_ID = 2
+FIRST_WORD_ID = 3
+
+TOKENIZER_VERSION = 1
+TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z0-9]+)*"
+VOCAB_FORMAT = "toolkit.vocabulary"
+VOCAB_FORMAT_VERSION = 1
+
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
+_BR_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+class VocabularyError(ValueError):
+    """A vocabulary file is unreadable, of an unknown format, or fails its checksum."""
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens of one review (tokenizer version 1)."""
+    return _TOKEN_RE.findall(_BR_RE.sub(" ", text).lower())
+
+
+def pad_sequences(sequences: Sequence[Sequence[int]], maxlen: int, value: int = PAD_ID) -> np.ndarray:
+    """Pre-truncate and pre-pad to ``[n, maxlen]`` int32, as ``keras.utils.pad_sequences`` does by default."""
+    out = np.full((len(sequences), maxlen), value, dtype=np.int32)
+    for i, seq in enumerate(sequences):
+        tail = list(seq)[-maxlen:] if maxlen else []
+        if tail:
+            out[i, maxlen - len(tail):] = tail
+    return out
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Words with ids ``FIRST_WORD_ID + i``, plus the settings needed to encode a review."""
+
+    words: tuple[str, ...]
+    num_words: int
+    maxlen: int
+    _index: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.words) > self.num_words - FIRST_WORD_ID:
+            raise VocabularyError(f"{len(self.words)} words do not fit in num_words={self.num_words}")
+        object.__setattr__(self, "_index", {w: FIRST_WORD_ID + i for i, w in enumerate(self.words)})
+
+    @classmethod
+    def build(cls, texts: Iterable[str], num_words: int, maxlen: int) -> "Vocabulary":
+        """The ``num_words - 3`` most frequent tokens of ``texts`` (ties: alphabetical)."""
+        counts: Counter = Counter()
+        for text in texts:
+            counts.update(tokenize(text))
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return cls(tuple(w for w, _ in ranked[: num_words - FIRST_WORD_ID]), num_words, maxlen)
+
+    def ids(self, text: str) -> list[int]:
+        """``[START] + word ids`` of one review, unpadded."""
+        index = self._index
+        return [START_ID] + [index.get(tok, OOV_ID) for tok in tokenize(text)]
+
+    def encode(self, texts: Iterable[str], maxlen: int | None = None) -> np.ndarray:
+        """int32 ``[n, maxlen]``: pre-truncated, pre-padded ids of each review."""
+        return pad_sequences([self.ids(t) for t in texts], self.maxlen if maxlen is None else maxlen)
+
+    # --- persistence -------------------------------------------------------------------------
+    def spec(self) -> dict:
+        """Everything an edge app needs to reproduce the encoding (without the checksum)."""
+        return {
+            "format": VOCAB_FORMAT,
+            "format_version": VOCAB_FORMAT_VERSION,
+            "tokenizer_version": TOKENIZER_VERSION,
+            "token_pattern": TOKEN_PATTERN,
+            "lowercase": True,
+            "strip_html_breaks": True,
+            "num_words": self.num_words,
+            "maxlen": self.maxlen,
+            "pad_id": PAD_ID,
+            "start_id": START_ID,
+            "oov_id": OOV_ID,
+            "first_word_id": FIRST_WORD_ID,
+            "padding": "pre",
+            "truncating": "pre",
+            "words": list(self.words),
+        }
+
+    @property
+    def sha256(self) -> str:
+        return _content_sha256(self.spec())
+
+    def to_json(self) -> str:
+        return json.dumps({**self.spec(), "sha256": self.sha256}, ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Vocabulary":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise VocabularyError(f"not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != VOCAB_FORMAT:
+            raise VocabularyError("not a toolkit vocabulary file")
+        if data.get("format_version") != VOCAB_FORMAT_VERSION or data.get("tokenizer_version") != TOKENIZER_VERSION:
+            raise VocabularyError(
+                f"vocabulary format {data.get('format_version')} / tokenizer {data.get('tokenizer_version')} "
+                f"is not supported by this toolkit (expects {VOCAB_FORMAT_VERSION} / {TOKENIZER_VERSION})"
+            )
+        claimed = data.pop("sha256", None)
+        if claimed != _content_sha256(data):
+            raise VocabularyError("checksum mismatch: the file was edited or is corrupt")
+        reserved = (data["pad_id"], data["start_id"], data["oov_id"], data["first_word_id"])
+        if reserved != (PAD_ID, START_ID, OOV_ID, FIRST_WORD_ID):
+            raise VocabularyError(f"unsupported reserved ids {reserved}")
+        return cls(tuple(data["words"]), int(data["num_words"]), int(data["maxlen"]))
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_text(Path(path), self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Vocabulary":
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise VocabularyError(f"cannot read {path}: {exc}") from None
+        try:
+            return cls.from_json(text)
+        except VocabularyError as exc:
+            raise VocabularyError(f"{path}: {exc}") from None
+
+
+def _content_sha256(spec: dict) -> str:
+    canonical = json.dumps(spec, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; artifacts are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
