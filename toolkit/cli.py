@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from typing import Optional, Sequence
 
 from . import __version__
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_int_at_least(1), default=d_train.batch_size,
                    help=f"global batch size, split evenly across replicas (default {d_train.batch_size})")
     p.add_argument("--learning-rate", type=float, default=d_train.learning_rate, help=f"Adam learning rate (default {d_train.learning_rate})")
+    p.add_argument("--clipnorm", type=float, default=d_train.clipnorm,
+                   help=f"clip the gradients' global norm at this value, 0 turns it off (default {d_train.clipnorm}; not in the tutorial)")
     p.add_argument("--seed", type=int, default=d_train.seed, help=f"random seed for weights, shuffling and --limit (default {d_train.seed})")
     p.add_argument("--limit", type=_int_at_least(2), metavar="N",
                    help="use a class-balanced subset of N reviews from each split (smoke runs); default: all")
@@ -94,21 +97,31 @@ def configs_from_args(args: argparse.Namespace) -> tuple[DataConfig, ModelConfig
                       limit=args.limit, seed=args.seed, cache_dir=args.cache_dir, download=not args.no_download)
     model = ModelConfig(num_words=args.num_words, maxlen=args.maxlen)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                        seed=args.seed, run_name=args.run_name, exports_dir=args.exports_dir, overwrite=args.overwrite)
+                        clipnorm=args.clipnorm, seed=args.seed, run_name=args.run_name, exports_dir=args.exports_dir, overwrite=args.overwrite)
     return data, model, train
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    configs = configs_from_args(args)
+    data_cfg, model_cfg, train_cfg = configs_from_args(args)
+    # Check the run folder and read the reviews before TensorFlow loads: bad input fails in a second.
+    from .data import load_imdb
+    from .rundir import check_writable, run_path
+
+    train_cfg = replace(train_cfg, run_name=run_path(train_cfg.exports_dir, train_cfg.run_name).name)
+    check_writable(run_path(train_cfg.exports_dir, train_cfg.run_name), train_cfg.overwrite)
+    data = load_imdb(data_cfg)
     from .train import train
 
-    result = train(*configs)
+    result = train(data_cfg, model_cfg, train_cfg, data=data)
     test = result.metrics["test"]
     print(f"{result.run_dir}\ttest accuracy {test['accuracy']:.4f}\ttest loss {test['loss']:.4f}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .rundir import read_run
+
+    read_run(args.run)  # a missing or incomplete run folder fails before TensorFlow loads
     from .train import evaluate_run
 
     result = evaluate_run(args.run, data_path=args.data, batch_size=args.batch_size)

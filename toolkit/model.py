@@ -25,9 +25,10 @@ def build_model(cfg: ModelConfig = ModelConfig()) -> "keras.Model":
 
 
 def compile_model(model: "keras.Model", cfg: TrainConfig = TrainConfig()) -> "keras.Model":
-    """Adam + binary cross-entropy + accuracy, as in the tutorial."""
+    """Adam + binary cross-entropy + accuracy, as in the tutorial (plus gradient clipping, see TrainConfig)."""
+    clip = {"global_clipnorm": cfg.clipnorm} if cfg.clipnorm > 0 else {}
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate, **clip),
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )

@@ -11,14 +11,15 @@ def log(message: str) -> None:
 
 
 class Progress:
-    """A progress bar: redrawn in place on a terminal, a line every 10 % otherwise (logs, CI)."""
+    """A progress bar: redrawn in place on a terminal; otherwise (logs, CI) a line each time another
+    ``1 / steps`` of the work is done."""
 
-    def __init__(self, total: int, label: str, unit: str = "") -> None:
-        self.total, self.label, self.unit = max(int(total), 0), label, unit
+    def __init__(self, total: int, label: str, unit: str = "", steps: int = 10) -> None:
+        self.total, self.label, self.unit, self.steps = max(int(total), 0), label, unit, steps
         self.done = 0
         self._start = time.perf_counter()
         self._tty = sys.stderr.isatty()
-        self._last_decile = -1
+        self._last_step = 0
         self._last_draw = 0.0
 
     def update(self, done: int) -> None:
@@ -30,9 +31,9 @@ class Progress:
                 sys.stderr.write("\r" + self._line())
                 sys.stderr.flush()
         elif self.total:
-            decile = min(10, done * 10 // self.total)
-            if decile > self._last_decile:
-                self._last_decile = decile
+            step = min(self.steps, done * self.steps // self.total)
+            if step > self._last_step:
+                self._last_step = step
                 log(self._line())
 
     def close(self) -> None:

@@ -21,7 +21,7 @@ from .config import DataConfig, ModelConfig, TrainConfig, to_dict
 from .data import ImdbData, Split, load_imdb
 from .errors import ConfigError, RunError
 from .model import build_model, compile_model
-from .progress import log
+from .progress import Progress, log
 from .rundir import check_writable, read_run, run_path, write_run
 from ._tf import keras, tf
 
@@ -66,9 +66,14 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._bar = Progress(self.params.get("steps") or 0, f"epoch {epoch + 1}/{self.epochs}", unit=" batches", steps=4)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._bar.update(batch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start
+        self._bar.close()
         row = {
             "epoch": epoch + 1,
             "loss": float(logs["loss"]),
@@ -110,11 +115,11 @@ def environment() -> dict:
     }
 
 
-def train(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig) -> TrainResult:
-    """Load, fit, evaluate, write ``exports/<run-name>/``; return its path and metrics."""
+def train(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, data: ImdbData | None = None) -> TrainResult:
+    """Load (unless ``data`` is given), fit, evaluate, write ``exports/<run-name>/``; return its path and metrics."""
     out = run_path(train_cfg.exports_dir, train_cfg.run_name)
     check_writable(out, train_cfg.overwrite)
-    data = load_imdb(data_cfg)
+    data = data if data is not None else load_imdb(data_cfg)
     log(data.summary())
     check_shapes(data, model_cfg)
 

@@ -1,0 +1,95 @@
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from toolkit.cli import build_parser
+
+
+def run_cli(*args, cwd=None, env_extra=None):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "toolkit", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def error_line(proc) -> str:
+    """The error a user sees: exactly one 'toolkit...: error:' line and no traceback."""
+    assert proc.returncode != 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("toolkit") and ": error:" in line]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+def test_version_and_help_on_every_command():
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("toolkit ")
+    top = run_cli("--help")
+    assert top.returncode == 0 and "train" in top.stdout and "evaluate" in top.stdout
+    train_help = run_cli("train", "--help").stdout
+    for flag in ("--data", "--epochs", "--batch-size", "--limit", "--maxlen", "--num-words", "--run-name", "--seed"):
+        assert flag in train_help
+    assert "default 64" in train_help and "default 3" in train_help
+    assert "RUN" in run_cli("evaluate", "--help").stdout
+
+
+def test_every_flag_is_explained():
+    parser = build_parser()
+    for sub in parser._subparsers._group_actions[0].choices.values():
+        for action in sub._actions:
+            assert action.help, f"{sub.prog} {action.option_strings} has no help"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["train", "--epochs", "0"], "--epochs: must be at least 1, got 0"),
+    (["train", "--batch-size", "-1"], "--batch-size: must be at least 1, got -1"),
+    (["train", "--epochs", "three"], "expected a whole number"),
+    (["train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["fly"], "invalid choice: 'fly'"),
+    ([], "required: COMMAND"),
+])
+def test_usage_errors_are_one_line(args, expected):
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert expected in proc.stderr
+
+
+def test_data_errors_are_one_line_and_write_nothing(tmp_path, corpus_dir, corpus_tarball):
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"not a tarball")
+    no_train = tmp_path / "no_train.tar.gz"
+    with tarfile.open(no_train, "w:gz") as tar:
+        tar.add(corpus_dir / "test", arcname="aclImdb/test")
+    cases = [
+        (["--data", str(tmp_path / "missing.tar.gz")], "does not exist"),
+        (["--data", str(junk)], "not a readable tar archive"),
+        (["--data", str(no_train)], "no reviews in aclImdb/train/neg"),
+        (["--data", str(corpus_tarball), "--limit", "100000"], "larger than the data"),
+    ]
+    exports = tmp_path / "exports"
+    for extra, expected in cases:
+        proc = run_cli("train", "--exports-dir", str(exports), "--run-name", "r", *extra)
+        assert expected in error_line(proc)
+    assert not exports.exists() or list(exports.iterdir()) == []
+
+
+def test_evaluate_errors(tmp_path):
+    assert "does not exist" in error_line(run_cli("evaluate", str(tmp_path / "nope")))
+    (tmp_path / "half").mkdir()
+    assert "no trained model" in error_line(run_cli("evaluate", str(tmp_path / "half")))
+
+
+def test_train_then_evaluate_end_to_end(tmp_path, corpus_tarball):
+    """The real CLI path on the tiny corpus: a run folder, its summary line, re-evaluation, no clobbering."""
+    args = ["train", "--data", str(corpus_tarball), "--epochs", "1", "--maxlen", "20", "--num-words", "40",
+            "--exports-dir", str(tmp_path), "--run-name", "cli"]
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 1/1: loss" in proc.stderr and "test: loss" in proc.stderr
+    assert proc.stdout.startswith(str(tmp_path / "cli")) and "test accuracy" in proc.stdout
+    ev = run_cli("evaluate", str(tmp_path / "cli"), "--json")
+    assert ev.returncode == 0, ev.stderr
+    assert '"reviews": 40' in ev.stdout
+    assert "already exists" in error_line(run_cli(*args))
