@@ -111,6 +111,30 @@ class TrainConfig:
             )
 
 
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where training runs: one process (``workers == 0``) or Ray Train workers.
+
+    ``workers == 0`` is the default on purpose: on a machine without GPUs, single-process training
+    was measured faster than Ray with 1 or 2 workers (see the README's figures)."""
+
+    workers: int = 0
+    gpus_per_worker: int = 0
+    cpus_per_worker: int = 1
+    address: Optional[str] = None  # None: an embedded local Ray; "auto" or "ray://host:10001": join a cluster
+    storage: Optional[str] = None  # checkpoints; None: <exports_dir>/ray (use a shared path or URI on clusters)
+    max_failures: int = 2
+    start_timeout_s: float = 30.0  # how long to wait for the cluster before failing with a clear error
+
+    def __post_init__(self) -> None:
+        _require(self.workers >= 0, f"workers must be >= 0 (0 = single process), got {self.workers}")
+        _require(self.gpus_per_worker >= 0, f"gpus per worker must be >= 0, got {self.gpus_per_worker}")
+        _require(self.cpus_per_worker >= 1, f"cpus per worker must be >= 1, got {self.cpus_per_worker}")
+        _require(self.max_failures >= 0, f"max failures must be >= 0, got {self.max_failures}")
+        _require(self.workers > 0 or (self.address is None and self.gpus_per_worker == 0),
+                 "--address and --gpus-per-worker need --workers >= 1 (Ray training)")
+
+
 C = TypeVar("C")
 
 

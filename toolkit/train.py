@@ -49,31 +49,40 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def train_dataset(split: Split, batch_size: int, seed: int) -> "tf.data.Dataset":
-    """Shuffled (seeded, reshuffled every epoch), batched at the global batch size."""
-    ds = tf.data.Dataset.from_tensor_slices((split.x, split.y.astype(np.float32)))
-    return ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> "tf.data.Dataset":
+    """Shuffled (seeded, reshuffled every epoch), batched at the global batch size.
+
+    Under a multi-worker strategy every worker builds this same dataset (same seed, same order) and
+    keeps its share of each global batch (``AutoShardPolicy.DATA``), so no shared file system is
+    needed and the shards never overlap."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32)))
+    ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
 
 
 class EpochLog(keras.callbacks.Callback):
     """Times each epoch and prints one line of metrics as it ends."""
 
-    def __init__(self, n_reviews: int, epochs: int, first_epoch: int = 0) -> None:
+    def __init__(self, n_reviews: int, epochs: int, quiet: bool = False) -> None:
         super().__init__()
-        self.n_reviews, self.epochs, self.first_epoch = n_reviews, epochs, first_epoch
+        self.n_reviews, self.epochs, self.quiet = n_reviews, epochs, quiet
         self.history: list[dict] = []
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
-        self._bar = Progress(self.params.get("steps") or 0, f"epoch {epoch + 1}/{self.epochs}", unit=" batches", steps=4)
+        self._bar = None if self.quiet else Progress(self.params.get("steps") or 0, f"epoch {epoch + 1}/{self.epochs}", unit=" batches", steps=4)
 
     def on_train_batch_end(self, batch, logs=None):
-        self._bar.update(batch + 1)
+        if self._bar:
+            self._bar.update(batch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start
-        self._bar.close()
+        if self._bar:
+            self._bar.close()
         row = {
             "epoch": epoch + 1,
             "loss": float(logs["loss"]),
@@ -82,7 +91,8 @@ class EpochLog(keras.callbacks.Callback):
             "reviews_per_second": round(self.n_reviews / seconds, 1),
         }
         self.history.append(row)
-        log(epoch_line(row, self.epochs))
+        if not self.quiet:
+            log(epoch_line(row, self.epochs))
 
 
 def epoch_line(row: dict, epochs: int) -> str:
@@ -129,27 +139,32 @@ def train(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         model = compile_model(build_model(model_cfg), train_cfg)
     replicas = strategy.num_replicas_in_sync
     log(f"training {model.count_params():,} parameters on {len(data.train):,} reviews: "
-        f"{train_cfg.epochs} epochs, global batch {train_cfg.batch_size}, {replicas} replica(s)")
+        f"{train_cfg.epochs} epochs, global batch {train_cfg.batch_size}, {replicas} replica(s) "
+        f"({devices_line(strategy)})")
 
     epoch_log = EpochLog(len(data.train), train_cfg.epochs)
     start = time.perf_counter()
-    model.fit(train_dataset(data.train, train_cfg.batch_size, train_cfg.seed), epochs=train_cfg.epochs,
+    model.fit(train_dataset(data.train.x, data.train.y, train_cfg.batch_size, train_cfg.seed), epochs=train_cfg.epochs,
               callbacks=[epoch_log], verbose=0)
-    train_seconds = time.perf_counter() - start
+    run_info = {"mode": "single-process", "workers": 1, "replicas": replicas, "restarts": 0,
+                "train_seconds": round(time.perf_counter() - start, 3)}
+    return finish_run(model, data, (data_cfg, model_cfg, train_cfg), epoch_log.history, run_info, out)
+
+
+def devices_line(strategy: "tf.distribute.Strategy") -> str:
+    """The devices the strategy replicates over (the default strategy: the first GPU, else the CPU)."""
+    try:
+        return ", ".join(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy does not list them
+        return (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[0].name
+
+
+def finish_run(model: "keras.Model", data: ImdbData, configs: tuple, history: list[dict], run_info: dict, out: Path) -> TrainResult:
+    """Evaluate on the test split and write the run folder; shared by single-process and Ray training."""
+    data_cfg, model_cfg, train_cfg = configs
     test = evaluate_split(model, data.test, train_cfg.eval_batch_size)
     log(f"test: loss {test['loss']:.4f}  accuracy {test['accuracy']:.4f} ({test['reviews']:,} reviews, {test['seconds']:.1f} s)")
-
-    metrics = {
-        "mode": "single-process",
-        "epochs": epoch_log.history,
-        "test": test,
-        "train_reviews": len(data.train),
-        "train_seconds": round(train_seconds, 3),
-        "workers": 1,
-        "replicas": replicas,
-        "restarts": 0,
-        "environment": environment(),
-    }
+    metrics = {**run_info, "epochs": history, "test": test, "train_reviews": len(data.train), "environment": environment()}
     config = {
         "data": {**to_dict(data_cfg), "path": data.source, "source_sha256": data.source_sha256},
         "model": to_dict(model_cfg),
