@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Optional, Sequence
 
 from . import __version__
-from .config import DataConfig, ModelConfig, TrainConfig
+from .config import ClusterConfig, DataConfig, ModelConfig, TrainConfig
 from .errors import ToolkitError
 
 PROG = "toolkit"
@@ -40,7 +40,7 @@ def _int_at_least(minimum: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d_data, d_train = DataConfig(), TrainConfig()
+    d_data, d_train, d_cluster = DataConfig(), TrainConfig(), ClusterConfig()
     parser = _Parser(
         prog=PROG,
         description="Train, export and verify an LSTM sentiment classifier on IMDB reviews.",
@@ -71,6 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"tokens per review, longer reviews keep their end, shorter ones are pre-padded (default {d_data.maxlen})")
     p.add_argument("--num-words", type=_int_at_least(4), default=d_data.num_words,
                    help=f"vocabulary size including ids 0 pad, 1 start, 2 out-of-vocabulary (default {d_data.num_words})")
+    p.add_argument("--workers", type=_int_at_least(0), default=d_cluster.workers,
+                   help=f"Ray Train workers; 0 trains in this process without Ray (default {d_cluster.workers}: "
+                        "measured fastest on a machine without GPUs)")
+    p.add_argument("--gpus-per-worker", type=_int_at_least(0), default=d_cluster.gpus_per_worker, metavar="G",
+                   help=f"GPUs per Ray worker; a worker replicates over its G GPUs (default {d_cluster.gpus_per_worker})")
+    p.add_argument("--cpus-per-worker", type=_int_at_least(1), default=d_cluster.cpus_per_worker, metavar="C",
+                   help=f"CPUs per Ray worker, also its TensorFlow thread count (default {d_cluster.cpus_per_worker})")
+    p.add_argument("--address", metavar="ADDR",
+                   help="join an existing Ray cluster: 'auto' (on a cluster node) or ray://HOST:10001; "
+                        "default: start an embedded local Ray bound to 127.0.0.1")
+    p.add_argument("--storage", metavar="PATH_OR_URI",
+                   help="where Ray Train keeps checkpoints (a shared path or s3://, gs:// URI on multi-node "
+                        "clusters); re-running with the same --storage and --run-name resumes (default EXPORTS_DIR/ray)")
+    p.add_argument("--max-failures", type=_int_at_least(0), default=d_cluster.max_failures, metavar="K",
+                   help=f"restart the workers from the last checkpoint up to K times after a failure (default {d_cluster.max_failures})")
     p.add_argument("--run-name", metavar="NAME", help="run folder name under --exports-dir (default imdb-lstm-<timestamp>)")
     p.add_argument("--exports-dir", metavar="DIR", default=d_train.exports_dir, help=f"where run folders go (default {d_train.exports_dir}/)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
@@ -91,18 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configs_from_args(args: argparse.Namespace) -> tuple[DataConfig, ModelConfig, TrainConfig]:
+def configs_from_args(args: argparse.Namespace) -> tuple[DataConfig, ModelConfig, TrainConfig, ClusterConfig]:
     """The one place where train flags become configs."""
     data = DataConfig(path=args.data, source=args.source, num_words=args.num_words, maxlen=args.maxlen,
                       limit=args.limit, seed=args.seed, cache_dir=args.cache_dir, download=not args.no_download)
     model = ModelConfig(num_words=args.num_words, maxlen=args.maxlen)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         clipnorm=args.clipnorm, seed=args.seed, run_name=args.run_name, exports_dir=args.exports_dir, overwrite=args.overwrite)
-    return data, model, train
+    cluster = ClusterConfig(workers=args.workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
+                            address=args.address, storage=args.storage, max_failures=args.max_failures)
+    return data, model, train, cluster
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    data_cfg, model_cfg, train_cfg = configs_from_args(args)
+    data_cfg, model_cfg, train_cfg, cluster = configs_from_args(args)
     # Check the run folder and read the reviews before TensorFlow loads: bad input fails in a second.
     from .data import load_imdb
     from .rundir import check_writable, run_path
@@ -110,9 +127,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_cfg = replace(train_cfg, run_name=run_path(train_cfg.exports_dir, train_cfg.run_name).name)
     check_writable(run_path(train_cfg.exports_dir, train_cfg.run_name), train_cfg.overwrite)
     data = load_imdb(data_cfg)
-    from .train import train
+    if cluster.workers:
+        from .distributed import train_on_ray
 
-    result = train(data_cfg, model_cfg, train_cfg, data=data)
+        result = train_on_ray(data_cfg, model_cfg, train_cfg, cluster, data=data)
+    else:
+        from .train import train
+
+        result = train(data_cfg, model_cfg, train_cfg, data=data)
     test = result.metrics["test"]
     print(f"{result.run_dir}\ttest accuracy {test['accuracy']:.4f}\ttest loss {test['loss']:.4f}")
     return 0

@@ -1,0 +1,211 @@
+"""Ray Train on real Ray: 2 CPU workers, a worker killed with SIGKILL, a killed driver, two Ray nodes,
+a Ray Jobs round trip, resource errors, and replication over logical CPU devices."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toolkit.config import ClusterConfig, DataConfig, ModelConfig, TrainConfig
+
+BIN = Path(sys.executable).parent
+
+
+def _configs(real_tarball, real_cache, tmp_path, name, limit=2000, maxlen=100, epochs=2):
+    return (
+        DataConfig(path=str(real_tarball), cache_dir=real_cache, limit=limit, maxlen=maxlen),
+        ModelConfig(maxlen=maxlen),
+        TrainConfig(epochs=epochs, run_name=name, exports_dir=str(tmp_path / "exports")),
+    )
+
+
+def _checkpoints(storage: Path, name: str) -> list[Path]:
+    return sorted((storage / name).glob("epoch-*")) if (storage / name).is_dir() else []
+
+
+def _wait_for_checkpoint(storage: Path, name: str, timeout: float = 240) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [c for c in _checkpoints(storage, name) if (c / "state.json").exists()]
+        if done:
+            return done[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no checkpoint under {storage / name} after {timeout} s")
+
+
+def test_two_cpu_workers_train_in_sync_and_save_the_final_checkpoint(real_tarball, real_cache, tmp_path):
+    from toolkit.distributed import read_state, train_on_ray
+    from toolkit._tf import keras
+
+    storage = tmp_path / "storage"
+    result = train_on_ray(*_configs(real_tarball, real_cache, tmp_path, "two"),
+                          ClusterConfig(workers=2, storage=str(storage)))
+    metrics = result.metrics
+    assert metrics["mode"] == "ray" and metrics["workers"] == 2 and metrics["replicas"] == 2
+    assert metrics["restarts"] == 0
+    losses = [e["loss"] for e in metrics["epochs"]]
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2] and losses[1] < losses[0]
+    final = _checkpoints(storage, "two")[-1]
+    assert final.name.startswith("epoch-002")
+    weights, optimizer, state = read_state(final)
+    assert state["epoch"] == 2 and state["replicas"] == 2 and optimizer
+    saved = keras.models.load_model(result.run_dir / "model.keras").get_weights()
+    assert len(saved) == len(weights)
+    for a, b in zip(saved, weights):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in result.run_dir.iterdir()) == ["config.json", "metrics.json", "model.keras", "vocab.json"]
+
+
+def test_a_worker_killed_during_epoch_2_costs_at_most_that_epoch(real_tarball, real_cache, tmp_path):
+    import ray
+    from ray.util.state import list_actors
+    from toolkit.distributed import train_on_ray
+
+    storage = tmp_path / "storage"
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = train_on_ray(
+                *_configs(real_tarball, real_cache, tmp_path, "kill", limit=4000, maxlen=200, epochs=3),
+                ClusterConfig(workers=2, storage=str(storage), max_failures=2))
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        _wait_for_checkpoint(storage, "kill")  # epoch 1 is done: epoch 2 is under way
+        time.sleep(1.0)
+        actors = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+        assert len(actors) == 2, actors
+        victim = actors[1]["pid"]
+        os.kill(victim, signal.SIGKILL)  # a real kill of a real worker process
+    finally:
+        thread.join(timeout=600)
+    assert "error" not in outcome, outcome.get("error")
+    metrics = outcome["result"].metrics
+    assert metrics["restarts"] == 1
+    assert metrics["resumes"][0]["from_epoch"] == 1  # resumed from the epoch-1 checkpoint
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]  # epoch 1 was not trained again
+    assert [e["restarts"] for e in metrics["epochs"]] == [0, 1, 1]
+    assert not ray.is_initialized()
+
+
+def test_rerunning_after_the_driver_died_resumes(real_tarball, tmp_path):
+    exports, storage = tmp_path / "exports", tmp_path / "storage"
+    cmd = [str(BIN / "toolkit"), "train", "--data", str(real_tarball), "--limit", "4000", "--maxlen", "200",
+           "--epochs", "2", "--workers", "2", "--storage", str(storage), "--run-name", "resume",
+           "--exports-dir", str(exports)]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for_checkpoint(storage, "resume")
+        time.sleep(0.5)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the driver and the Ray it started die mid-epoch 2
+        first.wait()
+    assert not (exports / "resume").exists()
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resuming from the epoch-1 checkpoint" in second.stderr
+    metrics = json.loads((exports / "resume" / "metrics.json").read_text())
+    assert metrics["restarts"] == 1 and metrics["resumes"][0]["from_epoch"] == 1
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
+
+
+def test_two_ray_nodes_on_one_machine(real_tarball, real_cache, tmp_path):
+    import ray
+    from ray.cluster_utils import Cluster
+    from ray.util.state import list_actors
+    from toolkit.distributed import train_on_ray
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True})
+    cluster.add_node(num_cpus=1)
+    try:
+        result = train_on_ray(*_configs(real_tarball, real_cache, tmp_path, "nodes", limit=600, maxlen=50, epochs=1),
+                              ClusterConfig(workers=2, address=cluster.address, storage=str(tmp_path / "storage")))
+        assert result.metrics["replicas"] == 2 and (result.run_dir / "model.keras").is_file()
+        ray.init(address=cluster.address)
+        workers = list_actors(filters=[("class_name", "=", "RayTrainWorker")], detail=True)
+        assert len({w["node_id"] for w in workers}) == 2  # one worker on each node
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def test_ray_jobs_round_trip_with_the_runtime_env(real_tarball, tmp_path):
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0"}
+    ray_cli = str(BIN / "ray")
+    port, dash = _free_port(), _free_port()
+    start = subprocess.run([ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                            "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--num-cpus", "2",
+                            "--temp-dir", "/tmp/ray"], env=env, capture_output=True, text=True, timeout=120)
+    assert start.returncode == 0, start.stderr
+    try:
+        exports = tmp_path / "exports"
+        submit = subprocess.run(
+            [ray_cli, "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--submission-id", "toolkit-test",
+             "--runtime-env", str(Path(__file__).parents[1] / "cluster" / "runtime_env.yaml"), "--",
+             "toolkit", "train", "--address", "auto", "--workers", "1", "--data", str(real_tarball),
+             "--limit", "200", "--maxlen", "50", "--epochs", "1", "--exports-dir", str(exports), "--run-name", "job"],
+            env=env, capture_output=True, text=True, timeout=400)
+        assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
+        status = subprocess.run([ray_cli, "job", "status", "--address", f"http://127.0.0.1:{dash}", "toolkit-test"],
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert "SUCCEEDED" in status.stdout + status.stderr
+        assert sorted(p.name for p in (exports / "job").iterdir()) == ["config.json", "metrics.json", "model.keras", "vocab.json"]
+        assert json.loads((exports / "job" / "metrics.json").read_text())["mode"] == "ray"
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_too_many_gpus_is_a_clear_error_not_a_hang(tmp_path, corpus_tarball):
+    proc = subprocess.run([str(BIN / "toolkit"), "train", "--data", str(corpus_tarball), "--workers", "2",
+                           "--gpus-per-worker", "4", "--exports-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "asked for 2 worker(s) x 4 GPU = 8 GPU, the cluster has 0" in proc.stderr
+    assert list(tmp_path.iterdir()) == [] or not any(p.name != "ray" for p in tmp_path.iterdir())
+
+
+def test_unreachable_address_is_a_clear_error(tmp_path, corpus_tarball):
+    proc = subprocess.run([str(BIN / "toolkit"), "train", "--data", str(corpus_tarball), "--workers", "1",
+                           "--address", "127.0.0.1:9", "--exports-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "unreachable" in proc.stderr
+
+
+def test_one_worker_replicates_over_logical_cpu_devices(corpus_tarball, tmp_path):
+    """The code path of one worker with several GPUs: MirroredStrategy over the local devices."""
+    code = textwrap.dedent(f"""
+        from toolkit._tf import tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from toolkit.config import DataConfig, ModelConfig, TrainConfig
+        from toolkit.train import train
+        r = train(DataConfig(path={str(corpus_tarball)!r}, num_words=40, maxlen=20), ModelConfig(num_words=40, maxlen=20),
+                  TrainConfig(epochs=1, batch_size=8, run_name="split", exports_dir={str(tmp_path)!r}))
+        print("REPLICAS", r.metrics["replicas"])
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "REPLICAS 2" in proc.stdout
+    assert "2 replica(s) (/job:localhost/replica:0/task:0/device:CPU:0, /job:localhost/replica:0/task:0/device:CPU:1)" in proc.stderr

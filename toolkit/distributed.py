@@ -1,0 +1,318 @@
+"""Ray Train: data-parallel training of the seed LSTM over N workers. The only module that imports ray.
+
+The driver (:func:`train_on_ray`) loads and encodes the reviews once, puts the arrays in Ray's object
+store (no shared file system needed for data), starts a ``TensorflowTrainer`` and prints each epoch's
+metrics as they arrive. Each worker (:func:`worker_loop`):
+
+1. creates its strategy before any other TensorFlow op: ``MultiWorkerMirroredStrategy`` across the
+   workers (each worker replicating over its own GPUs), or, with a single worker, ``MirroredStrategy``
+   over its local devices;
+2. builds and compiles the model inside the strategy's scope (``tf_keras``: Keras 3 fails here);
+3. resumes from ``ray.train.get_checkpoint()`` when there is one: weights, optimizer state, epoch;
+4. trains on its share of every global batch (``AutoShardPolicy.DATA``); the global batch is
+   ``--batch-size``, each of the R replicas in sync gets ``batch_size / R`` of it;
+5. after every epoch reports the metrics; rank 0 attaches a checkpoint.
+
+``FailureConfig(max_failures)`` restarts all workers after a worker dies; they resume from the last
+checkpoint. Re-running with the same ``--storage`` and run name after the driver died resumes too.
+The driver then rebuilds the model from the final checkpoint and writes the same run folder as
+single-process training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+import urllib.parse
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import ray
+import ray.train
+from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train.tensorflow import TensorflowTrainer
+from ray.train.v2.api.config import LoggingConfig
+from ray.util.queue import Empty, Queue
+
+from .config import ClusterConfig, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from .data import ImdbData, load_imdb
+from .errors import ToolkitError
+from .progress import log
+from .rundir import check_writable, run_path
+
+WEIGHTS_FILE = "weights.npz"
+STATE_FILE = "state.json"
+
+
+class ClusterError(ToolkitError):
+    """The Ray cluster is unreachable, too small for the request, or training failed on it."""
+
+
+# --- the driver --------------------------------------------------------------------------------
+def train_on_ray(
+    data_cfg: DataConfig,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    cluster: ClusterConfig,
+    data: Optional[ImdbData] = None,
+):
+    """Train on ``cluster.workers`` Ray workers and write the run folder; returns a ``TrainResult``."""
+    from .train import check_shapes, finish_run  # TensorFlow on the driver: evaluation and saving
+
+    if cluster.workers < 1:
+        raise ClusterError("train_on_ray needs workers >= 1 (workers 0 is single-process training)")
+    out = run_path(train_cfg.exports_dir, train_cfg.run_name)
+    train_cfg = replace(train_cfg, run_name=out.name)  # a fixed name: re-running the command resumes
+    check_writable(out, train_cfg.overwrite)
+    data = data if data is not None else load_imdb(data_cfg)
+    log(data.summary())
+    check_shapes(data, model_cfg)
+    storage = storage_path(cluster, train_cfg)
+
+    start = time.perf_counter()
+    with ray_session(cluster):
+        log(f"Ray ready in {time.perf_counter() - start:.1f} s: {describe_resources()}")
+        check_resources(cluster)
+        progress = Queue(actor_options={"num_cpus": 0})
+        trainer = TensorflowTrainer(
+            worker_loop,
+            train_loop_config={
+                "model": to_dict(model_cfg),
+                "train": to_dict(train_cfg),
+                "cpus_per_worker": cluster.cpus_per_worker,
+                "x_train": ray.put(data.train.x),
+                "y_train": ray.put(data.train.y),
+                "progress": progress,
+            },
+            scaling_config=ScalingConfig(
+                num_workers=cluster.workers,
+                use_gpu=cluster.gpus_per_worker > 0,
+                resources_per_worker={"CPU": cluster.cpus_per_worker, "GPU": cluster.gpus_per_worker},
+            ),
+            run_config=RunConfig(
+                name=train_cfg.run_name,
+                storage_path=storage,
+                failure_config=FailureConfig(max_failures=cluster.max_failures),
+                checkpoint_config=CheckpointConfig(num_to_keep=2),
+                logging_config=LoggingConfig(log_level="WARNING"),
+            ),
+        )
+        log(f"training on {cluster.workers} Ray worker(s) x {cluster.cpus_per_worker} CPU"
+            f"{f' x {cluster.gpus_per_worker} GPU' if cluster.gpus_per_worker else ''}; checkpoints in {storage}/{train_cfg.run_name}")
+        result = _fit_with_progress(trainer, progress, train_cfg.epochs)
+        if result.checkpoint is None:
+            raise ClusterError("training finished without a checkpoint: see the worker logs above")
+        with result.checkpoint.as_directory() as folder:
+            weights, _, state = read_state(Path(folder))
+        train_seconds = time.perf_counter() - start
+
+    from .model import build_model, compile_model
+
+    model = compile_model(build_model(model_cfg), train_cfg)  # compiled: evaluation needs the loss
+    model.set_weights(weights)
+    run_info = {
+        "mode": "ray",
+        "workers": cluster.workers,
+        "replicas": state["replicas"],
+        "restarts": len(state["resumes"]),
+        "resumes": state["resumes"],
+        "train_seconds": round(train_seconds, 3),
+        "cluster": {k: v for k, v in to_dict(cluster).items() if k != "start_timeout_s"} | {"storage": storage},
+    }
+    return finish_run(model, data, (data_cfg, model_cfg, train_cfg), state["history"], run_info, out)
+
+
+def storage_path(cluster: ClusterConfig, train_cfg: TrainConfig) -> str:
+    """Where checkpoints go: ``--storage`` (a path or a URI such as s3://...) or ``<exports>/ray``."""
+    if cluster.storage and "://" in cluster.storage:
+        return cluster.storage
+    return str(Path(cluster.storage or Path(train_cfg.exports_dir) / "ray").expanduser().resolve())
+
+
+def _fit_with_progress(trainer: TensorflowTrainer, progress: Queue, epochs: int):
+    """Run ``trainer.fit()`` in a thread; print rank 0's epoch rows as they arrive."""
+    from .train import epoch_line
+
+    outcome: dict = {}
+
+    def fit() -> None:
+        try:
+            outcome["result"] = trainer.fit()
+        except BaseException as exc:  # re-raised in the calling thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=fit, name="ray-train-fit", daemon=True)
+    thread.start()
+    while thread.is_alive() or not progress.empty():
+        try:
+            row = progress.get(timeout=0.5)
+        except Empty:
+            continue
+        if "resumed_from_epoch" in row:
+            log(f"resuming from the epoch-{row['resumed_from_epoch']} checkpoint (restart {row['restart']})")
+        else:
+            log(epoch_line(row, epochs))
+    thread.join()
+    if "error" in outcome:
+        exc = outcome["error"]
+        raise ClusterError(f"Ray training failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
+    return outcome["result"]
+
+
+# --- connecting to Ray ------------------------------------------------------------------------
+@contextmanager
+def ray_session(cluster: ClusterConfig) -> Iterator[None]:
+    """Join ``cluster.address``, or start an embedded local Ray bound to 127.0.0.1 (its dashboard too:
+    Ray Train's state API needs it); shut down what we started (or disconnect) on the way out."""
+    if ray.is_initialized():  # a caller (a test, a notebook) already connected: use it as is
+        yield
+        return
+    kwargs: dict = {"logging_level": "WARNING", "log_to_driver": True}
+    env = {"env_vars": {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}}
+    if cluster.address:
+        check_reachable(cluster.address, cluster.start_timeout_s)
+        kwargs.update(address=cluster.address, runtime_env=env)
+    else:
+        kwargs.update(include_dashboard=True, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1", runtime_env=env)
+    try:
+        ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ClusterError(f"cannot connect to Ray at {cluster.address or 'a new local instance'}: {exc}") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def check_reachable(address: str, timeout_s: float) -> None:
+    """Fail in seconds, not never, when ``host:port`` / ``ray://host:port`` does not answer."""
+    if address == "auto":
+        return  # ray.init(address="auto") fails at once when no local cluster is running
+    parsed = urllib.parse.urlsplit(address if "://" in address else f"ray://{address}")
+    if not parsed.hostname or not parsed.port:
+        raise ClusterError(f"bad --address {address!r}: use 'auto', HOST:PORT or ray://HOST:10001")
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=min(timeout_s, 10.0)):
+            pass
+    except OSError as exc:
+        raise ClusterError(f"Ray cluster at {address} is unreachable ({exc}): check the address and that the head node is up") from None
+
+
+def describe_resources() -> str:
+    res = ray.cluster_resources()
+    return f"{len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU"
+
+
+def check_resources(cluster: ClusterConfig) -> None:
+    """Ray would wait forever for resources that do not exist: refuse such a request at once."""
+    res = ray.cluster_resources()
+    for kind, per_worker in (("CPU", cluster.cpus_per_worker), ("GPU", cluster.gpus_per_worker)):
+        need, have = cluster.workers * per_worker, res.get(kind, 0)
+        if need > have:
+            flag = "--cpus-per-worker" if kind == "CPU" else "--gpus-per-worker"
+            raise ClusterError(
+                f"asked for {cluster.workers} worker(s) x {per_worker} {kind} = {need:g} {kind}, "
+                f"the cluster has {have:g}: lower --workers or {flag}, or add nodes"
+            )
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    for kind, per_worker in (("CPU", cluster.cpus_per_worker), ("GPU", cluster.gpus_per_worker)):
+        if per_worker and not any(n["Resources"].get(kind, 0) >= per_worker for n in nodes):
+            raise ClusterError(f"no single node has {per_worker} {kind}: lower --{kind.lower()}s-per-worker")
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+def write_state(folder: Path, model, state: dict) -> None:
+    """Weights, optimizer state and the run's bookkeeping (epoch, history, resumes)."""
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"o{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
+    np.savez(folder / WEIGHTS_FILE, **arrays)
+    (folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+
+
+def read_state(folder: Path) -> tuple[list, list, dict]:
+    with np.load(folder / WEIGHTS_FILE) as z:
+        weights = [z[f"w{i}"] for i in range(sum(k.startswith("w") for k in z.files))]
+        optimizer = [z[f"o{i}"] for i in range(sum(k.startswith("o") for k in z.files))]
+    return weights, optimizer, json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+
+
+# --- the worker ---------------------------------------------------------------------------------
+def worker_loop(config: dict) -> None:
+    """Runs in every Ray Train worker (see the module docstring for the steps)."""
+    from ._tf import tf  # noqa: F401  (configures TensorFlow: tf_keras, log level)
+
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    threads = int(config["cpus_per_worker"])
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
+    # The strategy comes first: collective ops must be configured before any other TensorFlow op.
+    if world > 1:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        from .train import local_strategy
+
+        strategy = local_strategy()
+
+    from .model import build_model, compile_model
+    from .train import EpochLog, devices_line, seed_everything, train_dataset
+    from ._tf import keras
+
+    model_cfg, train_cfg = from_dict(ModelConfig, config["model"]), from_dict(TrainConfig, config["train"])
+    seed_everything(train_cfg.seed)
+    with strategy.scope():
+        model = compile_model(build_model(model_cfg), train_cfg)
+    replicas = strategy.num_replicas_in_sync
+    print(f"[worker {rank}/{world}] devices: {devices_line(strategy)}; {replicas} replica(s) in sync; "
+          f"per-replica batch {train_cfg.batch_size // replicas}", flush=True)
+
+    state = {"epoch": 0, "history": [], "resumes": [], "replicas": replicas}
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            weights, optimizer, state = read_state(Path(folder))
+        with strategy.scope():
+            model.set_weights(weights)
+            model.optimizer.build(model.trainable_variables)
+            for variable, value in zip(model.optimizer.variables, optimizer):
+                variable.assign(value)
+        state["resumes"].append({"from_epoch": state["epoch"], "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        if rank == 0:
+            config["progress"].put({"resumed_from_epoch": state["epoch"], "restart": len(state["resumes"])})
+    if state["epoch"] >= train_cfg.epochs:
+        _report(model, state, rank)  # nothing left to train: hand back the final checkpoint
+        return
+
+    x, y = ray.get(config["x_train"]), ray.get(config["y_train"])
+    epoch_log = EpochLog(len(y), train_cfg.epochs, quiet=True)
+
+    class ReportEachEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            row = {**epoch_log.history[-1], "restarts": len(state["resumes"])}
+            state["history"].append(row)
+            state["epoch"] = epoch + 1
+            _report(model, state, rank)
+            if rank == 0:
+                config["progress"].put(row)
+
+    model.fit(train_dataset(x, y, train_cfg.batch_size, train_cfg.seed), epochs=train_cfg.epochs,
+              initial_epoch=state["epoch"], callbacks=[epoch_log, ReportEachEpoch()], verbose=0)
+
+
+def _report(model, state: dict, rank: int) -> None:
+    """Every rank reports the same metrics (a barrier); rank 0 attaches the checkpoint."""
+    metrics = {**(state["history"][-1] if state["history"] else {}), "epoch": state["epoch"]}
+    if rank != 0:
+        ray.train.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        write_state(Path(folder), model, state)
+        ray.train.report(metrics, checkpoint=Checkpoint.from_directory(folder),
+                         checkpoint_dir_name=f"epoch-{state['epoch']:03d}-r{len(state['resumes'])}")
