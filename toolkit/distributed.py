@@ -175,11 +175,13 @@ def ray_session(cluster: ClusterConfig) -> Iterator[None]:
         yield
         return
     kwargs: dict = {"logging_level": "WARNING", "log_to_driver": True}
-    env = {"env_vars": {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}}
     if cluster.address:
+        # A cluster's environment comes from its nodes and the job's runtime_env (cluster/runtime_env.yaml);
+        # a second runtime_env here would conflict with a submitted job's.
         check_reachable(cluster.address, cluster.start_timeout_s)
-        kwargs.update(address=cluster.address, runtime_env=env)
+        kwargs.update(address=cluster.address)
     else:
+        env = {"env_vars": {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}}
         kwargs.update(include_dashboard=True, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1", runtime_env=env)
     try:
         ray.init(**kwargs)
