@@ -13,8 +13,9 @@ from dataclasses import replace
 from typing import Optional, Sequence
 
 from . import __version__
-from .config import ClusterConfig, DataConfig, ModelConfig, TrainConfig
+from .config import ClusterConfig, DataConfig, ModelConfig, TrainConfig, Tolerances
 from .errors import ToolkitError
+from .export import DEFAULT_OPSET
 
 PROG = "toolkit"
 
@@ -39,19 +40,9 @@ def _int_at_least(minimum: int):
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    """The training flags, shared by 'train' and 'run'."""
     d_data, d_train, d_cluster = DataConfig(), TrainConfig(), ClusterConfig()
-    parser = _Parser(
-        prog=PROG,
-        description="Train, export and verify an LSTM sentiment classifier on IMDB reviews.",
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-
-    p = sub.add_parser("train", help="train the LSTM and write a run folder",
-                       description="Train the seed LSTM on IMDB reviews and write exports/<run-name>/ "
-                                   "(model.keras, vocab.json, config.json, metrics.json).")
     p.add_argument("--data", metavar="PATH",
                    help="aclImdb_v1.tar.gz, aclImdb_v1_train_test.tar.gz or an extracted aclImdb/ folder "
                         "(default: $TOOLKIT_DATA, then the cache folder, then download the official tarball)")
@@ -92,6 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", metavar="DIR",
                    help="cache for the downloaded tarball and encoded arrays (default $TOOLKIT_CACHE or ~/.cache/toolkit)")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading when no local data is found")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d_train = TrainConfig()
+    parser = _Parser(
+        prog=PROG,
+        description="Train, export and verify an LSTM sentiment classifier on IMDB reviews.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("train", help="train the LSTM and write a run folder",
+                       description="Train the seed LSTM on IMDB reviews and write exports/<run-name>/ "
+                                   "(model.keras, vocab.json, config.json, metrics.json).")
+    _add_train_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a run folder's model on the test split",
@@ -103,7 +110,60 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"evaluation batch size (default {d_train.eval_batch_size})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="export a run's model to ONNX (plus quantised variants)",
+                       description="Convert RUN/model.keras to ONNX with tf2onnx (traced on the CPU) and write an export "
+                                   "folder: model.onnx, vocab.json, README.md (model card), model.int8.onnx with --quantize int8.")
+    p.add_argument("run", metavar="RUN", help="a run folder written by 'toolkit train'")
+    p.add_argument("--out", metavar="DIR", help="export folder (default RUN/onnx; replaced if it exists)")
+    p.add_argument("--opset", type=_int_at_least(13), default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--quantize", action="append", choices=("int8",), default=[],
+                   help="also write a quantised variant: int8 (onnxruntime dynamic quantisation); repeatable")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("verify", help="check that ONNX predicts like Keras on every review of a split",
+                       description="Run the Keras model and onnxruntime over the whole split, compare probabilities, labels "
+                                   "and accuracy, write parity.json, parity.md and parity.png into EXPORT. Exit 1 when a "
+                                   "tolerance is violated.")
+    _add_verify_args(p)
+    p.add_argument("export", metavar="EXPORT", help="an export folder written by 'toolkit export'")
+    p.add_argument("--split", choices=("test", "train"), default="test", help="which split to compare on (default test)")
+    p.add_argument("--data", metavar="PATH", help="read the reviews from here instead of the path recorded in the run")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("predict", help="classify raw review text with an ONNX export (no TensorFlow)",
+                       description="Classify reviews given as arguments, in --file (.txt one per line, .jsonl, .csv) or on "
+                                   "stdin. Uses only onnxruntime and NumPy.")
+    p.add_argument("export", metavar="EXPORT", help="an export folder written by 'toolkit export'")
+    p.add_argument("texts", metavar="TEXT", nargs="*", help="reviews to classify")
+    p.add_argument("--file", metavar="FILE", help="read reviews from FILE: .txt (one per line), .jsonl or .csv ('-' for stdin)")
+    p.add_argument("--variant", choices=("fp32", "int8"), default="fp32", help="which model of the export to use (default fp32)")
+    p.add_argument("--json", action="store_true", help="print a JSON array of {label, probability}")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("run", help="the whole job: train, export, verify, summary",
+                       description="Train (same flags as 'toolkit train'), export to ONNX with an int8 variant, verify "
+                                   "parity on the test split, and print a summary. Exit 1 if parity fails.")
+    _add_train_args(p)
+    _add_verify_args(p)
+    p.set_defaults(func=cmd_run)
     return parser
+
+
+def _add_verify_args(p: argparse.ArgumentParser) -> None:
+    d = Tolerances()
+    p.add_argument("--atol", type=float, default=d.atol, help=f"fp32: allowed |p_keras - p_onnx| (default {d.atol:g})")
+    p.add_argument("--rtol", type=float, default=d.rtol, help=f"fp32: allowed extra difference relative to |p_keras| (default {d.rtol:g})")
+    p.add_argument("--max-label-flips", type=_int_at_least(0), default=d.max_label_flips,
+                   help=f"fp32: allowed number of reviews whose label differs (default {d.max_label_flips})")
+    p.add_argument("--max-accuracy-drop", type=float, default=d.max_accuracy_drop * 100, metavar="POINTS",
+                   help=f"quantised variants: allowed test-accuracy loss in points (default {d.max_accuracy_drop * 100:g})")
+
+
+def _tolerances(args: argparse.Namespace) -> "Tolerances":
+    return Tolerances(atol=args.atol, rtol=args.rtol, max_label_flips=args.max_label_flips,
+                      max_accuracy_drop=args.max_accuracy_drop / 100)
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[DataConfig, ModelConfig, TrainConfig, ClusterConfig]:
@@ -125,6 +185,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .rundir import check_writable, run_path
 
     train_cfg = replace(train_cfg, run_name=run_path(train_cfg.exports_dir, train_cfg.run_name).name)
+    args.run_name = train_cfg.run_name  # 'toolkit run' exports this same folder
     check_writable(run_path(train_cfg.exports_dir, train_cfg.run_name), train_cfg.overwrite)
     data = load_imdb(data_cfg)
     if cluster.workers:
@@ -154,8 +215,107 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+    from .rundir import read_run
+
+    read_run(args.run)  # a missing or incomplete run folder fails before TensorFlow loads
+    result = export_run(args.run, out=args.out, opset=args.opset, quantize=args.quantize)
+    for variant, name in result.files.items():
+        print(f"{result.path / name}\t{variant}\t{result.sizes[variant] / 1e6:.2f} MB")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .export import open_export
+
+    open_export(args.export)  # a missing, truncated or mismatched export fails before TensorFlow loads
+    from .verify import verify_export
+
+    report = verify_export(args.export, split=args.split, tol=_tolerances(args), data_path=args.data)
+    print(json.dumps(report, indent=2) if args.json else parity_table(report))
+    return 0 if report["passed"] else 1
+
+
+def parity_table(report: dict) -> str:
+    lines = [f"parity on {report['reviews']:,} {report['split']} reviews: {'PASS' if report['passed'] else 'FAIL'}",
+             f"{'variant':<8} {'size':>8} {'max|dp|':>10} {'mean|dp|':>10} {'p99|dp|':>10} {'labels equal':>20} "
+             f"{'keras acc':>9} {'onnx acc':>9}  result"]
+    for v, r in report["variants"].items():
+        lines.append(f"{v:<8} {r['size_bytes'] / 1e6:>6.2f}MB {r['max_abs_diff']:>10.2e} {r['mean_abs_diff']:>10.2e} "
+                     f"{r['p99_abs_diff']:>10.2e} {r['labels_equal']:>10,}/{r['reviews']:<9,} {r['keras_accuracy']:>9.4f} "
+                     f"{r['onnx_accuracy']:>9.4f}  {'pass' if r['passed'] else 'FAIL: ' + r['failure']}")
+        for f in r["flipped"][:20]:
+            lines.append(f"  flipped {f['id']}: label {f['label']}, keras {f['keras']:.6f}, onnx {f['onnx']:.6f}")
+    lines.append(f"reports: {report['export']}/parity.json, parity.md, parity.png")
+    return "\n".join(lines)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import Classifier, PredictError, format_table, read_lines, read_reviews_file
+
+    if args.file and args.texts:
+        raise PredictError("give reviews as arguments or with --file, not both")
+    if args.file and args.file != "-":
+        texts = read_reviews_file(args.file)
+    elif args.texts:
+        texts = args.texts
+    elif args.file == "-" or not sys.stdin.isatty():
+        try:
+            texts = read_lines(sys.stdin.buffer.read().decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise PredictError("stdin is not UTF-8 text") from None
+        if not texts:
+            raise PredictError("no reviews on stdin")
+    else:
+        raise PredictError("no reviews: pass them as arguments, with --file FILE, or on stdin")
+    predictions = Classifier.load(args.export, variant=args.variant).predict(texts)
+    if args.json:
+        print(json.dumps([{"label": p.label, "probability": round(p.probability, 6)} for p in predictions]))
+    else:
+        print(format_table(texts, predictions))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cmd_train(args)
+    from .export import export_run
+    from .rundir import run_path
+    from .verify import verify_export
+
+    run_dir = run_path(args.exports_dir, args.run_name)
+    exported = export_run(run_dir, quantize=["int8"])
+    report = verify_export(exported.path, tol=_tolerances(args))
+    print(run_summary(run_dir, exported.path, report))
+    return 0 if report["passed"] else 1
+
+
+def run_summary(run_dir, export_dir, report: dict) -> str:
+    from .rundir import read_run
+
+    metrics = read_run(run_dir).metrics
+    seconds = sorted(e["seconds"] for e in metrics["epochs"])
+    fp32 = report["variants"]["fp32"]
+    rows = [
+        ("test accuracy (Keras)", f"{metrics['test']['accuracy']:.4f} on {metrics['test']['reviews']:,} reviews"),
+        ("seconds per epoch (median)", f"{seconds[len(seconds) // 2]:.1f} s over {len(seconds)} epoch(s), {metrics['mode']}"),
+        ("parity fp32", f"{fp32['labels_equal']:,}/{fp32['reviews']:,} labels equal, max |dp| {fp32['max_abs_diff']:.2e}"),
+    ]
+    for v, r in report["variants"].items():
+        rows.append((f"{v} model", f"{r['size_bytes'] / 1e6:.2f} MB, accuracy {r['onnx_accuracy']:.4f}, {'pass' if r['passed'] else 'FAIL'}"))
+    rows += [("run folder", str(run_dir)), ("export folder", str(export_dir)), ("parity", "PASS" if report["passed"] else "FAIL")]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # 'predict EXPORT --json "text"': argparse leaves reviews after an option unparsed
+        if args.command == "predict" and not any(e.startswith("-") for e in extra):
+            args.texts += extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except ToolkitError as exc:

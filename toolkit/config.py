@@ -135,6 +135,21 @@ class ClusterConfig:
                  "--address and --gpus-per-worker need --workers >= 1 (Ray training)")
 
 
+@dataclass(frozen=True)
+class Tolerances:
+    """How closely ONNX must follow Keras (``toolkit verify``)."""
+
+    atol: float = 1e-5  # fp32: |p_keras - p_onnx| <= atol + rtol * |p_keras| on every review
+    rtol: float = 0.0
+    max_label_flips: int = 0  # fp32: reviews whose label may differ
+    max_accuracy_drop: float = 0.005  # quantised variants: test accuracy within 0.5 points of Keras
+
+    def __post_init__(self) -> None:
+        _require(self.atol >= 0 and self.rtol >= 0, "atol and rtol must be >= 0")
+        _require(self.max_label_flips >= 0, "max label flips must be >= 0")
+        _require(0 <= self.max_accuracy_drop <= 1, "max accuracy drop must be between 0 and 100 points")
+
+
 C = TypeVar("C")
 
 

@@ -155,7 +155,9 @@ def _fit_with_progress(trainer: TensorflowTrainer, progress: Queue, epochs: int)
             row = progress.get(timeout=0.5)
         except Empty:
             continue
-        if "resumed_from_epoch" in row:
+        if "epoch_progress" in row:
+            log(f"epoch {row['epoch_progress']}/{epochs}: {row['batch'] / row['steps']:.0%} ({row['batch']}/{row['steps']} batches)")
+        elif "resumed_from_epoch" in row:
             log(f"resuming from the epoch-{row['resumed_from_epoch']} checkpoint (restart {row['restart']})")
         else:
             log(epoch_line(row, epochs))
@@ -296,6 +298,11 @@ def worker_loop(config: dict) -> None:
     epoch_log = EpochLog(len(y), train_cfg.epochs, quiet=True)
 
     class ReportEachEpoch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps = self.params.get("steps") or 0
+            if rank == 0 and steps >= 8 and batch + 1 in {steps * k // 4 for k in (1, 2, 3)}:
+                config["progress"].put({"epoch_progress": state["epoch"] + 1, "batch": batch + 1, "steps": steps})
+
         def on_epoch_end(self, epoch, logs=None):
             row = {**epoch_log.history[-1], "restarts": len(state["resumes"])}
             state["history"].append(row)

@@ -1,0 +1,228 @@
+"""ONNX export, parity verification and TF-free prediction, on a small model trained on real reviews."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from toolkit.config import DataConfig, ModelConfig, Tolerances, TrainConfig
+from toolkit.errors import ToolkitError
+from toolkit.export import ExportError, export_run, open_export, read_metadata
+
+BIN = Path(sys.executable).parent
+MAXLEN = 80
+
+
+@pytest.fixture(scope="module")
+def trained_run(real_tarball, tmp_path_factory):
+    """A model trained for one epoch on 1,000 real reviews (its own cache: module scope)."""
+    from toolkit.train import train
+
+    root = tmp_path_factory.mktemp("export-run")
+    data = DataConfig(path=str(real_tarball), cache_dir=str(root / "cache"), limit=1000, maxlen=MAXLEN)
+    result = train(data, ModelConfig(maxlen=MAXLEN), TrainConfig(epochs=1, run_name="small", exports_dir=str(root)))
+    return result.run_dir
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run):
+    return export_run(trained_run, quantize=["int8"])
+
+
+def test_export_folder_graph_and_metadata(exported, trained_run):
+    folder = exported.path
+    assert folder == trained_run / "onnx"
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "model.int8.onnx", "model.onnx", "vocab.json"]
+    model = onnx.load(str(folder / "model.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    ops = {n.op_type for n in model.graph.node}
+    assert "LSTM" in ops and "Loop" not in ops  # the native ONNX LSTM op
+    (inp,), (out,) = model.graph.input, model.graph.output
+    assert inp.name == "token_ids" and inp.type.tensor_type.elem_type == onnx.TensorProto.INT32
+    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", MAXLEN]
+    assert out.name == "probability" and [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["batch", 1]
+    int8_ops = {n.op_type for n in onnx.load(str(folder / "model.int8.onnx")).graph.node}
+    assert "DynamicQuantizeLSTM" in int8_ops
+    assert exported.sizes["int8"] < exported.sizes["fp32"] / 2
+
+    meta = read_metadata(folder / "model.onnx")
+    vocab_json = json.loads((folder / "vocab.json").read_text())
+    assert meta["preprocessing.vocab_sha256"] == vocab_json["sha256"]
+    assert int(meta["preprocessing.maxlen"]) == MAXLEN and int(meta["preprocessing.num_words"]) == 5000
+    assert (meta["preprocessing.pad_id"], meta["preprocessing.start_id"], meta["preprocessing.oov_id"]) == ("0", "1", "2")
+    assert json.loads(meta["labels"]) == ["negative", "positive"] and float(meta["decision_threshold"]) == 0.5
+    assert meta["provenance.tensorflow_version"].startswith("2.21") and meta["provenance.tf2onnx_version"]
+    assert meta["provenance.opset"] == "17" and meta["provenance.run_dir"] == str(trained_run.resolve())
+    assert json.loads(meta["training.config"])["data"]["limit"] == 1000
+    assert "token_ids" in (folder / "README.md").read_text()
+
+
+def test_verify_passes_on_every_test_review_and_writes_reports(exported):
+    from toolkit.verify import verify_export
+
+    report = verify_export(exported.path)
+    fp32, int8 = report["variants"]["fp32"], report["variants"]["int8"]
+    assert report["passed"] and report["reviews"] == 1000
+    assert fp32["labels_equal"] == 1000 and fp32["max_abs_diff"] <= 1e-5 and fp32["flipped"] == []
+    assert fp32["keras_accuracy"] == fp32["onnx_accuracy"]
+    assert int8["keras_accuracy"] - int8["onnx_accuracy"] <= 0.005 and int8["passed"]
+    saved = json.loads((exported.path / "parity.json").read_text())
+    assert saved["variants"]["fp32"]["labels_equal"] == 1000
+    assert "| fp32 |" in (exported.path / "parity.md").read_text()
+    assert (exported.path / "parity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "1,000 / 1,000" in (exported.path / "README.md").read_text()
+
+
+def test_tampering_with_one_weight_fails_verification(exported, tmp_path):
+    from onnx import numpy_helper
+    from toolkit.verify import ProbabilityMismatch, check, verify_export
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(exported.path, tampered)
+    model = onnx.load(str(tampered / "model.onnx"))
+    lstm = next(n for n in model.graph.node if n.op_type == "LSTM")
+    init = next(i for i in model.graph.initializer if i.name == lstm.input[1])  # the LSTM's input weights W
+    w = numpy_helper.to_array(init).copy()
+    w.flat[0] += 0.5  # one weight
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    onnx.save(model, str(tampered / "model.onnx"))
+    report = verify_export(tampered)
+    assert not report["passed"] and not report["variants"]["fp32"]["passed"]
+    assert report["variants"]["fp32"]["max_abs_diff"] > 1e-5
+    proc = subprocess.run([str(BIN / "toolkit"), "verify", str(tampered)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "FAIL" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_predict_on_raw_text_equals_keras_on_the_same_text(exported, trained_run):
+    from toolkit._tf import keras
+    from toolkit.predict import Classifier
+
+    texts = ["A wonderful, moving film with brilliant acting.", "Dull, boring and far too long. A waste of time.",
+             "zzxq qqwv", "word " * 100_000, "It was <br /><br />OK, I guess... 5/10"]
+    clf = Classifier.load(exported.path)
+    probs = clf.probabilities(texts)
+    model = keras.models.load_model(trained_run / "model.keras")
+    expected = model.predict(clf.vocabulary.encode(texts), verbose=0)[:, 0]
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    labels = [p.label for p in clf.predict(texts)]
+    assert labels == ["positive" if p >= 0.5 else "negative" for p in expected]
+
+
+def test_predict_never_imports_tensorflow(exported, tmp_path):
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text('id,text\n1,"Great film, loved it"\n2,"Awful."\n', encoding="utf-8")
+    code = (
+        "import sys, json\n"
+        "from toolkit.cli import main\n"
+        f"rc = main(['predict', {str(exported.path)!r}, '--file', {str(reviews)!r}, '--json'])\n"
+        "assert 'tensorflow' not in sys.modules and 'tf_keras' not in sys.modules, 'TensorFlow was imported'\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert len(out) == 2 and all(o["label"] in ("negative", "positive") and 0 <= o["probability"] <= 1 for o in out)
+
+
+@pytest.mark.parametrize("kind", ["txt", "jsonl", "stdin", "args"])
+def test_predict_inputs(exported, tmp_path, kind):
+    reviews = ["Great film, loved it", "Awful, a waste of time"]
+    cmd = [str(BIN / "toolkit"), "predict", str(exported.path), "--json"]
+    stdin = None
+    if kind == "txt":
+        (tmp_path / "r.txt").write_text("\n".join(reviews) + "\n\n", encoding="utf-8")
+        cmd += ["--file", str(tmp_path / "r.txt")]
+    elif kind == "jsonl":
+        (tmp_path / "r.jsonl").write_text(json.dumps({"text": reviews[0]}) + "\n" + json.dumps(reviews[1]) + "\n", encoding="utf-8")
+        cmd += ["--file", str(tmp_path / "r.jsonl")]
+    elif kind == "stdin":
+        stdin = "\n".join(reviews)
+    else:
+        cmd += reviews
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)) == 2
+
+
+def _error(proc) -> str:
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("toolkit") and ": error:" in l]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_predict_bad_inputs(exported, tmp_path):
+    run = lambda *a, **kw: subprocess.run([str(BIN / "toolkit"), "predict", str(exported.path), *a], capture_output=True,
+                                          text=True, timeout=120, **kw)
+    assert "review 1 is empty" in _error(run(""))
+    assert "review 2 is empty" in _error(run("fine film", "   "))
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes(b"Caf\xe9 scenes\n")
+    assert "not UTF-8" in _error(run("--file", str(latin1)))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert "holds no reviews" in _error(run("--file", str(empty)))
+    assert "does not exist" in _error(run("--file", str(tmp_path / "missing.txt")))
+
+
+def test_broken_exports_are_clear_errors(exported, trained_run, tmp_path):
+    def copy(name):
+        target = tmp_path / name
+        shutil.copytree(exported.path, target)
+        return target
+
+    no_model = copy("no_model")
+    (no_model / "model.onnx").unlink()
+    no_vocab = copy("no_vocab")
+    (no_vocab / "vocab.json").unlink()
+    truncated = copy("truncated")
+    data = (truncated / "model.onnx").read_bytes()
+    (truncated / "model.onnx").write_bytes(data[: len(data) // 2])
+    foreign = copy("foreign")
+    vocab = json.loads((foreign / "vocab.json").read_text())
+    from toolkit.text import Vocabulary
+
+    other = Vocabulary(tuple(reversed(vocab["words"])), vocab["num_words"], vocab["maxlen"])
+    other.save(foreign / "vocab.json")
+    cases = [(no_model, "has no model.onnx"), (no_vocab, "has no vocab.json"),
+             (truncated, "not a loadable ONNX model"), (foreign, "belongs to another model")]
+    for folder, message in cases:
+        with pytest.raises(ExportError, match=message):
+            open_export(folder)
+        for command in (["predict", str(folder), "a fine film"], ["verify", str(folder)]):
+            proc = subprocess.run([str(BIN / "toolkit"), *command], capture_output=True, text=True, timeout=120)
+            assert message in _error(proc)
+    # a run folder without a trained model cannot be exported
+    half = tmp_path / "half-run"
+    half.mkdir()
+    assert "no trained model" in _error(subprocess.run([str(BIN / "toolkit"), "export", str(half)],
+                                                       capture_output=True, text=True, timeout=120))
+
+
+def test_a_failed_export_leaves_no_model_behind(trained_run, tmp_path, monkeypatch):
+    import toolkit.export as export
+
+    def crash(src, dst):
+        Path(dst).write_bytes(b"partial")
+        raise RuntimeError("crash during quantisation")
+
+    monkeypatch.setattr(export, "quantize_int8", crash)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="crash"):
+        export_run(trained_run, out=out, quantize=["int8"])
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_toolkit_run_end_to_end(real_tarball, tmp_path):
+    proc = subprocess.run([str(BIN / "toolkit"), "run", "--data", str(real_tarball), "--limit", "400", "--maxlen", "60",
+                           "--epochs", "1", "--exports-dir", str(tmp_path), "--run-name", "e2e",
+                           "--cache-dir", str(tmp_path / "cache")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "parity fp32" in proc.stdout and "400/400 labels equal" in proc.stdout and "PASS" in proc.stdout
+    assert (tmp_path / "e2e" / "onnx" / "parity.json").is_file()
+    assert (tmp_path / "e2e" / "onnx" / "model.int8.onnx").is_file()

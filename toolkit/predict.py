@@ -1,0 +1,136 @@
+"""Edge inference from an export folder: raw review text in, label and probability out.
+
+Only onnxruntime, NumPy and ``toolkit.text`` (the same preprocessing spec training used): this module
+never imports TensorFlow, so it runs where TensorFlow is not installed.
+
+    clf = Classifier.load("exports/my-run/onnx")
+    clf.predict(["A wonderful, moving film.", "Dull and far too long."])
+    # [Prediction(label='positive', probability=0.97...), Prediction(label='negative', probability=0.04...)]
+
+Text rules: a review longer than ``maxlen`` tokens is judged on its last ``maxlen`` tokens (as in
+training); text without a single known word still gets a probability (all out-of-vocabulary ids);
+an empty or whitespace-only review is an error (there is nothing to classify).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import ToolkitError
+from .export import open_export
+
+
+class PredictError(ToolkitError):
+    """A review or an input file cannot be classified."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    probability: float  # probability that the review is positive
+
+
+class Classifier:
+    """An ONNX export ready to classify raw text."""
+
+    def __init__(self, session, vocabulary, metadata: dict, batch_size: int = 256) -> None:
+        self.session, self.vocabulary, self.metadata = session, vocabulary, metadata
+        self.labels = tuple(json.loads(metadata.get("labels", '["negative", "positive"]')))
+        self.threshold = float(metadata.get("decision_threshold", 0.5))
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, export_dir: str | os.PathLike, variant: str = "fp32", threads: int = 0) -> "Classifier":
+        session, metadata, vocabulary = open_export(export_dir, variant, threads)
+        return cls(session, vocabulary, metadata)
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 ``[n]``: the probability that each review is positive."""
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise PredictError(f"review {i + 1} is not text ({type(text).__name__})")
+            if not text.strip():
+                raise PredictError(f"review {i + 1} is empty: there is nothing to classify")
+        ids = self.vocabulary.encode(texts)
+        out = np.empty(len(texts), dtype=np.float32)
+        for i in range(0, len(texts), self.batch_size):
+            out[i:i + self.batch_size] = self.session.run(["probability"], {"token_ids": ids[i:i + self.batch_size]})[0][:, 0]
+        return out
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        return [Prediction(self.labels[int(p >= self.threshold)], float(p)) for p in self.probabilities(texts)]
+
+
+# --- reading reviews from files and stdin ---------------------------------------------------------
+TEXT_KEYS = ("text", "review")
+
+
+def read_reviews_file(path: str | os.PathLike) -> list[str]:
+    """Reviews from ``.txt`` (one per line, blank lines skipped), ``.jsonl`` (a string or an object with
+    "text"/"review" per line) or ``.csv`` (a "text"/"review" column, else the first column)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PredictError(f"{path} does not exist")
+    try:
+        content = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PredictError(f"{path} is not UTF-8 text (byte {exc.start}): convert it, e.g. iconv -t UTF-8") from None
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        reviews = _from_jsonl(content, path)
+    elif suffix == ".csv":
+        reviews = _from_csv(content, path)
+    else:
+        reviews = read_lines(content)
+    if not reviews:
+        raise PredictError(f"{path} holds no reviews")
+    return reviews
+
+
+def read_lines(content: str) -> list[str]:
+    return [line for line in content.splitlines() if line.strip()]
+
+
+def _from_jsonl(content: str, path: Path) -> list[str]:
+    reviews = []
+    for n, line in enumerate(content.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PredictError(f"{path}:{n}: not JSON ({exc.msg})") from None
+        if isinstance(item, dict):
+            item = next((item[k] for k in TEXT_KEYS if k in item), None)
+        if not isinstance(item, str):
+            raise PredictError(f"{path}:{n}: expected a string or an object with a 'text' field")
+        reviews.append(item)
+    return reviews
+
+
+def _from_csv(content: str, path: Path) -> list[str]:
+    rows = list(csv.reader(io.StringIO(content)))
+    if not rows:
+        return []
+    header = [h.strip().lower() for h in rows[0]]
+    column = next((header.index(k) for k in TEXT_KEYS if k in header), None)
+    body = rows[1:] if column is not None else rows
+    column = column or 0
+    return [row[column] for row in body if len(row) > column and row[column].strip()]
+
+
+def format_table(texts: Iterable[str], predictions: Iterable[Prediction], width: int = 70) -> str:
+    lines = [f"{'label':<9} {'probability':>11}  review"]
+    for text, p in zip(texts, predictions):
+        snippet = " ".join(text.split())
+        snippet = snippet if len(snippet) <= width else snippet[: width - 3] + "..."
+        lines.append(f"{p.label:<9} {p.probability:>11.4f}  {snippet}")
+    return "\n".join(lines)

@@ -1,0 +1,242 @@
+"""Parity between the Keras model and its ONNX export, over a whole split (25,000 test reviews).
+
+``verify_export(export_dir)`` runs both on every review of the split, batched, and reports max, mean
+and 99th-percentile |Δp|, label agreement, both accuracies and every review whose label flipped.
+``check`` raises a typed :class:`ParityError` when a tolerance is violated; the CLI turns that into
+exit status 1. Reports go next to the model: ``parity.json`` (for machines), ``parity.md`` (for
+people) and ``parity.png`` (|Δp| histogram on a log scale; Keras vs ONNX probabilities).
+
+Tolerances: fp32 must match to ``atol + rtol * |p_keras|`` (default 1e-5) with at most
+``max_label_flips`` flipped labels (default 0). A quantised variant is judged by accuracy instead:
+its test accuracy within ``max_accuracy_drop`` (default 0.5 points) of Keras.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .config import DataConfig, Tolerances, from_dict, to_dict
+from .errors import ToolkitError
+from .export import CARD_FILE, VARIANT_FILES, ExportError, model_card, open_export
+from .progress import Progress, log
+from .rundir import read_run
+from .text import atomic_write_text
+
+REPORT_JSON, REPORT_MD, REPORT_PNG = "parity.json", "parity.md", "parity.png"
+
+
+class ParityError(ToolkitError):
+    """ONNX does not behave like Keras within the tolerances."""
+
+
+class ProbabilityMismatch(ParityError):
+    """Some probabilities differ by more than atol + rtol * |p|."""
+
+
+class LabelFlips(ParityError):
+    """More labels differ than allowed."""
+
+
+class AccuracyDrop(ParityError):
+    """A quantised variant lost more accuracy than allowed."""
+
+
+@dataclass
+class VariantParity:
+    variant: str
+    file: str
+    size_bytes: int
+    reviews: int
+    max_abs_diff: float
+    mean_abs_diff: float
+    p99_abs_diff: float
+    over_tolerance: int
+    labels_equal: int
+    label_agreement: float
+    keras_accuracy: float
+    onnx_accuracy: float
+    flipped: list = field(default_factory=list)  # [{"id", "label", "keras", "onnx"}]
+    seconds: float = 0.0
+    passed: bool = True
+    failure: str = ""
+
+
+def _positive(p: np.ndarray) -> np.ndarray:
+    return (p >= 0.5).astype(np.int32)
+
+
+def compare(variant: str, file: str, size: int, keras_p: np.ndarray, onnx_p: np.ndarray, y: np.ndarray,
+            ids: np.ndarray, tol: Tolerances, seconds: float = 0.0) -> VariantParity:
+    """The parity figures of one variant, and whether they meet the tolerances."""
+    diff = np.abs(keras_p.astype(np.float64) - onnx_p.astype(np.float64))
+    lk, lo = _positive(keras_p), _positive(onnx_p)
+    flips = np.flatnonzero(lk != lo)
+    over = int((diff > tol.atol + tol.rtol * np.abs(keras_p)).sum())
+    result = VariantParity(
+        variant=variant, file=file, size_bytes=size, reviews=len(y),
+        max_abs_diff=float(diff.max(initial=0.0)), mean_abs_diff=float(diff.mean()) if len(diff) else 0.0,
+        p99_abs_diff=float(np.percentile(diff, 99)) if len(diff) else 0.0, over_tolerance=over,
+        labels_equal=int((lk == lo).sum()), label_agreement=float((lk == lo).mean()) if len(y) else 1.0,
+        keras_accuracy=float((lk == y).mean()), onnx_accuracy=float((lo == y).mean()),
+        flipped=[{"id": str(ids[i]), "label": int(y[i]), "keras": float(keras_p[i]), "onnx": float(onnx_p[i])} for i in flips],
+        seconds=round(seconds, 3),
+    )
+    try:
+        check(result, tol)
+    except ParityError as exc:
+        result.passed, result.failure = False, str(exc)
+    return result
+
+
+def check(p: VariantParity, tol: Tolerances) -> None:
+    """Raise the typed error for the first violated tolerance."""
+    if p.variant == "fp32":
+        if p.over_tolerance:
+            raise ProbabilityMismatch(f"fp32: {p.over_tolerance:,} of {p.reviews:,} probabilities differ by more than "
+                                      f"atol {tol.atol:g} + rtol {tol.rtol:g} (max |dp| {p.max_abs_diff:.3g})")
+        if len(p.flipped) > tol.max_label_flips:
+            raise LabelFlips(f"fp32: {len(p.flipped):,} labels flipped (allowed {tol.max_label_flips})")
+    else:
+        drop = p.keras_accuracy - p.onnx_accuracy
+        if drop > tol.max_accuracy_drop:
+            raise AccuracyDrop(f"{p.variant}: accuracy {p.onnx_accuracy:.4f} is {drop * 100:.2f} points below Keras "
+                               f"{p.keras_accuracy:.4f} (allowed {tol.max_accuracy_drop * 100:.2f})")
+
+
+# --- loading an export ---------------------------------------------------------------------------
+def onnx_probabilities(export_dir: Path, variant: str, x: np.ndarray, batch_size: int) -> np.ndarray:
+    session, _, _ = open_export(export_dir, variant)
+    label = f"onnx {variant}"
+    out = np.empty(len(x), dtype=np.float32)
+    bar = Progress(len(x), label, unit=" reviews")
+    for i in range(0, len(x), batch_size):
+        out[i:i + batch_size] = session.run(["probability"], {"token_ids": x[i:i + batch_size]})[0][:, 0]
+        bar.update(min(i + batch_size, len(x)))
+    bar.close()
+    return out
+
+
+def keras_probabilities(model_file: Path, x: np.ndarray, batch_size: int) -> np.ndarray:
+    from ._tf import keras
+
+    model = keras.models.load_model(model_file)
+    out = np.empty(len(x), dtype=np.float32)
+    bar = Progress(len(x), "keras", unit=" reviews")
+    for i in range(0, len(x), batch_size):
+        out[i:i + batch_size] = model.predict_on_batch(x[i:i + batch_size])[:, 0]
+        bar.update(min(i + batch_size, len(x)))
+    bar.close()
+    return out
+
+
+# --- the whole check ------------------------------------------------------------------------------
+def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Tolerances = Tolerances(),
+                  data_path: Optional[str] = None, batch_size: int = 256, write_reports: bool = True) -> dict:
+    """Keras vs onnxruntime on every review of ``split``; reports written; returns the report dict."""
+    import time
+
+    from .data import load_imdb
+
+    export_dir = Path(export_dir)
+    _, meta, vocab = open_export(export_dir)
+    run = read_run(meta["provenance.run_dir"])
+    if run.vocabulary is None or run.vocabulary.sha256 != vocab.sha256:
+        raise ExportError(f"the run {run.path} has a different vocabulary than the export: export it again")
+    data_cfg = from_dict(DataConfig, run.config.get("data", {}))
+    if data_path is not None:
+        data_cfg = from_dict(DataConfig, {**to_dict(data_cfg), "path": data_path})
+    if split not in ("train", "test"):
+        raise ToolkitError(f"unknown split {split!r}: use 'test' or 'train'")
+    data = load_imdb(data_cfg)
+    if data.vocabulary is not None and data.vocabulary.sha256 != vocab.sha256:
+        raise ExportError("the data encodes with another vocabulary than the export's: pass the --data the run was trained on")
+    s = getattr(data, split)
+    log(f"verifying {export_dir} on {len(s):,} {split} reviews")
+    start = time.perf_counter()
+    keras_p = keras_probabilities(run.model_file, s.x, batch_size)
+    keras_seconds = time.perf_counter() - start
+    variants = {v: f for v, f in VARIANT_FILES.items() if (export_dir / f).is_file()}
+    results = {}
+    for variant, file in variants.items():
+        start = time.perf_counter()
+        onnx_p = onnx_probabilities(export_dir, variant, s.x, batch_size)
+        results[variant] = compare(variant, file, (export_dir / file).stat().st_size, keras_p, onnx_p, s.y, s.ids, tol,
+                                   time.perf_counter() - start)
+        if variant == "fp32" and write_reports:
+            fp32_p = onnx_p
+    report = {
+        "export": str(export_dir.resolve()),
+        "run": str(run.path.resolve()),
+        "split": split,
+        "reviews": len(s),
+        "tolerances": asdict(tol),
+        "keras_seconds": round(keras_seconds, 3),
+        "passed": all(r.passed for r in results.values()),
+        "variants": {v: asdict(r) for v, r in results.items()},
+    }
+    if write_reports:
+        write_reports_to(export_dir, report, keras_p, fp32_p)
+        opset = int(meta.get("provenance.opset", 0))
+        sizes = {v: r.size_bytes for v, r in results.items()}
+        atomic_write_text(export_dir / CARD_FILE, model_card(run, variants, sizes, opset, report["variants"]))
+    return report
+
+
+def write_reports_to(folder: Path, report: dict, keras_p: np.ndarray, onnx_p: np.ndarray) -> None:
+    atomic_write_text(folder / REPORT_JSON, json.dumps(report, indent=2))
+    atomic_write_text(folder / REPORT_MD, markdown(report))
+    plot(folder / REPORT_PNG, keras_p, onnx_p)
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# Parity: Keras vs onnxruntime on {report['reviews']:,} {report['split']} reviews",
+        "",
+        f"Result: **{'PASS' if report['passed'] else 'FAIL'}**. Tolerances: {report['tolerances']}.",
+        "",
+        "| variant | size | max abs diff | mean abs diff | p99 abs diff | labels equal | Keras accuracy | ONNX accuracy | result |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for v, r in report["variants"].items():
+        lines.append(
+            f"| {v} | {r['size_bytes'] / 1e6:.2f} MB | {r['max_abs_diff']:.3e} | {r['mean_abs_diff']:.3e} | {r['p99_abs_diff']:.3e} | "
+            f"{r['labels_equal']:,} / {r['reviews']:,} ({r['label_agreement']:.4%}) | {r['keras_accuracy']:.4f} | "
+            f"{r['onnx_accuracy']:.4f} | {'pass' if r['passed'] else 'FAIL: ' + r['failure']} |")
+    for v, r in report["variants"].items():
+        if r["flipped"]:
+            lines += ["", f"## {v}: {len(r['flipped'])} flipped review(s)", "", "| review | label | Keras p | ONNX p |", "| --- | --- | --- | --- |"]
+            lines += [f"| {f['id']} | {f['label']} | {f['keras']:.6f} | {f['onnx']:.6f} |" for f in r["flipped"][:200]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(path: Path, keras_p: np.ndarray, onnx_p: np.ndarray) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    diff = np.abs(keras_p.astype(np.float64) - onnx_p.astype(np.float64))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    floor = 1e-10
+    bins = np.logspace(np.log10(floor), 0, 60)
+    left.hist(np.clip(diff, floor, None), bins=bins, color="#3b6ea8")
+    left.set_xscale("log")
+    left.set_xlabel(f"|p_keras - p_onnx| (values below {floor:g} shown at {floor:g})")
+    left.set_ylabel("reviews")
+    left.set_title(f"max {diff.max(initial=0):.2e}, mean {diff.mean() if len(diff) else 0:.2e}")
+    right.scatter(keras_p, onnx_p, s=2, alpha=0.3, color="#3b6ea8")
+    right.plot([0, 1], [0, 1], color="#c0392b", linewidth=0.8)
+    right.set_xlabel("Keras probability")
+    right.set_ylabel("ONNX (fp32) probability")
+    right.set_title("Keras vs ONNX")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
