@@ -85,10 +85,12 @@ def test_tampering_with_one_weight_fails_verification(exported, tmp_path):
     tampered = tmp_path / "tampered"
     shutil.copytree(exported.path, tampered)
     model = onnx.load(str(tampered / "model.onnx"))
-    lstm = next(n for n in model.graph.node if n.op_type == "LSTM")
-    init = next(i for i in model.graph.initializer if i.name == lstm.input[1])  # the LSTM's input weights W
+    initializers = {i.name: i for i in model.graph.initializer}
+    dense = next(n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in initializers)
+    init = initializers[dense.input[1]]  # the output layer's [100, 1] weights
     w = numpy_helper.to_array(init).copy()
-    w.flat[0] += 0.5  # one weight
+    i = int(np.abs(w).argmax())
+    w.flat[i] = -w.flat[i]  # one weight: flip the sign of the largest
     init.CopyFrom(numpy_helper.from_array(w, init.name))
     onnx.save(model, str(tampered / "model.onnx"))
     report = verify_export(tampered)

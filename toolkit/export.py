@@ -21,14 +21,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
 from .errors import ToolkitError
-from .rundir import VOCAB_FILE, Run, read_run
+from .rundir import VOCAB_FILE, Run, read_run, staged_folder
 from .text import OOV_ID, PAD_ID, START_ID, TOKEN_PATTERN, TOKENIZER_VERSION, atomic_write_text
 
 MODEL_FILE = "model.onnx"
@@ -68,10 +67,9 @@ def export_run(run_dir: str | os.PathLike, out: Optional[str | os.PathLike] = No
         raise ExportError(f"{out} already exists: pass another --out")
 
     proto = convert(run, opset)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent if out.parent.exists() else None))
-    try:
-        import onnx
+    import onnx
 
+    with staged_folder(out) as stage:
         onnx.save(proto, str(stage / MODEL_FILE))
         files = {"fp32": MODEL_FILE}
         if "int8" in quantize:
@@ -82,15 +80,6 @@ def export_run(run_dir: str | os.PathLike, out: Optional[str | os.PathLike] = No
         atomic_write_text(stage / CARD_FILE, model_card(run, files, sizes, opset, parity=None))
         for f in stage.iterdir():
             os.chmod(f, 0o644)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            os.replace(out, old)
-        os.replace(stage, out)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     return ExportResult(out, files, sizes)
 
 

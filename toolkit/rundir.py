@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from . import __version__
 from .errors import RunError
@@ -52,16 +54,24 @@ def write_run(
 ) -> Path:
     """Write a complete run folder at ``path`` atomically (staging folder, then rename)."""
     check_writable(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stage = path.with_name(f".{path.name}.staging-{os.getpid()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
-    try:
+    with staged_folder(path) as stage:
         save_model(stage / MODEL_FILE)
         if vocabulary is not None:
             vocabulary.save(stage / VOCAB_FILE)
         atomic_write_text(stage / CONFIG_FILE, json.dumps({"toolkit_version": __version__, **config}, indent=2))
         atomic_write_text(stage / METRICS_FILE, json.dumps(metrics, indent=2))
+    return path
+
+
+@contextmanager
+def staged_folder(path: Path) -> Iterator[Path]:
+    """An empty hidden folder beside ``path`` to fill; when the block completes it replaces ``path``
+    in one rename, and when the block fails it is deleted. Readers never see a half-written folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-", dir=path.parent))
+    try:
+        yield stage
+        os.chmod(stage, 0o755)  # mkdtemp makes it private
         old = path.with_name(f".{path.name}.old-{os.getpid()}")
         if path.exists():
             os.replace(path, old)
@@ -70,7 +80,6 @@ def write_run(
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    return path
 
 
 @dataclass(frozen=True)
