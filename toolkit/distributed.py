@@ -298,6 +298,8 @@ def worker_loop(config: dict) -> None:
     epoch_log = EpochLog(len(y), train_cfg.epochs, quiet=True)
 
     class ReportEachEpoch(keras.callbacks.Callback):
+        _supports_tf_logs = True  # no per-step NumPy conversion (see EpochLog)
+
         def on_train_batch_end(self, batch, logs=None):
             steps = self.params.get("steps") or 0
             if rank == 0 and steps >= 8 and batch + 1 in {steps * k // 4 for k in (1, 2, 3)}:
