@@ -32,14 +32,16 @@ def _checkpoints(storage: Path, name: str) -> list[Path]:
     return sorted((storage / name).glob("epoch-*")) if (storage / name).is_dir() else []
 
 
-def _wait_for_checkpoint(storage: Path, name: str, timeout: float = 240) -> Path:
+def _wait_for_checkpoint(storage: Path, name: str, timeout: float = 240) -> None:
+    """Until Ray Train has *registered* the epoch-1 checkpoint (its checkpoint manager's snapshot names
+    it): a checkpoint folder on disk is not enough, a failure before registration loses it."""
+    snapshot = storage / name / "checkpoint_manager_snapshot.json"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        done = [c for c in _checkpoints(storage, name) if (c / "state.json").exists()]
-        if done:
-            return done[0]
+        if snapshot.is_file() and "epoch-001" in snapshot.read_text(errors="replace"):
+            return
         time.sleep(0.1)
-    raise AssertionError(f"no checkpoint under {storage / name} after {timeout} s")
+    raise AssertionError(f"no registered checkpoint in {snapshot} after {timeout} s")
 
 
 def test_two_cpu_workers_train_in_sync_and_save_the_final_checkpoint(real_tarball, real_cache, tmp_path):
@@ -84,8 +86,7 @@ def test_a_worker_killed_during_epoch_2_costs_at_most_that_epoch(real_tarball, r
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        _wait_for_checkpoint(storage, "kill")  # epoch 1 is done: epoch 2 is under way
-        time.sleep(1.0)
+        _wait_for_checkpoint(storage, "kill")  # epoch 1 is done and registered: epoch 2 is under way
         actors = []
         for _ in range(50):  # the state API can lag a moment behind the cluster
             actors = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
@@ -113,7 +114,6 @@ def test_rerunning_after_the_driver_died_resumes(real_tarball, tmp_path):
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_for_checkpoint(storage, "resume")
-        time.sleep(0.5)
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the driver and the Ray it started die mid-epoch 2
         first.wait()
