@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 from . import __version__
 from .config import ClusterConfig, DataConfig, ModelConfig, TrainConfig, Tolerances
 from .errors import ToolkitError
+from .bench import DEFAULT_BATCHES
 from .export import DEFAULT_OPSET
 
 PROG = "toolkit"
@@ -142,6 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON array of {label, probability}")
     p.set_defaults(func=cmd_predict)
 
+    p = sub.add_parser("bench", help="measure speed (figures written to a JSON file)",
+                       description="Benchmarks. Each backend runs in its own process; figures are medians of the repeats.")
+    bench = p.add_subparsers(dest="bench", metavar="BENCHMARK", parser_class=_Parser)
+    bench.required = True
+    p = bench.add_parser("infer", help="Keras vs onnxruntime fp32 / int8 on real test reviews",
+                         description="Reviews per second, latency p50/p99 per batch, peak memory and model size of Keras, "
+                                     "onnxruntime fp32 and int8 (when exported) at each batch size, with ratios to Keras.")
+    p.add_argument("export", metavar="EXPORT", help="an export folder written by 'toolkit export' (with --quantize int8 for int8)")
+    p.add_argument("--batch-sizes", type=_int_list, default=",".join(map(str, DEFAULT_BATCHES)), metavar="B1,B2,...",
+                   help="batch sizes to measure (default 1,64,256)")
+    p.add_argument("--reviews", type=_int_at_least(1), default=1024, help="real test reviews to run through (default 1024)")
+    p.add_argument("--repeats", type=_int_at_least(1), default=3, help="passes per setting; the median rate is reported (default 3)")
+    p.add_argument("--max-batches", type=_int_at_least(1), default=200, help="batches per pass at most (default 200)")
+    p.add_argument("--out", metavar="FILE", default="bench-infer.json", help="JSON file for the figures (default bench-infer.json)")
+    p.set_defaults(func=cmd_bench_infer)
+
     p = sub.add_parser("run", help="the whole job: train, export, verify, summary",
                        description="Train (same flags as 'toolkit train'), export to ONNX with an int8 variant, verify "
                                    "parity on the test split, and print a summary. Exit 1 if parity fails.")
@@ -149,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify_args(p)
     p.set_defaults(func=cmd_run)
     return parser
+
+
+def _int_list(text) -> tuple[int, ...]:
+    if isinstance(text, tuple):
+        return text
+    try:
+        values = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be at least 1, got {text!r}")
+    return values
 
 
 def _add_verify_args(p: argparse.ArgumentParser) -> None:
@@ -274,6 +303,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(json.dumps([{"label": p.label, "probability": round(p.probability, 6)} for p in predictions]))
     else:
         print(format_table(texts, predictions))
+    return 0
+
+
+def cmd_bench_infer(args: argparse.Namespace) -> int:
+    from .bench import bench_infer, infer_table
+
+    report = bench_infer(args.export, batch_sizes=args.batch_sizes, reviews=args.reviews, repeats=args.repeats,
+                         max_batches=args.max_batches, out=args.out)
+    print(infer_table(report))
+    print(f"figures: {args.out}")
     return 0
 
 
