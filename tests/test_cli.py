@@ -35,10 +35,17 @@ def test_version_and_help_on_every_command():
 
 
 def test_every_flag_is_explained():
-    parser = build_parser()
-    for sub in parser._subparsers._group_actions[0].choices.values():
-        for action in sub._actions:
-            assert action.help, f"{sub.prog} {action.option_strings} has no help"
+    import argparse
+
+    def walk(parser):
+        for action in parser._actions:
+            assert action.help, f"{parser.prog} {action.option_strings or action.dest} has no help"
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+
+    walk(build_parser())
+    assert "--batch-sizes" in run_cli("bench", "infer", "--help").stdout
 
 
 @pytest.mark.parametrize("args, expected", [

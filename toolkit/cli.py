@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, export and verify an LSTM sentiment classifier on IMDB reviews.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, help="what to do")
     sub.required = True
 
     p = sub.add_parser("train", help="train the LSTM and write a run folder",
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure speed (figures written to a JSON file)",
                        description="Benchmarks. Each backend runs in its own process; figures are medians of the repeats.")
-    bench = p.add_subparsers(dest="bench", metavar="BENCHMARK", parser_class=_Parser)
+    bench = p.add_subparsers(dest="bench", metavar="BENCHMARK", parser_class=_Parser, help="what to measure")
     bench.required = True
     p = bench.add_parser("infer", help="Keras vs onnxruntime fp32 / int8 on real test reviews",
                          description="Reviews per second, latency p50/p99 per batch, peak memory and model size of Keras, "
