@@ -73,6 +73,10 @@ class ModelConfig:
     embedding_dim: int = 32
     lstm_units: int = 100
     dropout: float = 0.2
+    # Not in the tutorial: the embedding masks padding (id 0) and the input takes any number of
+    # tokens, so a review's probability does not depend on how much padding precedes it.
+    # False: the tutorial's model exactly (fixed maxlen input, padding fed to the LSTM).
+    mask_padding: bool = True
 
     def __post_init__(self) -> None:
         _require(self.num_words > 3, f"num_words must be > 3, got {self.num_words}")
@@ -97,6 +101,9 @@ class TrainConfig:
     exports_dir: str = "exports"
     overwrite: bool = False
     eval_batch_size: int = 512
+    # Not in the tutorial: batches of reviews of similar length, each trimmed to its longest review
+    # (toolkit.batching). Needs ModelConfig.mask_padding. False: shuffled fixed-length batches.
+    length_buckets: bool = True
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")

@@ -14,9 +14,15 @@ OUTPUT_NAME = "probability"
 
 
 def build_model(cfg: ModelConfig = ModelConfig()) -> "keras.Model":
-    """``token_ids`` int32 ``[batch, maxlen]`` -> ``probability`` float32 ``[batch, 1]`` (uncompiled)."""
-    token_ids = keras.Input(shape=(cfg.maxlen,), dtype=tf.int32, name=INPUT_NAME)
-    x = keras.layers.Embedding(cfg.num_words, cfg.embedding_dim, name="embedding")(token_ids)
+    """``token_ids`` int32 ``[batch, tokens]`` -> ``probability`` float32 ``[batch, 1]`` (uncompiled).
+
+    With ``cfg.mask_padding`` (the default) ``tokens`` is any length and padding (id 0) is masked: the
+    LSTM's state stays at zero through the leading padding, so the probability is the one of the
+    unpadded review. Without it (the tutorial's model) ``tokens`` is ``cfg.maxlen``. The weights are
+    the same in both (masking adds none)."""
+    length = None if cfg.mask_padding else cfg.maxlen
+    token_ids = keras.Input(shape=(length,), dtype=tf.int32, name=INPUT_NAME)
+    x = keras.layers.Embedding(cfg.num_words, cfg.embedding_dim, mask_zero=cfg.mask_padding, name="embedding")(token_ids)
     x = keras.layers.Dropout(cfg.dropout, name="dropout_embedding")(x)
     x = keras.layers.LSTM(cfg.lstm_units, name="lstm")(x)
     x = keras.layers.Dropout(cfg.dropout, name="dropout_lstm")(x)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, batching
 from .config import DataConfig, ModelConfig, TrainConfig, to_dict
 from .data import ImdbData, Split, load_imdb
 from .errors import ConfigError, RunError
@@ -50,7 +50,7 @@ def seed_everything(seed: int) -> None:
 
 
 def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> "tf.data.Dataset":
-    """Shuffled (seeded, reshuffled every epoch), batched at the global batch size.
+    """The tutorial's input: shuffled (seeded, reshuffled every epoch) fixed-length batches.
 
     Under a multi-worker strategy every worker builds this same dataset (same seed, same order) and
     keeps its share of each global batch (``AutoShardPolicy.DATA``), so no shared file system is
@@ -60,6 +60,53 @@ def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> "
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options)
+
+
+def bucketed_dataset(strategy: "tf.distribute.Strategy", x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
+                     initial_epoch: int = 0):
+    """Length-bucketed input (``toolkit.batching.epoch_batches``): ``(distributed dataset, steps per epoch)``.
+
+    Each global batch holds reviews of similar length; it is split into one piece per replica in
+    sync and each piece is trimmed to its longest review. Every worker computes the same batches
+    (same seed and epoch) and feeds only its own replicas' pieces, so no shared file system is
+    needed. The dataset runs epoch after epoch (from ``initial_epoch``: a resumed run sees the same
+    batches as an uninterrupted one); Keras takes ``steps`` batches per epoch."""
+    row_lengths = batching.lengths(x)
+    y = y.astype(np.float32)
+    replicas = strategy.num_replicas_in_sync
+    steps = len(y) // batch_size + (1 if len(y) % batch_size >= replicas else 0)
+    if steps == 0:
+        raise ConfigError(f"{len(y)} reviews cannot feed {replicas} replicas a batch of {batch_size}")
+
+    def make(context: "tf.distribute.InputContext") -> "tf.data.Dataset":
+        local = replicas // context.num_input_pipelines  # replicas this worker feeds
+        mine = range(context.input_pipeline_id * local, (context.input_pipeline_id + 1) * local)
+
+        def pieces():
+            epoch = initial_epoch
+            while True:
+                for rows in batching.epoch_batches(row_lengths, batch_size, seed, epoch):
+                    if len(rows) < replicas:
+                        continue  # a last batch too small to split (counted out of steps above)
+                    split = np.array_split(rows, replicas)
+                    for r in mine:
+                        yield batching.trim(x[split[r]], row_lengths[split[r]]), y[split[r]]
+                epoch += 1
+
+        spec = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.float32))
+        return tf.data.Dataset.from_generator(pieces, output_signature=spec).prefetch(tf.data.AUTOTUNE)
+
+    return strategy.distribute_datasets_from_function(make), steps
+
+
+def train_input(strategy: "tf.distribute.Strategy", x: np.ndarray, y: np.ndarray, model_cfg: ModelConfig,
+                train_cfg: TrainConfig, initial_epoch: int = 0):
+    """``(dataset, steps per epoch or None)`` for ``model.fit``: bucketed, or the tutorial's batches."""
+    if not train_cfg.length_buckets:
+        return train_dataset(x, y, train_cfg.batch_size, train_cfg.seed), None
+    if not model_cfg.mask_padding:
+        raise ConfigError("length buckets need a model that masks its padding (ModelConfig.mask_padding)")
+    return bucketed_dataset(strategy, x, y, train_cfg.batch_size, train_cfg.seed, initial_epoch)
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -105,10 +152,23 @@ def epoch_line(row: dict, epochs: int) -> str:
     )
 
 
+def predict_probabilities(model: "keras.Model", x: np.ndarray, batch_size: int) -> np.ndarray:
+    """float32 ``[n]``. A model that takes any length gets batches of similar length, each trimmed to
+    its longest review (``toolkit.batching``); the tutorial's fixed-length model gets ``x`` as is."""
+    out = np.empty(len(x), dtype=np.float32)
+    for rows, ids in batching.inference_batches(x, batch_size, variable_length=model.input.shape[1] is None):
+        out[rows] = model.predict_on_batch(ids)[:, 0]
+    return out
+
+
 def evaluate_split(model: "keras.Model", split: Split, batch_size: int) -> dict:
+    """Test loss (binary cross-entropy, Keras' clipping) and accuracy."""
     start = time.perf_counter()
-    loss, accuracy = model.evaluate(split.x, split.y.astype(np.float32), batch_size=batch_size, verbose=0)
-    return {"loss": float(loss), "accuracy": float(accuracy), "reviews": len(split), "seconds": round(time.perf_counter() - start, 3)}
+    p = np.clip(predict_probabilities(model, split.x, batch_size).astype(np.float64), 1e-7, 1 - 1e-7)
+    y = split.y.astype(np.float64)
+    loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    accuracy = float(np.mean((p >= 0.5) == (y == 1)))
+    return {"loss": loss, "accuracy": accuracy, "reviews": len(split), "seconds": round(time.perf_counter() - start, 3)}
 
 
 def check_shapes(data: ImdbData, model_cfg: ModelConfig) -> None:
@@ -128,6 +188,27 @@ def environment() -> dict:
     }
 
 
+def time_epochs(strategy: "tf.distribute.Strategy", x: np.ndarray, y: np.ndarray, setups: dict, repeats: int) -> dict:
+    """Seconds per epoch over ``x`` of each ``{name: (ModelConfig, TrainConfig)}`` setup (``toolkit
+    bench train``): one warm-up epoch each (tracing, thread pools), then ``repeats`` rounds of one
+    epoch each, the setups taking turns so that a slow spell of the machine hits them all alike."""
+    fits = {}
+    for name, (model_cfg, train_cfg) in setups.items():
+        seed_everything(train_cfg.seed)
+        with strategy.scope():
+            model = compile_model(build_model(model_cfg), train_cfg)
+        dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg)
+        fits[name] = (model, dataset, steps)
+    seconds: dict = {name: [] for name in setups}
+    for round_ in range(repeats + 1):
+        for name, (model, dataset, steps) in fits.items():
+            timer = EpochLog(len(y), 1, quiet=True)
+            model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+            if round_:  # round 0 is the warm-up
+                seconds[name].append(timer.history[-1]["seconds"])
+    return seconds
+
+
 def train(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, data: ImdbData | None = None) -> TrainResult:
     """Load (unless ``data`` is given), fit, evaluate, write ``exports/<run-name>/``; return its path and metrics."""
     out = run_path(train_cfg.exports_dir, train_cfg.run_name)
@@ -143,15 +224,22 @@ def train(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     replicas = strategy.num_replicas_in_sync
     log(f"training {model.count_params():,} parameters on {len(data.train):,} reviews: "
         f"{train_cfg.epochs} epochs, global batch {train_cfg.batch_size}, {replicas} replica(s) "
-        f"({devices_line(strategy)})")
+        f"({devices_line(strategy)}); {input_line(model_cfg, train_cfg)}")
 
     epoch_log = EpochLog(len(data.train), train_cfg.epochs)
+    dataset, steps = train_input(strategy, data.train.x, data.train.y, model_cfg, train_cfg)
     start = time.perf_counter()
-    model.fit(train_dataset(data.train.x, data.train.y, train_cfg.batch_size, train_cfg.seed), epochs=train_cfg.epochs,
-              callbacks=[epoch_log], verbose=0)
+    model.fit(dataset, epochs=train_cfg.epochs, steps_per_epoch=steps, callbacks=[epoch_log], verbose=0)
     run_info = {"mode": "single-process", "workers": 1, "replicas": replicas, "restarts": 0,
                 "train_seconds": round(time.perf_counter() - start, 3)}
     return finish_run(model, data, (data_cfg, model_cfg, train_cfg), epoch_log.history, run_info, out)
+
+
+def input_line(model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
+    if train_cfg.length_buckets:
+        return "padding masked, batches of similar length trimmed to their longest review"
+    masked = "padding masked" if model_cfg.mask_padding else "padding not masked"
+    return f"fixed {model_cfg.maxlen}-token batches, {masked}"
 
 
 def devices_line(strategy: "tf.distribute.Strategy") -> str:

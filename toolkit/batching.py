@@ -1,0 +1,61 @@
+"""Length-aware batching: batches of reviews of similar length, each trimmed to its longest review.
+
+Reviews are pre-padded to ``maxlen`` (500) tokens, but their median length is about 175: a batch of
+random reviews runs the LSTM over mostly padding. Here, reviews are grouped so that each batch holds
+reviews of similar length, and each batch keeps only its last ``longest`` columns (pre-padding means
+the tokens are at the end). A model that masks its padding gives the same probabilities either way.
+
+Pure NumPy (no TensorFlow): training, ``verify``, ``bench`` and edge inference (``predict``) use it.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+PAD_ID = 0
+POOL_BATCHES = 50  # training: batches per sorting pool (randomness across pools, similar lengths within)
+
+
+def lengths(x: np.ndarray) -> np.ndarray:
+    """Tokens per row of a pre-padded id matrix (everything after the leading padding)."""
+    return (x != PAD_ID).sum(axis=1).astype(np.int32)
+
+
+def trim(x: np.ndarray, rows_lengths: np.ndarray | None = None) -> np.ndarray:
+    """``x`` without the columns that are padding in every row (at least one column is kept)."""
+    longest = int((lengths(x) if rows_lengths is None else rows_lengths).max(initial=1))
+    return x[:, x.shape[1] - max(longest, 1):]
+
+
+def epoch_batches(row_lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
+                  pool_batches: int = POOL_BATCHES) -> list[np.ndarray]:
+    """One training epoch's global batches as row indices: shuffle (seeded by ``seed`` and ``epoch``),
+    cut into pools of ``pool_batches`` batches, sort each pool by length, cut it into batches, shuffle
+    the batch order. Every row appears exactly once; as many batches as plain batching gives."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(row_lengths))
+    pool = batch_size * pool_batches
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = order[start:start + pool]
+        chunk = chunk[np.argsort(row_lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def inference_batches(x: np.ndarray, batch_size: int, variable_length: bool) -> Iterator[tuple]:
+    """``(rows, ids)`` for inference; put each batch's results at ``out[rows]``.
+
+    A variable-length model (masked padding) gets batches of ascending length, each trimmed to its
+    longest review; the tutorial's fixed-length model gets ``x``'s rows in order, all columns."""
+    if not variable_length:
+        for start in range(0, len(x), batch_size):
+            yield slice(start, start + batch_size), x[start:start + batch_size]
+        return
+    row_lengths = lengths(x)
+    order = np.argsort(row_lengths, kind="stable")
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        yield rows, trim(x[rows], row_lengths[rows])
