@@ -3,8 +3,9 @@
 ``export_run(run_dir)`` writes an export folder (default ``<run>/onnx/``):
 
 * ``model.onnx`` — converted by tf2onnx from a trace on the CPU (a trace with a GPU visible can
-  contain ``CudnnRNNV3``, which tf2onnx cannot convert); input ``token_ids`` int32 ``[batch, maxlen]``,
-  output ``probability`` float32 ``[batch, 1]``, a dynamic batch axis, the native ONNX ``LSTM`` op;
+  contain ``CudnnRNNV3``, which tf2onnx cannot convert); input ``token_ids`` int32 ``[batch, tokens]``
+  (``[batch, maxlen]`` for the tutorial's fixed-length model), output ``probability`` float32
+  ``[batch, 1]``, the native ONNX ``LSTM`` op (padding handled by :func:`_skip_padding`);
   ``onnx.checker.check_model(full_check=True)`` passes; ``metadata_props`` carry the preprocessing spec
   and the provenance (see :func:`metadata`);
 * ``model.int8.onnx`` with ``--quantize int8`` (onnxruntime dynamic quantisation: the LSTM becomes
@@ -95,13 +96,17 @@ def convert(run: Run, opset: int):
             model = keras.models.load_model(run.model_file)
         except Exception as exc:  # keras raises many types for a corrupt file
             raise ExportError(f"cannot load {run.model_file} ({exc}): train the run again") from None
-        maxlen = int(model.input.shape[1])
-        spec = [tf.TensorSpec([None, maxlen], tf.int32, name="token_ids")]
+        length = model.input.shape[1]  # None: the model masks its padding and takes any length
+        if length is None:
+            model = _without_mask(model, keras)
+        spec = [tf.TensorSpec([None, length], tf.int32, name="token_ids")]
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
-    _name_batch_axis(proto)
     ops = {node.op_type for node in proto.graph.node}
     if "LSTM" not in ops or "Loop" in ops:
         raise ExportError(f"conversion did not produce a native ONNX LSTM (ops: {sorted(ops)})")
+    if length is None:
+        _skip_padding(proto)
+    _name_axes(proto)
     for key, value in metadata(run, opset).items():
         proto.metadata_props.add(key=key, value=value)
     proto.doc_string = "IMDB review sentiment: LSTM classifier exported by toolkit"
@@ -112,9 +117,135 @@ def convert(run: Run, opset: int):
     return proto
 
 
-def _name_batch_axis(proto) -> None:
+def _without_mask(model, keras):
+    """The same layers and weights without the embedding's mask. tf2onnx turns a masked Keras LSTM
+    into a ``Loop``; unmasked it becomes the native ``LSTM`` op, and :func:`_skip_padding` then
+    handles the padding exactly in ONNX."""
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "Embedding":
+            layer["config"]["mask_zero"] = False
+    twin = keras.Model.from_config(config)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _skip_padding(proto) -> None:
+    """Make the converted graph ignore padding, as the masked Keras model does.
+
+    Each row of ``token_ids`` is rotated so that its tokens come first (the rotation is the position
+    of its first non-pad id: pre-padding, post-padding and no padding all work), the LSTM gets each
+    row's token count as ``sequence_lens`` (so it runs only over the tokens), and the classifier reads
+    the LSTM's final state ``Y_h`` (the state after the last token) instead of the last time step.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+
+    graph = proto.graph
+    ids = graph.input[0].name
+    lstm = next(n for n in graph.node if n.op_type == "LSTM")
+
+    def const(name: str, value) -> "onnx.NodeProto":
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value), name))
+
+    prefix = "skip_padding/"
+    p = lambda name: prefix + name  # noqa: E731
+    front = [
+        const(p("pad"), np.int32(0)),
+        const(p("one"), np.int64(1)),
+        const(p("zero"), np.int64(0)),
+        const(p("axis1"), np.array([1], dtype=np.int64)),
+        const(p("axis0"), np.array([0], dtype=np.int64)),
+        helper.make_node("Equal", [ids, p("pad")], [p("is_pad")]),
+        helper.make_node("Not", [p("is_pad")], [p("is_token")]),
+        helper.make_node("Cast", [p("is_token")], [p("is_token_i32")], to=TensorProto.INT32),
+        helper.make_node("ReduceSum", [p("is_token_i32"), p("axis1")], [p("lengths")], keepdims=0),
+        helper.make_node("ArgMax", [p("is_token_i32")], [p("first_token")], axis=1, keepdims=1),
+        helper.make_node("Shape", [ids], [p("shape")]),
+        helper.make_node("Gather", [p("shape"), p("one")], [p("steps")], axis=0),
+        helper.make_node("Range", [p("zero"), p("steps"), p("one")], [p("positions")]),
+        helper.make_node("Add", [p("first_token"), p("positions")], [p("shifted")]),
+        helper.make_node("Mod", [p("shifted"), p("steps")], [p("source")]),
+        helper.make_node("GatherElements", [ids, p("source")], [p("token_ids")], axis=1),
+    ]
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == ids:
+                node.input[i] = p("token_ids")
+    lstm.input[4] = p("lengths")
+    # The classifier read the last step of Y (zeros past a row's length once sequence_lens is set):
+    # give its consumers Y_h instead, then drop the nodes nobody reads any more.
+    last_step = _last_step_of(graph, lstm.output[0])
+    back = [helper.make_node("Squeeze", [lstm.output[1], p("axis0")], [p("last_state")])]
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == last_step:
+                node.input[i] = p("last_state")
+    nodes = front + [_copy(n) for n in graph.node] + back
+    del graph.node[:]
+    graph.node.extend(_live(_topological(nodes), {o.name for o in graph.output}))
+    lstm = next(n for n in graph.node if n.op_type == "LSTM")
+    if not any(lstm.output[0] in n.input for n in graph.node):
+        lstm.output[0] = ""  # Y is no longer needed
+
+
+def _copy(node):
+    from onnx import NodeProto
+
+    out = NodeProto()
+    out.CopyFrom(node)
+    return out
+
+
+def _last_step_of(graph, y: str) -> str:
+    """The tensor at the end of tf2onnx's "Y -> Squeeze -> Slice(last step) -> Squeeze" chain."""
+    name, path = y, []
+    while True:
+        consumers = [n for n in graph.node if name in n.input]
+        if len(consumers) != 1 or consumers[0].op_type not in ("Squeeze", "Slice"):
+            break
+        path.append(consumers[0].op_type)
+        name = consumers[0].output[0]
+    if path != ["Squeeze", "Slice", "Squeeze"]:
+        raise ExportError(f"unexpected graph after the LSTM ({' -> '.join(path) or 'nothing'}): cannot handle padding")
+    return name
+
+
+def _live(nodes: list, outputs: set) -> list:
+    """The nodes (in topological order) that contribute to ``outputs``."""
+    needed, live = set(outputs), []
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output):
+            live.append(node)
+            needed.update(i for i in node.input if i)
+    return list(reversed(live))
+
+
+def _topological(nodes: list) -> list:
+    produced = {o for n in nodes for o in n.output}
+    ready = set()
+    ordered, pending = [], list(nodes)
+    while pending:
+        rest = []
+        for node in pending:
+            if all(not i or i not in produced or i in ready for i in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):
+            raise ExportError("the converted graph has a cycle")
+        pending = rest
+    return ordered
+
+
+def _name_axes(proto) -> None:
+    """Name the dynamic axes: ``batch`` everywhere, ``tokens`` for a variable-length input."""
     for value in list(proto.graph.input) + list(proto.graph.output):
         value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    tokens = proto.graph.input[0].type.tensor_type.shape.dim[1]
+    if not tokens.dim_value:
+        tokens.dim_param = "tokens"
 
 
 def metadata(run: Run, opset: int) -> dict[str, str]:
@@ -137,6 +268,8 @@ def metadata(run: Run, opset: int) -> dict[str, str]:
         "preprocessing.padding": "pre",
         "preprocessing.truncating": "pre",
         "preprocessing.vocab_sha256": vocab.sha256,
+        # true: any number of tokens, padding skipped exactly; false: exactly maxlen tokens, pre-padded
+        "input.variable_length": str(bool(run.config.get("model", {}).get("mask_padding"))).lower(),
         "labels": json.dumps(list(LABELS)),
         "decision_threshold": str(THRESHOLD),
         "provenance.toolkit_version": __version__,
@@ -169,12 +302,8 @@ def open_export(export_dir: str | os.PathLike, variant: str = "fp32", threads: i
             hint = " (export with --quantize int8)" if name == VARIANT_FILES["int8"] else ""
             raise ExportError(f"{export_dir} has no {name}{hint}: export the run again with 'toolkit export RUN'")
     path = export_dir / VARIANT_FILES[variant]
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own InvalidProtobuf / Fail types
         raise ExportError(f"{path} is not a loadable ONNX model ({type(exc).__name__}): it may be truncated or corrupt; export the run again") from None
     meta = dict(session.get_modelmeta().custom_metadata_map)
@@ -189,6 +318,28 @@ def open_export(export_dir: str | os.PathLike, variant: str = "fp32", threads: i
         raise ExportError(f"{export_dir / VOCAB_FILE} belongs to another model (sha256 {vocab.sha256[:12]}..., the model "
                           f"expects {expected[:12]}...): use the vocab.json exported with this model")
     return session, meta, vocab
+
+
+def variable_length(session) -> bool:
+    """Whether an export's input takes any number of tokens (a masked model) or exactly ``maxlen``."""
+    return not isinstance(session.get_inputs()[0].shape[1], int)
+
+
+def session_options(threads: int = 0):
+    """onnxruntime settings for this model (see the README's inference figures): every graph
+    optimisation, sequential execution (the graph is one chain: parallel branches would only add
+    hand-offs), one inter-op thread, and ``threads`` intra-op threads (0: onnxruntime's default, one
+    per physical core)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -222,7 +373,9 @@ def model_card(run: Run, files: dict, sizes: dict, opset: int, parity: Optional[
         "",
         "## Inputs and outputs",
         "",
-        f"- input `token_ids`: int32 `[batch, {vocab.maxlen}]`",
+        (f"- input `token_ids`: int32 `[batch, tokens]`, any number of tokens; padding (id {PAD_ID}) is skipped, so a"
+         " review gets the same probability however it is padded" if run.config.get("model", {}).get("mask_padding")
+         else f"- input `token_ids`: int32 `[batch, {vocab.maxlen}]`"),
         "- output `probability`: float32 `[batch, 1]`, the probability that the review is positive;"
         f" label `positive` when it is >= {THRESHOLD}",
         "",

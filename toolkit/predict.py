@@ -24,8 +24,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from . import batching
 from .errors import ToolkitError
-from .export import open_export
+from .export import open_export, variable_length
 
 
 class PredictError(ToolkitError):
@@ -46,6 +47,9 @@ class Classifier:
         self.labels = tuple(json.loads(metadata.get("labels", '["negative", "positive"]')))
         self.threshold = float(metadata.get("decision_threshold", 0.5))
         self.batch_size = batch_size
+        # A variable-length export (masked padding) gets batches of similar length trimmed to their
+        # longest review; a fixed-length one (the tutorial's model) gets maxlen tokens.
+        self.variable_length = variable_length(session)
 
     @classmethod
     def load(cls, export_dir: str | os.PathLike, variant: str = "fp32", threads: int = 0) -> "Classifier":
@@ -59,11 +63,17 @@ class Classifier:
                 raise PredictError(f"review {i + 1} is not text ({type(text).__name__})")
             if not text.strip():
                 raise PredictError(f"review {i + 1} is empty: there is nothing to classify")
-        ids = self.vocabulary.encode(texts)
-        out = np.empty(len(texts), dtype=np.float32)
-        for i in range(0, len(texts), self.batch_size):
-            out[i:i + self.batch_size] = self.session.run(["probability"], {"token_ids": ids[i:i + self.batch_size]})[0][:, 0]
+        return self.probabilities_of_ids(self.vocabulary.encode(texts))
+
+    def probabilities_of_ids(self, ids: np.ndarray) -> np.ndarray:
+        """float32 ``[n]`` for pre-padded token ids ``[n, maxlen]`` (``Vocabulary.encode``'s output)."""
+        out = np.empty(len(ids), dtype=np.float32)
+        for rows, batch in batching.inference_batches(ids, self.batch_size, self.variable_length):
+            out[rows] = self._run(batch)
         return out
+
+    def _run(self, ids: np.ndarray) -> np.ndarray:
+        return self.session.run(["probability"], {"token_ids": np.ascontiguousarray(ids)})[0][:, 0]
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         return [Prediction(self.labels[int(p >= self.threshold)], float(p)) for p in self.probabilities(texts)]

@@ -21,9 +21,11 @@ from typing import Optional
 
 import numpy as np
 
+from . import batching
 from .config import DataConfig, Tolerances, from_dict, to_dict
 from .errors import ToolkitError
 from .export import CARD_FILE, VARIANT_FILES, ExportError, model_card, open_export
+from .export import variable_length as is_variable_length
 from .progress import Progress, log
 from .rundir import read_run
 from .text import atomic_write_text
@@ -109,30 +111,30 @@ def check(p: VariantParity, tol: Tolerances) -> None:
                                f"{p.keras_accuracy:.4f} (allowed {tol.max_accuracy_drop * 100:.2f})")
 
 
-# --- loading an export ---------------------------------------------------------------------------
-def onnx_probabilities(export_dir: Path, variant: str, x: np.ndarray, batch_size: int) -> np.ndarray:
-    session, _, _ = open_export(export_dir, variant)
-    label = f"onnx {variant}"
+# --- probabilities from both sides ----------------------------------------------------------------
+def _probabilities(run_batch, x: np.ndarray, batch_size: int, variable_length: bool, label: str) -> np.ndarray:
     out = np.empty(len(x), dtype=np.float32)
     bar = Progress(len(x), label, unit=" reviews")
-    for i in range(0, len(x), batch_size):
-        out[i:i + batch_size] = session.run(["probability"], {"token_ids": x[i:i + batch_size]})[0][:, 0]
-        bar.update(min(i + batch_size, len(x)))
+    done = 0
+    for rows, ids in batching.inference_batches(x, batch_size, variable_length):
+        out[rows] = run_batch(ids)
+        done += len(ids)
+        bar.update(done)
     bar.close()
     return out
 
 
-def keras_probabilities(model_file: Path, x: np.ndarray, batch_size: int) -> np.ndarray:
+def onnx_probabilities(export_dir: Path, variant: str, x: np.ndarray, batch_size: int, variable_length: bool) -> np.ndarray:
+    session, _, _ = open_export(export_dir, variant)
+    run = lambda ids: session.run(["probability"], {"token_ids": np.ascontiguousarray(ids)})[0][:, 0]  # noqa: E731
+    return _probabilities(run, x, batch_size, variable_length, f"onnx {variant}")
+
+
+def keras_probabilities(model_file: Path, x: np.ndarray, batch_size: int, variable_length: bool) -> np.ndarray:
     from ._tf import keras
 
     model = keras.models.load_model(model_file)
-    out = np.empty(len(x), dtype=np.float32)
-    bar = Progress(len(x), "keras", unit=" reviews")
-    for i in range(0, len(x), batch_size):
-        out[i:i + batch_size] = model.predict_on_batch(x[i:i + batch_size])[:, 0]
-        bar.update(min(i + batch_size, len(x)))
-    bar.close()
-    return out
+    return _probabilities(lambda ids: model.predict_on_batch(ids)[:, 0], x, batch_size, variable_length, "keras")
 
 
 # --- the whole check ------------------------------------------------------------------------------
@@ -144,7 +146,8 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
     from .data import load_imdb
 
     export_dir = Path(export_dir)
-    _, meta, vocab = open_export(export_dir)
+    session, meta, vocab = open_export(export_dir)
+    variable_length = is_variable_length(session)
     run = read_run(meta["provenance.run_dir"])
     if run.vocabulary is None or run.vocabulary.sha256 != vocab.sha256:
         raise ExportError(f"the run {run.path} has a different vocabulary than the export: export it again")
@@ -159,13 +162,13 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
     s = getattr(data, split)
     log(f"verifying {export_dir} on {len(s):,} {split} reviews")
     start = time.perf_counter()
-    keras_p = keras_probabilities(run.model_file, s.x, batch_size)
+    keras_p = keras_probabilities(run.model_file, s.x, batch_size, variable_length)
     keras_seconds = time.perf_counter() - start
     variants = {v: f for v, f in VARIANT_FILES.items() if (export_dir / f).is_file()}
     results = {}
     for variant, file in variants.items():
         start = time.perf_counter()
-        onnx_p = onnx_probabilities(export_dir, variant, s.x, batch_size)
+        onnx_p = onnx_probabilities(export_dir, variant, s.x, batch_size, variable_length)
         results[variant] = compare(variant, file, (export_dir / file).stat().st_size, keras_p, onnx_p, s.y, s.ids, tol,
                                    time.perf_counter() - start)
         if variant == "fp32" and write_reports:
@@ -177,6 +180,7 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
         "reviews": len(s),
         "tolerances": asdict(tol),
         "keras_seconds": round(keras_seconds, 3),
+        "input": "batches of similar length, each trimmed to its longest review" if variable_length else f"{s.x.shape[1]} tokens per review",
         "passed": all(r.passed for r in results.values()),
         "variants": {v: asdict(r) for v, r in results.items()},
     }
