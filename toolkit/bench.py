@@ -6,7 +6,13 @@ brings TensorFlow, onnxruntime does not.
 
 ``bench_infer(export_dir)``: Keras, onnxruntime fp32 and onnxruntime int8 on real test reviews at
 batch 1, 64 and 256 — reviews per second (median of the repeats), latency p50 and p99 per batch,
-peak RSS, model size, and ratios to Keras at the same batch size.
+peak RSS, model size, and ratios to Keras at the same batch size. A variable-length export gets
+batches as ``predict`` sends them: reviews of similar length, trimmed to the longest.
+
+``bench_train(data_cfg)``: training reviews per second of the tutorial-faithful setup (fixed 500
+tokens, no masking, shuffled batches) and the fast one (masked padding, length buckets), in one
+process and on 1 and 2 Ray workers, all over the same real training reviews; warm-up excluded,
+median of the repeats, ratios to the faithful single-process figure.
 """
 
 from __future__ import annotations
@@ -23,24 +29,38 @@ import numpy as np
 
 from .errors import ToolkitError
 from .export import VARIANT_FILES, open_export
+from .export import variable_length as is_variable_length
 from .progress import log
 from .text import atomic_write_text
 
 DEFAULT_BATCHES = (1, 64, 256)
+TRAIN_SETUPS = ("faithful", "fast")
+DEFAULT_WORKERS = (0, 1, 2)
 
 
 class BenchError(ToolkitError):
     """A benchmark cannot run with these settings."""
 
 
-def _measure(run_batch, x: np.ndarray, batch_sizes: Sequence[int], repeats: int, max_batches: int) -> dict:
-    """Per batch size: warm up once, then ``repeats`` passes over up to ``max_batches`` batches."""
+def _batches(x: np.ndarray, bs: int, variable_length: bool, max_batches: int) -> list:
+    """Up to ``max_batches`` batches of ``bs`` reviews, as ``predict`` would send them, spread evenly
+    over the length range (ascending-length batches, then every k-th one)."""
+    from .batching import inference_batches
+
+    batches = [ids for _, ids in inference_batches(x, bs, variable_length) if len(ids) == bs]
+    if not batches:
+        raise BenchError(f"batch size {bs} is larger than the {len(x)} benchmark reviews: use more --reviews")
+    keep = np.unique(np.linspace(0, len(batches) - 1, min(max_batches, len(batches))).round().astype(int))
+    return [np.ascontiguousarray(batches[i]) for i in keep]
+
+
+def _measure(run_batch, x: np.ndarray, batch_sizes: Sequence[int], repeats: int, max_batches: int, variable_length: bool) -> dict:
+    """Per batch size: warm up on every batch shape once, then ``repeats`` timed passes."""
     results = {}
     for bs in batch_sizes:
-        batches = [x[i:i + bs] for i in range(0, len(x) - bs + 1, bs)][:max_batches]
-        if not batches:
-            raise BenchError(f"batch size {bs} is larger than the {len(x)} benchmark reviews: use more --reviews")
-        run_batch(batches[0])  # warm-up: graph building, allocations, thread pools
+        batches = _batches(x, bs, variable_length, max_batches)
+        for b in batches[:: max(1, len(batches) // 8)]:
+            run_batch(b)  # warm-up: graph building, allocations, thread pools
         rates, latencies = [], []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -54,6 +74,7 @@ def _measure(run_batch, x: np.ndarray, batch_sizes: Sequence[int], repeats: int,
             "reviews_per_second": round(float(np.median(rates)), 1),
             "latency_ms_p50": round(float(np.percentile(lat, 50)), 3),
             "latency_ms_p99": round(float(np.percentile(lat, 99)), 3),
+            "mean_tokens": round(float(np.mean([b.shape[1] for b in batches])), 1),
             "batches": len(batches),
             "repeats": repeats,
         }
@@ -72,7 +93,8 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _infer_child(backend: str, model_path: str, x: np.ndarray, batch_sizes, repeats: int, max_batches: int, queue) -> None:
+def _infer_child(backend: str, model_path: str, threads: int, x: np.ndarray, batch_sizes, repeats: int, max_batches: int,
+                 variable_length: bool, queue) -> None:
     try:
         if backend == "keras":
             from ._tf import keras
@@ -82,11 +104,11 @@ def _infer_child(backend: str, model_path: str, x: np.ndarray, batch_sizes, repe
         else:
             import onnxruntime as ort
 
-            options = ort.SessionOptions()
-            options.log_severity_level = 3
-            session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
+            from .export import session_options
+
+            session = ort.InferenceSession(model_path, session_options(threads), providers=["CPUExecutionProvider"])
             run_batch = lambda b: session.run(["probability"], {"token_ids": b})  # noqa: E731
-        figures = _measure(run_batch, x, batch_sizes, repeats, max_batches)
+        figures = _measure(run_batch, x, batch_sizes, repeats, max_batches, variable_length)
         queue.put({"ok": figures, "peak_rss_mb": peak_rss_mb()})
     except BaseException as exc:  # reported to the parent as one line
         queue.put({"error": f"{backend}: {type(exc).__name__}: {exc}"})
@@ -107,36 +129,45 @@ def _in_child(*args) -> dict:
 
 
 def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, reviews: int = 1024, repeats: int = 3,
-                max_batches: int = 200, out: Optional[str] = None) -> dict:
-    """Keras vs onnxruntime fp32 / int8 on ``reviews`` real test reviews; returns and writes the figures."""
+                max_batches: int = 200, threads: Sequence[int] = (0,), out: Optional[str] = None) -> dict:
+    """Keras vs onnxruntime fp32 / int8 (at each intra-op thread count in ``threads``; 0 = onnxruntime's
+    default) on ``reviews`` real test reviews; returns and writes the figures."""
     from .config import DataConfig, from_dict
     from .data import load_imdb
     from .rundir import read_run
 
     export = Path(export_dir)
-    _, meta, _ = open_export(export)
+    session, meta, _ = open_export(export)
+    variable_length = is_variable_length(session)
     run = read_run(meta["provenance.run_dir"])
     data = load_imdb(from_dict(DataConfig, run.config.get("data", {})))
     if reviews < max(batch_sizes):
         raise BenchError(f"--reviews {reviews} is smaller than the largest batch size {max(batch_sizes)}")
+    if reviews > len(data.test):
+        raise BenchError(f"--reviews {reviews} is more than the {len(data.test):,} test reviews")
     pick = np.sort(np.random.default_rng(0).permutation(len(data.test))[:reviews])
     x = data.test.x[pick]
-    backends = {"keras": (str(run.model_file), run.model_file.stat().st_size)}
+    backends = {"keras": (str(run.model_file), run.model_file.stat().st_size, 0)}
     for variant, name in VARIANT_FILES.items():
         if (export / name).is_file():
-            backends[f"onnx_{variant}"] = (str(export / name), (export / name).stat().st_size)
+            for t in threads:
+                key = f"onnx_{variant}" + (f"_{t}t" if t else "")
+                backends[key] = (str(export / name), (export / name).stat().st_size, t)
     report = {
         "benchmark": "infer",
         "export": str(export.resolve()),
         "reviews": int(len(x)),
         "maxlen": int(x.shape[1]),
+        "input": "batches of similar length, each trimmed to its longest review" if variable_length else f"{x.shape[1]} tokens per review",
+        "mean_tokens": round(float((x != 0).sum(1).mean()), 1),
+        "median_tokens": float(np.median((x != 0).sum(1))),
         "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} CPU(s), {platform.python_version()}",
         "backends": {},
     }
-    for name, (path, size) in backends.items():
+    for name, (path, size, t) in backends.items():
         log(f"bench infer: {name} at batch {', '.join(map(str, batch_sizes))} ...")
-        result = _in_child("keras" if name == "keras" else "onnx", path, x, tuple(batch_sizes), repeats, max_batches)
-        report["backends"][name] = {"model_bytes": size, "peak_rss_mb": result["peak_rss_mb"], "batch": result["ok"]}
+        result = _in_child("keras" if name == "keras" else "onnx", path, t, x, tuple(batch_sizes), repeats, max_batches, variable_length)
+        report["backends"][name] = {"model_bytes": size, "threads": t, "peak_rss_mb": result["peak_rss_mb"], "batch": result["ok"]}
     keras = report["backends"]["keras"]["batch"]
     for figures in report["backends"].values():
         for bs, row in figures["batch"].items():
@@ -147,10 +178,93 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
 
 
 def infer_table(report: dict) -> str:
-    lines = [f"inference on {report['reviews']:,} real test reviews ({report['maxlen']} tokens), {report['machine']}",
-             f"{'backend':<10} {'batch':>5} {'reviews/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'x Keras':>8} {'peak MB':>8} {'size MB':>8}"]
+    lines = [f"inference on {report['reviews']:,} real test reviews (median {report['median_tokens']:.0f} tokens; input: "
+             f"{report['input']}), {report['machine']}",
+             f"{'backend':<13} {'batch':>5} {'reviews/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'x Keras':>8} {'peak MB':>8} {'size MB':>8}"]
     for name, b in report["backends"].items():
         for bs, row in b["batch"].items():
-            lines.append(f"{name:<10} {bs:>5} {row['reviews_per_second']:>11,.1f} {row['latency_ms_p50']:>9.2f} "
+            lines.append(f"{name:<13} {bs:>5} {row['reviews_per_second']:>11,.1f} {row['latency_ms_p50']:>9.2f} "
                          f"{row['latency_ms_p99']:>9.2f} {row['ratio_to_keras']:>8.2f} {b['peak_rss_mb']:>8.0f} {b['model_bytes'] / 1e6:>8.2f}")
+    return "\n".join(lines)
+
+
+# --- training -------------------------------------------------------------------------------------
+def train_setups(names: Sequence[str], model_cfg, train_cfg) -> dict:
+    """``{name: (ModelConfig, TrainConfig)}``: "faithful" is the tutorial's model and input, "fast" the
+    default (masked padding, length buckets); everything else as given."""
+    from dataclasses import replace
+
+    unknown = set(names) - set(TRAIN_SETUPS)
+    if unknown:
+        raise BenchError(f"unknown setup(s) {sorted(unknown)}: use {', '.join(TRAIN_SETUPS)}")
+    fast = {"faithful": False, "fast": True}
+    return {n: (replace(model_cfg, mask_padding=fast[n]), replace(train_cfg, length_buckets=fast[n])) for n in names}
+
+
+def bench_train(data_cfg, steps: int = 40, repeats: int = 3, workers: Sequence[int] = DEFAULT_WORKERS,
+                setups: Sequence[str] = TRAIN_SETUPS, batch_size: int = 64, out: Optional[str] = None) -> dict:
+    """Training throughput of each setup x each worker count over the same ``steps * batch_size`` reviews."""
+    from .config import ClusterConfig, ModelConfig, TrainConfig
+    from .data import load_imdb
+
+    model_cfg = ModelConfig(num_words=data_cfg.num_words, maxlen=data_cfg.maxlen)
+    configs = train_setups(setups, model_cfg, TrainConfig(batch_size=batch_size))
+    data = load_imdb(data_cfg)
+    n = steps * batch_size
+    if n > len(data.train):
+        raise BenchError(f"--steps {steps} x batch {batch_size} = {n:,} reviews, the training split has {len(data.train):,}: use fewer --steps")
+    pick = np.sort(np.random.default_rng(0).permutation(len(data.train))[:n])
+    x, y = data.train.x[pick], data.train.y[pick]
+    cpus = multiprocessing.cpu_count()
+    report = {
+        "benchmark": "train",
+        "machine": f"{platform.machine()}, {cpus} CPU(s), {platform.python_version()}",
+        "reviews": n, "steps": steps, "batch_size": batch_size, "repeats": repeats, "maxlen": int(x.shape[1]),
+        "mean_tokens": round(float((x != 0).sum(1).mean()), 1),
+        "results": [],
+    }
+    log(f"bench train: {n:,} training reviews ({steps} batches of {batch_size}), setups {', '.join(setups)}, "
+        f"workers {', '.join(map(str, workers))}; 1 warm-up epoch + {repeats} timed epochs each")
+    ray_workers = [w for w in workers if w > 0]
+    if 0 in workers:
+        from ._tf import tf  # noqa: F401
+        from .train import local_strategy, time_epochs
+
+        log("bench train: single process ...")
+        _add_results(report, "single-process", 0, 1, time_epochs(local_strategy(), x, y, configs, repeats))
+    if ray_workers:
+        from .distributed import bench_on_ray, ray_session
+
+        with ray_session(ClusterConfig(workers=max(ray_workers))):
+            for w in ray_workers:
+                per_worker = max(1, cpus // w)
+                log(f"bench train: {w} Ray worker(s) x {per_worker} CPU ...")
+                result = bench_on_ray(x, y, configs, w, per_worker, repeats)
+                _add_results(report, "ray", w, result["replicas"], result["seconds"])
+    reference = next((r for r in report["results"] if r["setup"] == "faithful" and r["workers"] == 0), None)
+    for r in report["results"]:
+        r["ratio_to_faithful_single"] = round(r["reviews_per_second"] / reference["reviews_per_second"], 3) if reference else None
+    if out:
+        atomic_write_text(Path(out), json.dumps(report, indent=2))
+    return report
+
+
+def _add_results(report: dict, mode: str, workers: int, replicas: int, seconds: dict) -> None:
+    for setup, times in seconds.items():
+        rates = [report["reviews"] / t for t in times]
+        report["results"].append({
+            "setup": setup, "mode": mode, "workers": workers, "replicas": replicas,
+            "reviews_per_second": round(float(np.median(rates)), 1),
+            "epoch_seconds": [round(t, 3) for t in times],
+        })
+
+
+def train_table(report: dict) -> str:
+    lines = [f"training on {report['reviews']:,} real reviews ({report['steps']} batches of {report['batch_size']}, "
+             f"mean {report['mean_tokens']} tokens), median of {report['repeats']} epochs, {report['machine']}",
+             f"{'setup':<9} {'where':<16} {'replicas':>8} {'reviews/s':>10} {'x faithful 1-process':>21}"]
+    for r in report["results"]:
+        where = "1 process" if r["workers"] == 0 else f"Ray, {r['workers']} worker(s)"
+        ratio = f"{r['ratio_to_faithful_single']:.2f}" if r["ratio_to_faithful_single"] is not None else "-"
+        lines.append(f"{r['setup']:<9} {where:<16} {r['replicas']:>8} {r['reviews_per_second']:>10,.1f} {ratio:>21}")
     return "\n".join(lines)

@@ -56,6 +56,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--learning-rate", type=float, default=d_train.learning_rate, help=f"Adam learning rate (default {d_train.learning_rate})")
     p.add_argument("--clipnorm", type=float, default=d_train.clipnorm,
                    help=f"clip the gradients' global norm at this value, 0 turns it off (default {d_train.clipnorm}; not in the tutorial)")
+    p.add_argument("--faithful", action="store_true",
+                   help="the tutorial's model and input exactly: fixed --maxlen tokens, padding not masked, shuffled "
+                        "batches (default: padding masked, batches of similar length trimmed to their longest review, "
+                        "about 2x faster with the same accuracy; see the README's figures)")
     p.add_argument("--seed", type=int, default=d_train.seed, help=f"random seed for weights, shuffling and --limit (default {d_train.seed})")
     p.add_argument("--limit", type=_int_at_least(2), metavar="N",
                    help="use a class-balanced subset of N reviews from each split (smoke runs); default: all")
@@ -140,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("texts", metavar="TEXT", nargs="*", help="reviews to classify")
     p.add_argument("--file", metavar="FILE", help="read reviews from FILE: .txt (one per line), .jsonl or .csv ('-' for stdin)")
     p.add_argument("--variant", choices=("fp32", "int8"), default="fp32", help="which model of the export to use (default fp32)")
+    p.add_argument("--threads", type=_int_at_least(0), default=0, metavar="N",
+                   help="onnxruntime intra-op threads; 0: one per core (default; fastest for batches), 1: lowest latency "
+                        "for a single review on a small CPU (see the README's inference figures)")
     p.add_argument("--json", action="store_true", help="print a JSON array of {label, probability}")
     p.set_defaults(func=cmd_predict)
 
@@ -156,8 +163,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reviews", type=_int_at_least(1), default=1024, help="real test reviews to run through (default 1024)")
     p.add_argument("--repeats", type=_int_at_least(1), default=3, help="passes per setting; the median rate is reported (default 3)")
     p.add_argument("--max-batches", type=_int_at_least(1), default=200, help="batches per pass at most (default 200)")
+    p.add_argument("--threads", type=_int_list_from(0), default="0", metavar="T1,T2,...",
+                   help="onnxruntime intra-op threads to measure, 0 = onnxruntime's default of one per core (default 0)")
     p.add_argument("--out", metavar="FILE", default="bench-infer.json", help="JSON file for the figures (default bench-infer.json)")
     p.set_defaults(func=cmd_bench_infer)
+    d_data = DataConfig()
+    p = bench.add_parser("train", help="training reviews/s: tutorial-faithful vs fast, 1 process vs Ray workers",
+                         description="Train each setup ('faithful': fixed 500 tokens, no masking; 'fast': masked padding, "
+                                     "length buckets) in one process and on Ray workers over the same real training reviews: "
+                                     "one warm-up epoch, then the median of --repeats epochs, with ratios to the faithful "
+                                     "single-process figure.")
+    p.add_argument("--data", metavar="PATH", help="the reviews, as for 'toolkit train' (default: $TOOLKIT_DATA, the cache, a download)")
+    p.add_argument("--steps", type=_int_at_least(1), default=40, metavar="N",
+                   help="batches per timed epoch; N x batch-size training reviews are used (default 40)")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=TrainConfig().batch_size, help="global batch size (default 64)")
+    p.add_argument("--repeats", type=_int_at_least(1), default=3, help="timed epochs per setting; the median is reported (default 3)")
+    p.add_argument("--workers", type=_int_list_from(0), default="0,1,2", metavar="W1,W2,...",
+                   help="0 = one process without Ray, N = N Ray workers sharing the machine's CPUs (default 0,1,2)")
+    p.add_argument("--setups", type=_name_list, default="faithful,fast", metavar="S1,S2",
+                   help="setups to measure: faithful, fast (default both)")
+    p.add_argument("--maxlen", type=_int_at_least(1), default=d_data.maxlen, help=f"tokens per review (default {d_data.maxlen})")
+    p.add_argument("--cache-dir", metavar="DIR", help="cache for the encoded arrays (default $TOOLKIT_CACHE or ~/.cache/toolkit)")
+    p.add_argument("--out", metavar="FILE", default="bench-train.json", help="JSON file for the figures (default bench-train.json)")
+    p.set_defaults(func=cmd_bench_train)
 
     p = sub.add_parser("run", help="the whole job: train, export, verify, summary",
                        description="Train (same flags as 'toolkit train'), export to ONNX with an int8 variant, verify "
@@ -168,16 +196,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _int_list(text) -> tuple[int, ...]:
+def _int_list_from(minimum: int):
+    def parse(text) -> tuple[int, ...]:
+        if isinstance(text, tuple):
+            return text
+        try:
+            values = tuple(int(v) for v in str(text).split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
+        if min(values) < minimum:
+            raise argparse.ArgumentTypeError(f"values must be at least {minimum}, got {text!r}")
+        return tuple(dict.fromkeys(values))
+
+    return parse
+
+
+_int_list = _int_list_from(1)
+
+
+def _name_list(text) -> tuple[str, ...]:
     if isinstance(text, tuple):
         return text
-    try:
-        values = tuple(int(v) for v in str(text).split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"batch sizes must be at least 1, got {text!r}")
-    return values
+    from .bench import TRAIN_SETUPS
+
+    names = tuple(dict.fromkeys(v.strip() for v in str(text).split(",") if v.strip()))
+    if not names or set(names) - set(TRAIN_SETUPS):
+        raise argparse.ArgumentTypeError(f"expected some of {', '.join(TRAIN_SETUPS)}, got {text!r}")
+    return names
 
 
 def _add_verify_args(p: argparse.ArgumentParser) -> None:
@@ -199,9 +244,10 @@ def configs_from_args(args: argparse.Namespace) -> tuple[DataConfig, ModelConfig
     """The one place where train flags become configs."""
     data = DataConfig(path=args.data, source=args.source, num_words=args.num_words, maxlen=args.maxlen,
                       limit=args.limit, seed=args.seed, cache_dir=args.cache_dir, download=not args.no_download)
-    model = ModelConfig(num_words=args.num_words, maxlen=args.maxlen)
+    model = ModelConfig(num_words=args.num_words, maxlen=args.maxlen, mask_padding=not args.faithful)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                        clipnorm=args.clipnorm, seed=args.seed, run_name=args.run_name, exports_dir=args.exports_dir, overwrite=args.overwrite)
+                        clipnorm=args.clipnorm, seed=args.seed, run_name=args.run_name, exports_dir=args.exports_dir,
+                        overwrite=args.overwrite, length_buckets=not args.faithful)
     cluster = ClusterConfig(workers=args.workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
                             address=args.address, storage=args.storage, max_failures=args.max_failures)
     return data, model, train, cluster
@@ -298,7 +344,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise PredictError("no reviews on stdin")
     else:
         raise PredictError("no reviews: pass them as arguments, with --file FILE, or on stdin")
-    predictions = Classifier.load(args.export, variant=args.variant).predict(texts)
+    predictions = Classifier.load(args.export, variant=args.variant, threads=args.threads).predict(texts)
     if args.json:
         print(json.dumps([{"label": p.label, "probability": round(p.probability, 6)} for p in predictions]))
     else:
@@ -310,8 +356,19 @@ def cmd_bench_infer(args: argparse.Namespace) -> int:
     from .bench import bench_infer, infer_table
 
     report = bench_infer(args.export, batch_sizes=args.batch_sizes, reviews=args.reviews, repeats=args.repeats,
-                         max_batches=args.max_batches, out=args.out)
+                         max_batches=args.max_batches, threads=args.threads, out=args.out)
     print(infer_table(report))
+    print(f"figures: {args.out}")
+    return 0
+
+
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from .bench import bench_train, train_table
+
+    data_cfg = DataConfig(path=args.data, maxlen=args.maxlen, cache_dir=args.cache_dir)
+    report = bench_train(data_cfg, steps=args.steps, repeats=args.repeats, workers=args.workers, setups=args.setups,
+                         batch_size=args.batch_size, out=args.out)
+    print(train_table(report))
     print(f"figures: {args.out}")
     return 0
 

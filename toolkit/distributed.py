@@ -9,8 +9,9 @@ metrics as they arrive. Each worker (:func:`worker_loop`):
    over its local devices;
 2. builds and compiles the model inside the strategy's scope (``tf_keras``: Keras 3 fails here);
 3. resumes from ``ray.train.get_checkpoint()`` when there is one: weights, optimizer state, epoch;
-4. trains on its share of every global batch (``AutoShardPolicy.DATA``); the global batch is
-   ``--batch-size``, each of the R replicas in sync gets ``batch_size / R`` of it;
+4. trains on its share of every global batch (``train.train_input``: length buckets, or the
+   tutorial's batches with ``AutoShardPolicy.DATA``); the global batch is ``--batch-size``, each
+   of the R replicas in sync gets ``batch_size / R`` of it;
 5. after every epoch reports the metrics; rank 0 attaches a checkpoint.
 
 ``FailureConfig(max_failures)`` restarts all workers after a worker dies; they resume from the last
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -248,25 +250,27 @@ def read_state(folder: Path) -> tuple[list, list, dict]:
 
 
 # --- the worker ---------------------------------------------------------------------------------
-def worker_loop(config: dict) -> None:
-    """Runs in every Ray Train worker (see the module docstring for the steps)."""
-    from ._tf import tf  # noqa: F401  (configures TensorFlow: tf_keras, log level)
+def _worker_strategy(threads: int):
+    """``(rank, world size, strategy)``; TensorFlow's thread pools sized to the worker's CPUs."""
+    from ._tf import tf
 
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
-    threads = int(config["cpus_per_worker"])
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
     # The strategy comes first: collective ops must be configured before any other TensorFlow op.
     if world > 1:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    else:
-        from .train import local_strategy
+        return rank, world, tf.distribute.MultiWorkerMirroredStrategy()
+    from .train import local_strategy
 
-        strategy = local_strategy()
+    return rank, world, local_strategy()
 
+
+def worker_loop(config: dict) -> None:
+    """Runs in every Ray Train worker (see the module docstring for the steps)."""
+    rank, world, strategy = _worker_strategy(int(config["cpus_per_worker"]))
     from .model import build_model, compile_model
-    from .train import EpochLog, devices_line, seed_everything, train_dataset
+    from .train import EpochLog, devices_line, seed_everything, train_input
     from ._tf import keras
 
     model_cfg, train_cfg = from_dict(ModelConfig, config["model"]), from_dict(TrainConfig, config["train"])
@@ -313,8 +317,9 @@ def worker_loop(config: dict) -> None:
             if rank == 0:
                 config["progress"].put(row)
 
-    model.fit(train_dataset(x, y, train_cfg.batch_size, train_cfg.seed), epochs=train_cfg.epochs,
-              initial_epoch=state["epoch"], callbacks=[epoch_log, ReportEachEpoch()], verbose=0)
+    dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg, initial_epoch=state["epoch"])
+    model.fit(dataset, epochs=train_cfg.epochs, steps_per_epoch=steps, initial_epoch=state["epoch"],
+              callbacks=[epoch_log, ReportEachEpoch()], verbose=0)
 
 
 def _report(model, state: dict, rank: int) -> None:
@@ -327,3 +332,35 @@ def _report(model, state: dict, rank: int) -> None:
         write_state(Path(folder), model, state)
         ray.train.report(metrics, checkpoint=Checkpoint.from_directory(folder),
                          checkpoint_dir_name=f"epoch-{state['epoch']:03d}-r{len(state['resumes'])}")
+
+
+# --- benchmarking (toolkit bench train) -----------------------------------------------------------
+def bench_on_ray(x: np.ndarray, y: np.ndarray, setups: dict, workers: int, cpus_per_worker: int, repeats: int) -> dict:
+    """``train.time_epochs`` on ``workers`` Ray workers (a running Ray session); rank 0's seconds."""
+    results = Queue(actor_options={"num_cpus": 0})
+    storage = tempfile.mkdtemp(prefix="toolkit-bench-")  # Ray Train wants one; nothing is kept
+    trainer = TensorflowTrainer(
+        _bench_worker,
+        train_loop_config={"x": ray.put(x), "y": ray.put(y), "repeats": repeats, "cpus_per_worker": cpus_per_worker,
+                           "setups": {name: (to_dict(m), to_dict(t)) for name, (m, t) in setups.items()}, "results": results},
+        scaling_config=ScalingConfig(num_workers=workers, resources_per_worker={"CPU": cpus_per_worker}),
+        run_config=RunConfig(name=f"bench-{workers}w-{int(time.time())}", storage_path=storage,
+                             failure_config=FailureConfig(max_failures=0), logging_config=LoggingConfig(log_level="WARNING")),
+    )
+    try:
+        trainer.fit()
+    except Exception as exc:  # Ray wraps the worker's exception
+        raise ClusterError(f"Ray benchmark with {workers} worker(s) failed: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+    return results.get(timeout=60)
+
+
+def _bench_worker(config: dict) -> None:
+    rank, _, strategy = _worker_strategy(int(config["cpus_per_worker"]))
+    from .train import time_epochs
+
+    setups = {name: (from_dict(ModelConfig, m), from_dict(TrainConfig, t)) for name, (m, t) in config["setups"].items()}
+    seconds = time_epochs(strategy, ray.get(config["x"]), ray.get(config["y"]), setups, config["repeats"])
+    if rank == 0:
+        config["results"].put({"seconds": seconds, "replicas": strategy.num_replicas_in_sync})
