@@ -54,6 +54,9 @@ def test_every_flag_is_explained():
     (["train", "--epochs", "three"], "expected a whole number"),
     (["train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     (["fly"], "invalid choice: 'fly'"),
+    (["bench", "train", "--workers", "-1"], "values must be at least 0"),
+    (["bench", "train", "--setups", "quick"], "expected some of faithful, fast"),
+    (["bench", "infer", "x", "--batch-sizes", "0"], "values must be at least 1"),
     ([], "required: COMMAND"),
 ])
 def test_usage_errors_are_one_line(args, expected):
@@ -61,6 +64,15 @@ def test_usage_errors_are_one_line(args, expected):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert expected in proc.stderr
+
+
+def test_faithful_is_one_flag_for_the_tutorials_model_and_input():
+    from toolkit.cli import build_parser, configs_from_args
+
+    _, model, train, _ = configs_from_args(build_parser().parse_args(["train"]))
+    assert model.mask_padding and train.length_buckets
+    _, model, train, _ = configs_from_args(build_parser().parse_args(["train", "--faithful"]))
+    assert not model.mask_padding and not train.length_buckets and model.maxlen == 500
 
 
 def test_data_errors_are_one_line_and_write_nothing(tmp_path, corpus_dir, corpus_tarball):

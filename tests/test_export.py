@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
-from toolkit.config import DataConfig, ModelConfig, Tolerances, TrainConfig
+from toolkit.config import DataConfig, ModelConfig, Tolerances, TrainConfig, from_dict
 from toolkit.errors import ToolkitError
 from toolkit.export import ExportError, export_run, open_export, read_metadata
 
@@ -44,7 +44,9 @@ def test_export_folder_graph_and_metadata(exported, trained_run):
     assert "LSTM" in ops and "Loop" not in ops  # the native ONNX LSTM op
     (inp,), (out,) = model.graph.input, model.graph.output
     assert inp.name == "token_ids" and inp.type.tensor_type.elem_type == onnx.TensorProto.INT32
-    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", MAXLEN]
+    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", "tokens"]
+    (lstm,) = [n for n in model.graph.node if n.op_type == "LSTM"]
+    assert lstm.input[4], "the LSTM gets each review's token count as sequence_lens"
     assert out.name == "probability" and [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["batch", 1]
     int8_ops = {n.op_type for n in onnx.load(str(folder / "model.int8.onnx")).graph.node}
     assert "DynamicQuantizeLSTM" in int8_ops
@@ -58,8 +60,62 @@ def test_export_folder_graph_and_metadata(exported, trained_run):
     assert json.loads(meta["labels"]) == ["negative", "positive"] and float(meta["decision_threshold"]) == 0.5
     assert meta["provenance.tensorflow_version"].startswith("2.21") and meta["provenance.tf2onnx_version"]
     assert meta["provenance.opset"] == "17" and meta["provenance.run_dir"] == str(trained_run.resolve())
+    assert meta["input.variable_length"] == "true"
     assert json.loads(meta["training.config"])["data"]["limit"] == 1000
     assert "token_ids" in (folder / "README.md").read_text()
+
+
+def _padded_ways(review: np.ndarray, width: int) -> list:
+    """One review (no padding) as a batch of 1 three ways: bare, pre-padded to width, post-padded."""
+    pre = np.zeros((1, width), np.int32)
+    pre[0, width - len(review):] = review
+    post = np.zeros((1, width), np.int32)
+    post[0, :len(review)] = review
+    return [review[None, :].astype(np.int32), pre, post]
+
+
+def test_onnx_gives_the_same_probability_whatever_the_padding(exported, trained_run):
+    """The exported masked model: no padding, pre-padding, post-padding and a mixed-length batch all
+    give Keras' probability of the bare review."""
+    from toolkit._tf import keras
+    from toolkit.data import load_imdb
+    from toolkit.rundir import read_run
+
+    run = read_run(trained_run)
+    model = keras.models.load_model(run.model_file)
+    session, _, _ = open_export(exported.path)
+    x = load_imdb(from_dict(DataConfig, run.config["data"])).test.x[:40]
+    reviews = [row[row != 0] for row in x]
+    expected = np.array([model.predict_on_batch(r[None, :])[0, 0] for r in reviews])
+    for i, review in enumerate(reviews):
+        for ids in _padded_ways(review, MAXLEN + 25):
+            assert abs(session.run(None, {"token_ids": ids})[0][0, 0] - expected[i]) <= 1e-5
+    batch = session.run(None, {"token_ids": x})[0][:, 0]  # MAXLEN wide, pre-padded, lengths mixed
+    assert np.abs(batch - expected).max() <= 1e-5
+    assert np.abs(model.predict_on_batch(x)[:, 0] - expected).max() <= 1e-5  # Keras agrees with itself
+
+
+def test_the_tutorials_fixed_length_model_exports_with_its_fixed_input(trained_run, tmp_path):
+    """--faithful runs (no mask, maxlen tokens) export as they are: fixed time axis, no sequence_lens."""
+    from toolkit._tf import keras
+    from toolkit.model import build_model, compile_model
+    from toolkit.predict import Classifier
+    from toolkit.rundir import read_run, write_run
+
+    source = read_run(trained_run)
+    model = compile_model(build_model(ModelConfig(maxlen=MAXLEN, mask_padding=False)))
+    model.set_weights(keras.models.load_model(source.model_file).get_weights())
+    run_dir = write_run(tmp_path / "faithful", lambda p: model.save(p), source.vocabulary, source.config, source.metrics)
+    result = export_run(run_dir)
+    proto = onnx.load(str(result.path / "model.onnx"))
+    assert [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == ["batch", MAXLEN]
+    (lstm,) = [n for n in proto.graph.node if n.op_type == "LSTM"]
+    assert len(lstm.input) < 5 or not lstm.input[4]
+    texts = ["A wonderful film.", "Dull and far too long, the worst film of the year."]
+    clf = Classifier.load(result.path)
+    assert not clf.variable_length and read_metadata(result.path / "model.onnx")["input.variable_length"] == "false"
+    ids = source.vocabulary.encode(texts)
+    assert np.abs(clf.probabilities(texts) - model.predict_on_batch(ids)[:, 0]).max() <= 1e-5
 
 
 def test_verify_passes_on_every_test_review_and_writes_reports(exported):

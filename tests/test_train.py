@@ -94,3 +94,89 @@ def test_read_run_errors_name_the_problem(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunError, match="no trained model"):
         read_run(tmp_path / "empty")
+
+
+class _TwoPipelines:
+    """A stand-in for a 2-worker strategy (1 replica each): calls the input function once per worker."""
+
+    num_replicas_in_sync = 2
+
+    def distribute_datasets_from_function(self, make):
+        from toolkit._tf import tf
+
+        return [make(tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i, num_replicas_in_sync=2))
+                for i in range(2)]
+
+
+def _take(dataset, n):
+    return [(x.numpy(), y.numpy()) for x, y in dataset.take(n)]
+
+
+def test_bucketed_input_gives_each_replica_its_piece_of_every_batch():
+    from toolkit import batching
+    from toolkit.train import bucketed_dataset
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 50, size=103)
+    x = np.zeros((103, 50), np.int32)
+    for i, n in enumerate(lengths):
+        x[i, 50 - n:] = i + 1  # each row carries its own index (+1: 0 is padding)
+    y = (np.arange(103) % 2).astype(np.int64)
+    (worker0, worker1), steps = bucketed_dataset(_TwoPipelines(), x, y, batch_size=10, seed=7)
+    assert steps == 11  # 10 full batches + one of 3 reviews (split 2 + 1)
+    expected = [b for b in batching.epoch_batches(batching.lengths(x), 10, 7, 0) if len(b) >= 2]
+    pieces0, pieces1 = _take(worker0, steps), _take(worker1, steps)
+    for rows, (x0, y0), (x1, y1) in zip(expected, pieces0, pieces1):
+        seen = np.concatenate([x0.max(axis=1), x1.max(axis=1)]) - 1
+        assert sorted(seen.tolist()) == sorted(rows.tolist())  # the two pieces are the global batch
+        for xi, yi in ((x0, y0), (x1, y1)):
+            assert (xi[:, 0] != 0).any()  # trimmed: the first column holds some review's first token
+            np.testing.assert_array_equal(yi, y[xi.max(axis=1) - 1])
+
+
+def test_a_last_batch_too_small_to_split_is_left_out():
+    from toolkit.train import bucketed_dataset
+
+    x = np.ones((21, 5), np.int32)
+    _, steps = bucketed_dataset(_TwoPipelines(), x, np.zeros(21), batch_size=10, seed=7)
+    assert steps == 2  # the 21st review alone cannot feed 2 replicas
+
+
+def test_bucketed_input_resumes_with_the_batches_of_its_epoch():
+    from toolkit._tf import tf
+    from toolkit.train import bucketed_dataset
+
+    x = np.tril(np.ones((40, 12), np.int32))[:, ::-1].copy() * np.arange(1, 41)[:, None]
+    x[:, -1] = np.arange(1, 41)
+    y = np.zeros(40)
+    strategy = tf.distribute.get_strategy()
+    from_start, steps = bucketed_dataset(strategy, x, y, batch_size=8, seed=3)
+    resumed, _ = bucketed_dataset(strategy, x, y, batch_size=8, seed=3, initial_epoch=1)
+    epoch_two = _take(from_start, 2 * steps)[steps:]
+    for (a, _), (b, _) in zip(epoch_two, _take(resumed, steps)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_faithful_flag_trains_the_tutorials_fixed_length_model(real_tarball, real_cache, tmp_path):
+    from dataclasses import replace
+
+    from toolkit._tf import keras
+    from toolkit.train import train
+
+    data_cfg, model_cfg, train_cfg = _configs(real_tarball, real_cache, tmp_path, "faithful")
+    result = train(data_cfg, replace(model_cfg, mask_padding=False), replace(train_cfg, length_buckets=False))
+    model = keras.models.load_model(result.run_dir / "model.keras")
+    assert tuple(model.input.shape) == (None, 60) and not model.get_layer("embedding").mask_zero
+    config = read_run(result.run_dir).config
+    assert config["model"]["mask_padding"] is False and config["train"]["length_buckets"] is False
+
+
+def test_length_buckets_need_a_masked_model(real_tarball, real_cache, tmp_path):
+    from dataclasses import replace
+
+    from toolkit.errors import ConfigError
+    from toolkit.train import train
+
+    data_cfg, model_cfg, train_cfg = _configs(real_tarball, real_cache, tmp_path, "bad")
+    with pytest.raises(ConfigError, match="mask"):
+        train(data_cfg, replace(model_cfg, mask_padding=False), train_cfg)

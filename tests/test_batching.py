@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from toolkit import batching
+
+
+def _padded(lengths, width=30, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.zeros((len(lengths), width), np.int32)
+    for i, n in enumerate(lengths):
+        x[i, width - n:] = rng.integers(1, 100, size=n)
+    return x
+
+
+def test_lengths_and_trim():
+    x = _padded([3, 1, 7])
+    assert batching.lengths(x).tolist() == [3, 1, 7]
+    t = batching.trim(x)
+    assert t.shape == (3, 7) and np.array_equal(t, x[:, -7:])
+    assert batching.trim(np.zeros((2, 5), np.int32)).shape == (2, 1)  # never zero columns
+
+
+def test_epoch_batches_cover_every_row_once_with_similar_lengths():
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 500, size=1000)
+    batches = batching.epoch_batches(lengths, 32, seed=7, epoch=0, pool_batches=8)
+    assert len(batches) == int(np.ceil(1000 / 32))
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(1000))
+    # within a batch lengths are close: far less padding than random batches of the same reviews
+    padded = sum(lengths[b].max() * len(b) for b in batches)
+    random_order = rng.permutation(1000)
+    padded_random = sum(lengths[random_order[i:i + 32]].max() * len(random_order[i:i + 32]) for i in range(0, 1000, 32))
+    assert padded < 1.2 * lengths.sum() < padded_random
+
+
+def test_epoch_batches_depend_on_seed_and_epoch_only():
+    lengths = np.arange(200) % 37 + 1
+    a = batching.epoch_batches(lengths, 16, seed=7, epoch=2)
+    b = batching.epoch_batches(lengths, 16, seed=7, epoch=2)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b))
+    c = batching.epoch_batches(lengths, 16, seed=7, epoch=3)
+    assert any(not np.array_equal(p, q) for p, q in zip(a, c))
+
+
+@pytest.mark.parametrize("variable_length", [True, False])
+def test_inference_batches_put_every_result_back_in_place(variable_length):
+    x = _padded(np.random.default_rng(2).integers(1, 30, size=53))
+    out = np.full(len(x), -1, np.int64)
+    widths = []
+    for rows, ids in batching.inference_batches(x, 8, variable_length):
+        assert len(ids) <= 8
+        widths.append(ids.shape[1])
+        out[rows] = ids[:, -1]  # each row's last token identifies it
+    assert np.array_equal(out, x[:, -1])
+    if variable_length:
+        assert widths == sorted(widths) and widths[0] < 30  # ascending lengths, trimmed
+    else:
+        assert set(widths) == {30}
