@@ -109,6 +109,8 @@ def convert(run: Run, opset: int):
     _name_axes(proto)
     for key, value in metadata(run, opset).items():
         proto.metadata_props.add(key=key, value=value)
+    # true: any number of tokens, padding skipped exactly; false: exactly maxlen tokens, pre-padded
+    proto.metadata_props.add(key="input.variable_length", value=str(length is None).lower())
     proto.doc_string = "IMDB review sentiment: LSTM classifier exported by toolkit"
     try:
         onnx.checker.check_model(proto, full_check=True)
@@ -268,8 +270,6 @@ def metadata(run: Run, opset: int) -> dict[str, str]:
         "preprocessing.padding": "pre",
         "preprocessing.truncating": "pre",
         "preprocessing.vocab_sha256": vocab.sha256,
-        # true: any number of tokens, padding skipped exactly; false: exactly maxlen tokens, pre-padded
-        "input.variable_length": str(bool(run.config.get("model", {}).get("mask_padding"))).lower(),
         "labels": json.dumps(list(LABELS)),
         "decision_threshold": str(THRESHOLD),
         "provenance.toolkit_version": __version__,
