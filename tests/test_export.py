@@ -114,6 +114,7 @@ def test_the_tutorials_fixed_length_model_exports_with_its_fixed_input(trained_r
     texts = ["A wonderful film.", "Dull and far too long, the worst film of the year."]
     clf = Classifier.load(result.path)
     assert not clf.variable_length and read_metadata(result.path / "model.onnx")["input.variable_length"] == "false"
+    assert f"`[batch, {MAXLEN}]`" in (result.path / "README.md").read_text()
     ids = source.vocabulary.encode(texts)
     assert np.abs(clf.probabilities(texts) - model.predict_on_batch(ids)[:, 0]).max() <= 1e-5
 

@@ -14,7 +14,8 @@ from typing import Iterator
 
 import numpy as np
 
-PAD_ID = 0
+from .text import PAD_ID
+
 POOL_BATCHES = 50  # training: batches per sorting pool (randomness across pools, similar lengths within)
 
 

@@ -78,7 +78,8 @@ def export_run(run_dir: str | os.PathLike, out: Optional[str | os.PathLike] = No
             files["int8"] = VARIANT_FILES["int8"]
         shutil.copyfile(run.path / VOCAB_FILE, stage / VOCAB_FILE)
         sizes = {variant: (stage / name).stat().st_size for variant, name in files.items()}
-        atomic_write_text(stage / CARD_FILE, model_card(run, files, sizes, opset, parity=None))
+        any_length = not proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
+        atomic_write_text(stage / CARD_FILE, model_card(run, files, sizes, opset, parity=None, any_length=any_length))
         for f in stage.iterdir():
             os.chmod(f, 0o644)
     return ExportResult(out, files, sizes)
@@ -356,7 +357,7 @@ def quantize_int8(src: Path, dst: Path) -> None:
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
 
 
-def model_card(run: Run, files: dict, sizes: dict, opset: int, parity: Optional[dict]) -> str:
+def model_card(run: Run, files: dict, sizes: dict, opset: int, parity: Optional[dict], any_length: bool) -> str:
     vocab = run.vocabulary
     test = run.metrics.get("test", {})
     lines = [
@@ -374,7 +375,7 @@ def model_card(run: Run, files: dict, sizes: dict, opset: int, parity: Optional[
         "## Inputs and outputs",
         "",
         (f"- input `token_ids`: int32 `[batch, tokens]`, any number of tokens; padding (id {PAD_ID}) is skipped, so a"
-         " review gets the same probability however it is padded" if run.config.get("model", {}).get("mask_padding")
+         " review gets the same probability however it is padded" if any_length
          else f"- input `token_ids`: int32 `[batch, {vocab.maxlen}]`"),
         "- output `probability`: float32 `[batch, 1]`, the probability that the review is positive;"
         f" label `positive` when it is >= {THRESHOLD}",

@@ -188,7 +188,7 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
         write_reports_to(export_dir, report, keras_p, fp32_p)
         opset = int(meta.get("provenance.opset", 0))
         sizes = {v: r.size_bytes for v, r in results.items()}
-        atomic_write_text(export_dir / CARD_FILE, model_card(run, variants, sizes, opset, report["variants"]))
+        atomic_write_text(export_dir / CARD_FILE, model_card(run, variants, sizes, opset, report["variants"], variable_length))
     return report
 
 
