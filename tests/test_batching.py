@@ -43,17 +43,44 @@ def test_epoch_batches_depend_on_seed_and_epoch_only():
     assert any(not np.array_equal(p, q) for p, q in zip(a, c))
 
 
-@pytest.mark.parametrize("variable_length", [True, False])
-def test_inference_batches_put_every_result_back_in_place(variable_length):
+@pytest.mark.parametrize("variable_length, right_padded", [(True, False), (True, True), (False, False)])
+def test_inference_batches_put_every_result_back_in_place(variable_length, right_padded):
     x = _padded(np.random.default_rng(2).integers(1, 30, size=53))
     out = np.full(len(x), -1, np.int64)
     widths = []
-    for rows, ids in batching.inference_batches(x, 8, variable_length):
+    for rows, ids in batching.inference_batches(x, 8, variable_length, right_padded):
         assert len(ids) <= 8
         widths.append(ids.shape[1])
+        if right_padded:
+            ids = batching.right_align(ids[:, ::-1])[:, ::-1]  # back to pre-padding
         out[rows] = ids[:, -1]  # each row's last token identifies it
     assert np.array_equal(out, x[:, -1])
     if variable_length:
         assert widths == sorted(widths) and widths[0] < 30  # ascending lengths, trimmed
     else:
         assert set(widths) == {30}
+
+
+def test_right_align_moves_every_rows_tokens_first():
+    x = _padded([3, 1, 7, 30])
+    r = batching.right_align(x)
+    for row, n in zip(r, [3, 1, 7, 30]):
+        assert (row[:n] != 0).all() and (row[n:] == 0).all()
+    np.testing.assert_array_equal(r[:, :7][2], x[2, -7:])  # same tokens, same order
+    np.testing.assert_array_equal(batching.lengths(r), batching.lengths(x))
+    np.testing.assert_array_equal(batching.right_align(x, batching.lengths(x)), r)
+
+
+def test_epoch_pieces_are_trimmed_right_padded_pieces_of_each_global_batch():
+    x = _padded(np.random.default_rng(3).integers(1, 30, size=101))
+    lengths = batching.lengths(x)
+    pieces = list(batching.epoch_pieces(x, lengths, 10, seed=7, epoch=0, replicas=2, mine=range(2)))
+    batches = [b for b in batching.epoch_batches(lengths, 10, 7, 0) if len(b) >= 2]
+    assert len(pieces) == 2 * len(batches)
+    for k, rows in enumerate(batches):
+        (rows0, ids0), (rows1, ids1) = pieces[2 * k], pieces[2 * k + 1]
+        assert sorted(np.concatenate([rows0, rows1]).tolist()) == sorted(rows.tolist())
+        for r, ids in ((rows0, ids0), (rows1, ids1)):
+            assert ids.shape == (len(r), lengths[r].max())  # trimmed to the piece's longest review
+            np.testing.assert_array_equal(batching.lengths(ids), lengths[r])
+            np.testing.assert_array_equal(batching.right_align(x[r])[:, :ids.shape[1]], ids)

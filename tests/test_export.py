@@ -131,6 +131,7 @@ def test_verify_passes_on_every_test_review_and_writes_reports(exported):
     saved = json.loads((exported.path / "parity.json").read_text())
     assert saved["variants"]["fp32"]["labels_equal"] == 1000
     assert "| fp32 |" in (exported.path / "parity.md").read_text()
+    assert saved["keras_device"] == "/CPU:0" and "computed on /CPU:0" in (exported.path / "parity.md").read_text()
     assert (exported.path / "parity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "1,000 / 1,000" in (exported.path / "README.md").read_text()
 

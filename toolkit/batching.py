@@ -5,6 +5,13 @@ random reviews runs the LSTM over mostly padding. Here, reviews are grouped so t
 reviews of similar length, and each batch keeps only its last ``longest`` columns (pre-padding means
 the tokens are at the end). A model that masks its padding gives the same probabilities either way.
 
+Keras gets its batches right-padded (tokens first, :func:`right_align`): tf_keras' LSTM runs its cuDNN
+kernel on a masked batch only when the batch is strictly right-padded with no all-padding row
+(``tf_keras/src/layers/rnn/gru_lstm_utils.py``: ``is_cudnn_supported_inputs``); a pre-padded masked batch
+silently takes the generic kernel, several times slower on a GPU. The mask makes the probabilities the
+same either way. ``text.py``'s encoding (pre-padded) stays the one spec; the exported ONNX model
+accepts either padding.
+
 Pure NumPy (no TensorFlow): training, ``verify``, ``bench`` and edge inference (``predict``) use it.
 """
 
@@ -30,6 +37,16 @@ def trim(x: np.ndarray, rows_lengths: np.ndarray | None = None) -> np.ndarray:
     return x[:, x.shape[1] - max(longest, 1):]
 
 
+def right_align(x: np.ndarray, rows_lengths: np.ndarray | None = None) -> np.ndarray:
+    """Each row of a pre-padded id matrix rotated so that its tokens come first and its padding last.
+
+    ``[0 0 5 6 7] -> [5 6 7 0 0]``: row i's ``n`` tokens move from the last ``n`` columns to the first."""
+    n = lengths(x) if rows_lengths is None else rows_lengths
+    width = x.shape[1]
+    columns = (np.arange(width)[None, :] + (width - n)[:, None]) % width
+    return np.take_along_axis(x, columns, axis=1)
+
+
 def epoch_batches(row_lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
                   pool_batches: int = POOL_BATCHES) -> list[np.ndarray]:
     """One training epoch's global batches as row indices: shuffle (seeded by ``seed`` and ``epoch``),
@@ -46,11 +63,27 @@ def epoch_batches(row_lengths: np.ndarray, batch_size: int, seed: int, epoch: in
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def inference_batches(x: np.ndarray, batch_size: int, variable_length: bool) -> Iterator[tuple]:
+def epoch_pieces(x: np.ndarray, row_lengths: np.ndarray, batch_size: int, seed: int, epoch: int, replicas: int,
+                 mine: range) -> Iterator[np.ndarray]:
+    """One training epoch's batch pieces for the replicas in ``mine``, as Keras gets them: each global
+    batch of :func:`epoch_batches` split into ``replicas`` pieces in order, each piece trimmed to its
+    longest review and right-aligned (cuDNN-eligible). Yields ``(row indices, ids)``. A last batch
+    smaller than ``replicas`` cannot be split and is left out."""
+    for rows in epoch_batches(row_lengths, batch_size, seed, epoch):
+        if len(rows) < replicas:
+            continue
+        split = np.array_split(rows, replicas)
+        for r in mine:
+            piece = trim(x[split[r]], row_lengths[split[r]])
+            yield split[r], right_align(piece, row_lengths[split[r]])
+
+
+def inference_batches(x: np.ndarray, batch_size: int, variable_length: bool, right_padded: bool = False) -> Iterator[tuple]:
     """``(rows, ids)`` for inference; put each batch's results at ``out[rows]``.
 
     A variable-length model (masked padding) gets batches of ascending length, each trimmed to its
-    longest review; the tutorial's fixed-length model gets ``x``'s rows in order, all columns."""
+    longest review (and right-aligned with ``right_padded``: what Keras needs for cuDNN); the
+    tutorial's fixed-length model gets ``x``'s rows in order, all columns, as encoded."""
     if not variable_length:
         for start in range(0, len(x), batch_size):
             yield slice(start, start + batch_size), x[start:start + batch_size]
@@ -59,4 +92,5 @@ def inference_batches(x: np.ndarray, batch_size: int, variable_length: bool) -> 
     order = np.argsort(row_lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        yield rows, trim(x[rows], row_lengths[rows])
+        ids = trim(x[rows], row_lengths[rows])
+        yield rows, (right_align(ids, row_lengths[rows]) if right_padded else ids)

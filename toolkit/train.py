@@ -50,7 +50,7 @@ def seed_everything(seed: int) -> None:
 
 
 def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> "tf.data.Dataset":
-    """The tutorial's input: shuffled (seeded, reshuffled every epoch) fixed-length batches.
+    """The tutorial's input: shuffled (seeded, reshuffled every epoch) fixed-length batches of ``x`` as given.
 
     Under a multi-worker strategy every worker builds this same dataset (same seed, same order) and
     keeps its share of each global batch (``AutoShardPolicy.DATA``), so no shared file system is
@@ -67,7 +67,8 @@ def bucketed_dataset(strategy: "tf.distribute.Strategy", x: np.ndarray, y: np.nd
     """Length-bucketed input (``toolkit.batching.epoch_batches``): ``(distributed dataset, steps per epoch)``.
 
     Each global batch holds reviews of similar length; it is split into one piece per replica in
-    sync and each piece is trimmed to its longest review. Every worker computes the same batches
+    sync and each piece is trimmed to its longest review and right-padded (cuDNN-eligible on GPUs).
+    Every worker computes the same batches
     (same seed and epoch) and feeds only its own replicas' pieces, so no shared file system is
     needed. The dataset runs epoch after epoch (from ``initial_epoch``: a resumed run sees the same
     batches as an uninterrupted one); Keras takes ``steps`` batches per epoch."""
@@ -85,12 +86,8 @@ def bucketed_dataset(strategy: "tf.distribute.Strategy", x: np.ndarray, y: np.nd
         def pieces():
             epoch = initial_epoch
             while True:
-                for rows in batching.epoch_batches(row_lengths, batch_size, seed, epoch):
-                    if len(rows) < replicas:
-                        continue  # a last batch too small to split (counted out of steps above)
-                    split = np.array_split(rows, replicas)
-                    for r in mine:
-                        yield batching.trim(x[split[r]], row_lengths[split[r]]), y[split[r]]
+                for rows, ids in batching.epoch_pieces(x, row_lengths, batch_size, seed, epoch, replicas, mine):
+                    yield ids, y[rows]
                 epoch += 1
 
         spec = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.float32))
@@ -103,6 +100,8 @@ def train_input(strategy: "tf.distribute.Strategy", x: np.ndarray, y: np.ndarray
                 train_cfg: TrainConfig, initial_epoch: int = 0):
     """``(dataset, steps per epoch or None)`` for ``model.fit``: bucketed, or the tutorial's batches."""
     if not train_cfg.length_buckets:
+        # a masked model gets its reviews right-padded (cuDNN-eligible); the tutorial's, as encoded
+        x = batching.right_align(x) if model_cfg.mask_padding else x
         return train_dataset(x, y, train_cfg.batch_size, train_cfg.seed), None
     if not model_cfg.mask_padding:
         raise ConfigError("length buckets need a model that masks its padding (ModelConfig.mask_padding)")
@@ -154,9 +153,9 @@ def epoch_line(row: dict, epochs: int) -> str:
 
 def predict_probabilities(model: "keras.Model", x: np.ndarray, batch_size: int) -> np.ndarray:
     """float32 ``[n]``. A model that takes any length gets batches of similar length, each trimmed to
-    its longest review (``toolkit.batching``); the tutorial's fixed-length model gets ``x`` as is."""
+    its longest review and right-padded (``toolkit.batching``); the tutorial's fixed-length model gets ``x`` as is."""
     out = np.empty(len(x), dtype=np.float32)
-    for rows, ids in batching.inference_batches(x, batch_size, variable_length=model.input.shape[1] is None):
+    for rows, ids in batching.inference_batches(x, batch_size, variable_length=model.input.shape[1] is None, right_padded=True):
         out[rows] = model.predict_on_batch(ids)[:, 0]
     return out
 

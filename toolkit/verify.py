@@ -6,7 +6,8 @@ and 99th-percentile |Δp|, label agreement, both accuracies and every review who
 exit status 1. Reports go next to the model: ``parity.json`` (for machines), ``parity.md`` (for
 people) and ``parity.png`` (|Δp| histogram on a log scale; Keras vs ONNX probabilities).
 
-Tolerances: fp32 must match to ``atol + rtol * |p_keras|`` (default 1e-5) with at most
+The Keras reference always runs on the CPU (``REFERENCE_DEVICE``), so the gate means the same on a GPU
+machine. Tolerances: fp32 must match to ``atol + rtol * |p_keras|`` (default 1e-5) with at most
 ``max_label_flips`` flipped labels (default 0). A quantised variant is judged by accuracy instead:
 its test accuracy within ``max_accuracy_drop`` (default 0.5 points) of Keras.
 """
@@ -31,6 +32,7 @@ from .rundir import read_run
 from .text import atomic_write_text
 
 REPORT_JSON, REPORT_MD, REPORT_PNG = "parity.json", "parity.md", "parity.png"
+REFERENCE_DEVICE = "/CPU:0"  # where the Keras reference runs (see keras_probabilities)
 
 
 class ParityError(ToolkitError):
@@ -112,11 +114,12 @@ def check(p: VariantParity, tol: Tolerances) -> None:
 
 
 # --- probabilities from both sides ----------------------------------------------------------------
-def _probabilities(run_batch, x: np.ndarray, batch_size: int, variable_length: bool, label: str) -> np.ndarray:
+def _probabilities(run_batch, x: np.ndarray, batch_size: int, variable_length: bool, label: str,
+                   right_padded: bool = False) -> np.ndarray:
     out = np.empty(len(x), dtype=np.float32)
     bar = Progress(len(x), label, unit=" reviews")
     done = 0
-    for rows, ids in batching.inference_batches(x, batch_size, variable_length):
+    for rows, ids in batching.inference_batches(x, batch_size, variable_length, right_padded):
         out[rows] = run_batch(ids)
         done += len(ids)
         bar.update(done)
@@ -131,10 +134,16 @@ def onnx_probabilities(export_dir: Path, variant: str, x: np.ndarray, batch_size
 
 
 def keras_probabilities(model_file: Path, x: np.ndarray, batch_size: int, variable_length: bool) -> np.ndarray:
-    from ._tf import keras
+    """The reference: Keras on the CPU (``REFERENCE_DEVICE``), whatever accelerators are visible. On a
+    GPU, cuDNN's kernels and TF32 matmuls (on by default on Ampere and newer) move probabilities by
+    more than ``atol`` 1e-5; onnxruntime runs on the CPU, so the reference does too. Batches are
+    right-padded, as Keras gets them in training."""
+    from ._tf import keras, tf
 
-    model = keras.models.load_model(model_file)
-    return _probabilities(lambda ids: model.predict_on_batch(ids)[:, 0], x, batch_size, variable_length, "keras")
+    with tf.device(REFERENCE_DEVICE):
+        model = keras.models.load_model(model_file)
+        return _probabilities(lambda ids: model.predict_on_batch(ids)[:, 0], x, batch_size, variable_length, "keras",
+                              right_padded=True)
 
 
 # --- the whole check ------------------------------------------------------------------------------
@@ -180,6 +189,7 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
         "reviews": len(s),
         "tolerances": asdict(tol),
         "keras_seconds": round(keras_seconds, 3),
+        "keras_device": REFERENCE_DEVICE,
         "input": "batches of similar length, each trimmed to its longest review" if variable_length else f"{s.x.shape[1]} tokens per review",
         "passed": all(r.passed for r in results.values()),
         "variants": {v: asdict(r) for v, r in results.items()},
@@ -202,7 +212,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Parity: Keras vs onnxruntime on {report['reviews']:,} {report['split']} reviews",
         "",
-        f"Result: **{'PASS' if report['passed'] else 'FAIL'}**. Tolerances: {report['tolerances']}.",
+        f"Result: **{'PASS' if report['passed'] else 'FAIL'}**. Tolerances: {report['tolerances']}. Keras reference "
+        f"computed on {report['keras_device']} (cuDNN and TF32 on a GPU would move it by more than the tolerance).",
         "",
         "| variant | size | max abs diff | mean abs diff | p99 abs diff | labels equal | Keras accuracy | ONNX accuracy | result |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
