@@ -202,8 +202,11 @@ def train_setups(names: Sequence[str], model_cfg, train_cfg) -> dict:
 
 
 def bench_train(data_cfg, steps: int = 40, repeats: int = 3, workers: Sequence[int] = DEFAULT_WORKERS,
-                setups: Sequence[str] = TRAIN_SETUPS, batch_size: int = 64, out: Optional[str] = None) -> dict:
-    """Training throughput of each setup x each worker count over the same ``steps * batch_size`` reviews."""
+                setups: Sequence[str] = TRAIN_SETUPS, batch_size: int = 64, out: Optional[str] = None,
+                gpus_per_worker: float = 0) -> dict:
+    """Training throughput of each setup x each worker count over the same ``steps * batch_size`` reviews.
+    The single process uses every local device (its GPUs when there are some); Ray workers get
+    ``gpus_per_worker`` GPUs each (a fraction shares one) and the CPUs split between them."""
     from .config import ClusterConfig, ModelConfig, TrainConfig
     from .data import load_imdb
 
@@ -219,27 +222,33 @@ def bench_train(data_cfg, steps: int = 40, repeats: int = 3, workers: Sequence[i
     report = {
         "benchmark": "train",
         "machine": f"{platform.machine()}, {cpus} CPU(s), {platform.python_version()}",
+        "gpus_per_worker": gpus_per_worker,
         "reviews": n, "steps": steps, "batch_size": batch_size, "repeats": repeats, "maxlen": int(x.shape[1]),
         "mean_tokens": round(float((x != 0).sum(1).mean()), 1),
         "results": [],
     }
     log(f"bench train: {n:,} training reviews ({steps} batches of {batch_size}), setups {', '.join(setups)}, "
         f"workers {', '.join(map(str, workers))}; 1 warm-up epoch + {repeats} timed epochs each")
+    report["input_reviews_per_second"] = input_rate(x, batch_size)
     ray_workers = [w for w in workers if w > 0]
     if 0 in workers:
         from ._tf import tf  # noqa: F401
-        from .train import local_strategy, time_epochs
+        from .train import devices_line, local_strategy, time_epochs
 
-        log("bench train: single process ...")
-        _add_results(report, "single-process", 0, 1, time_epochs(local_strategy(), x, y, configs, repeats))
+        strategy = local_strategy()
+        report["single_process_devices"] = devices_line(strategy)
+        log(f"bench train: single process on {report['single_process_devices']} ...")
+        _add_results(report, "single-process", 0, strategy.num_replicas_in_sync, time_epochs(strategy, x, y, configs, repeats))
     if ray_workers:
-        from .distributed import bench_on_ray, ray_session
+        from .distributed import bench_on_ray, check_resources, ray_session
 
         with ray_session(ClusterConfig(workers=max(ray_workers))):
             for w in ray_workers:
-                per_worker = max(1, cpus // w)
-                log(f"bench train: {w} Ray worker(s) x {per_worker} CPU ...")
-                result = bench_on_ray(x, y, configs, w, per_worker, repeats)
+                cluster = ClusterConfig(workers=w, cpus_per_worker=max(1, cpus // w), gpus_per_worker=gpus_per_worker)
+                gpu = f" x {gpus_per_worker:g} GPU" if gpus_per_worker else ""
+                log(f"bench train: {w} Ray worker(s) x {cluster.worker_cpus} CPU{gpu} ...")
+                check_resources(cluster)
+                result = bench_on_ray(x, y, configs, cluster, repeats)
                 _add_results(report, "ray", w, result["replicas"], result["seconds"])
     reference = next((r for r in report["results"] if r["setup"] == "faithful" and r["workers"] == 0), None)
     for r in report["results"]:
@@ -247,6 +256,22 @@ def bench_train(data_cfg, steps: int = 40, repeats: int = 3, workers: Sequence[i
     if out:
         atomic_write_text(Path(out), json.dumps(report, indent=2))
     return report
+
+
+def input_rate(x: np.ndarray, batch_size: int, repeats: int = 3) -> float:
+    """Reviews per second that the Python input of the default setup (length buckets, trimming, right
+    alignment: ``batching.epoch_pieces``) produces on one core, median of ``repeats`` epochs; what a
+    GPU worker's input core must keep up with."""
+    from . import batching
+
+    row_lengths = batching.lengths(x)
+    rates = []
+    for epoch in range(repeats):
+        start = time.perf_counter()
+        for _ in batching.epoch_pieces(x, row_lengths, batch_size, seed=7, epoch=epoch, replicas=1, mine=range(1)):
+            pass
+        rates.append(len(x) / (time.perf_counter() - start))
+    return round(float(np.median(rates)), 1)
 
 
 def _add_results(report: dict, mode: str, workers: int, replicas: int, seconds: dict) -> None:
@@ -261,10 +286,94 @@ def _add_results(report: dict, mode: str, workers: int, replicas: int, seconds: 
 
 def train_table(report: dict) -> str:
     lines = [f"training on {report['reviews']:,} real reviews ({report['steps']} batches of {report['batch_size']}, "
-             f"mean {report['mean_tokens']} tokens), median of {report['repeats']} epochs, {report['machine']}",
+             f"mean {report['mean_tokens']} tokens), median of {report['repeats']} epochs, {report['machine']}; "
+             f"Python input alone: {report['input_reviews_per_second']:,.0f} reviews/s on one core",
              f"{'setup':<9} {'where':<16} {'replicas':>8} {'reviews/s':>10} {'x faithful 1-process':>21}"]
     for r in report["results"]:
         where = "1 process" if r["workers"] == 0 else f"Ray, {r['workers']} worker(s)"
         ratio = f"{r['ratio_to_faithful_single']:.2f}" if r["ratio_to_faithful_single"] is not None else "-"
         lines.append(f"{r['setup']:<9} {where:<16} {r['replicas']:>8} {r['reviews_per_second']:>10,.1f} {ratio:>21}")
+    return "\n".join(lines)
+
+
+# --- scaling on paper (toolkit bench scaling) -----------------------------------------------------
+GRADIENT_BYTES = 213_301 * 4  # the seed model's float32 gradient, all-reduced every step
+GPUS_PER_NODE = 8
+DEFAULT_GPUS = (1, 2, 4, 8, 16, 32, 64)
+DEFAULT_GBPS = (25.0, 100.0)
+# Assumptions of the model (stated in the README): NVLink-class bandwidth inside a node, per-hop
+# latencies of NCCL over NVLink and over Ethernet/TCP between nodes.
+INTRA_NODE_GBPS = 1200.0  # 150 GB/s
+INTRA_HOP_US, INTER_HOP_US = 5.0, 25.0
+
+
+def allreduce_seconds(gpus: int, gbps: float, gradient_bytes: int = GRADIENT_BYTES,
+                      gpus_per_node: int = GPUS_PER_NODE) -> float:
+    """One flat ring all-reduce of ``gradient_bytes`` over ``gpus`` GPUs: every GPU sends and receives
+    ``2 (N-1)/N`` of the gradient, at the slowest link of the ring (``gbps`` between nodes as soon
+    as there are two nodes, NVLink inside one), plus ``2 (N-1)`` hop latencies."""
+    if gpus <= 1:
+        return 0.0
+    multi_node = gpus > gpus_per_node
+    bandwidth = (gbps if multi_node else INTRA_NODE_GBPS) * 1e9 / 8  # bytes/s
+    hop = (INTER_HOP_US if multi_node else INTRA_HOP_US) * 1e-6
+    steps = 2 * (gpus - 1)
+    return steps / gpus * gradient_bytes / bandwidth + steps * hop
+
+
+def scaling_table(step_seconds: float, per_gpu_batch: int = 64, reviews: int = 25_000,
+                  gpus: Sequence[int] = DEFAULT_GPUS, gbps: Sequence[float] = DEFAULT_GBPS,
+                  gpus_per_node: int = GPUS_PER_NODE) -> list[dict]:
+    """Seconds per epoch and scaling efficiency for data-parallel training with a fixed per-GPU batch
+    (the global batch grows with the GPUs): each step computes for ``step_seconds`` (measured at
+    ``per_gpu_batch``), then all-reduces the gradient, with no overlap of the two (tf_keras
+    all-reduces after the backward pass). Efficiency is per-GPU throughput relative to one GPU."""
+    rows = []
+    for link in gbps:
+        for n in gpus:
+            comm = allreduce_seconds(n, link, gpus_per_node=gpus_per_node)
+            steps = -(-reviews // (n * per_gpu_batch))
+            step = step_seconds + comm
+            rows.append({
+                "gpus": n, "nodes": -(-n // gpus_per_node), "inter_node_gbps": link, "global_batch": n * per_gpu_batch,
+                "steps_per_epoch": steps, "allreduce_ms": round(comm * 1e3, 3), "step_ms": round(step * 1e3, 3),
+                "epoch_seconds": round(steps * step, 3), "efficiency": round(step_seconds / step, 4),
+                "speedup": round(n * step_seconds / step, 2),
+            })
+    return rows
+
+
+def bench_scaling(data_cfg=None, step_ms: Optional[float] = None, steps: int = 20, repeats: int = 3,
+                  per_gpu_batch: int = 64, gpus: Sequence[int] = DEFAULT_GPUS, gbps: Sequence[float] = DEFAULT_GBPS,
+                  out: Optional[str] = None) -> dict:
+    """The scaling model with this device's measured step time (the default setup, one process,
+    ``steps`` batches of ``per_gpu_batch`` real reviews, median of ``repeats`` epochs), or ``step_ms``."""
+    report = {"benchmark": "scaling", "per_gpu_batch": per_gpu_batch, "gradient_bytes": GRADIENT_BYTES,
+              "gpus_per_node": GPUS_PER_NODE, "assumptions": {
+                  "intra_node_gbps": INTRA_NODE_GBPS, "intra_hop_us": INTRA_HOP_US, "inter_hop_us": INTER_HOP_US,
+                  "all_reduce": "flat ring, not overlapped with compute", "per_gpu_batch": "fixed (global batch grows)"}}
+    if step_ms is None:
+        measured = bench_train(data_cfg, steps=steps, repeats=repeats, workers=(0,), setups=("fast",), batch_size=per_gpu_batch)
+        row = measured["results"][0]
+        step_ms = 1000 * float(np.median(row["epoch_seconds"])) / steps
+        report["measured"] = {"device": measured.get("single_process_devices"), "machine": measured["machine"],
+                              "steps": steps, "epoch_seconds": row["epoch_seconds"], "mean_tokens": measured["mean_tokens"]}
+    if not step_ms > 0:
+        raise BenchError(f"--step-ms must be > 0, got {step_ms}")
+    report["step_ms"] = round(step_ms, 3)
+    report["rows"] = scaling_table(step_ms / 1000, per_gpu_batch, gpus=gpus, gbps=gbps)
+    if out:
+        atomic_write_text(Path(out), json.dumps(report, indent=2))
+    return report
+
+
+def scaling_table_text(report: dict) -> str:
+    source = f"measured on {report['measured']['device']}" if "measured" in report else "given"
+    lines = [f"data-parallel scaling, per-GPU batch {report['per_gpu_batch']}, compute {report['step_ms']:.1f} ms/step "
+             f"({source}), all-reduce of {report['gradient_bytes'] / 1e6:.2f} MB per step",
+             f"{'GPUs':>5} {'nodes':>5} {'Gb/s':>5} {'batch':>6} {'steps':>6} {'all-reduce ms':>13} {'s/epoch':>9} "
+             f"{'efficiency':>10} {'speed-up':>9}"]
+    for r in report["rows"]:
+        lines.append(f"{r['gpus']:>5} {r['nodes']:>5} {r['inter_node_gbps']:>5g} {r['global_batch']:>6} {r['steps_per_epoch']:>6} "
+                     f"{r['allreduce_ms']:>13.3f} {r['epoch_seconds']:>9.2f} {r['efficiency']:>10.1%} {r['speedup']:>9.2f}")
     return "\n".join(lines)

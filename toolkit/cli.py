@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Optional, Sequence
 
 from . import __version__
-from .config import ClusterConfig, DataConfig, ModelConfig, TrainConfig, Tolerances
+from .config import COLLECTIVES, CPUS_PER_GPU, ClusterConfig, DataConfig, ModelConfig, TrainConfig, Tolerances
 from .errors import ToolkitError
 from .bench import DEFAULT_BATCHES
 from .export import DEFAULT_OPSET
@@ -70,10 +70,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_int_at_least(0), default=d_cluster.workers,
                    help=f"Ray Train workers; 0 trains in this process without Ray (default {d_cluster.workers}: "
                         "measured fastest on a machine without GPUs)")
-    p.add_argument("--gpus-per-worker", type=_int_at_least(0), default=d_cluster.gpus_per_worker, metavar="G",
-                   help=f"GPUs per Ray worker; a worker replicates over its G GPUs (default {d_cluster.gpus_per_worker})")
+    _add_gpus_per_worker(p)
     p.add_argument("--cpus-per-worker", type=_int_at_least(1), default=d_cluster.cpus_per_worker, metavar="C",
-                   help=f"CPUs per Ray worker, also its TensorFlow thread count (default {d_cluster.cpus_per_worker})")
+                   help=f"CPUs per Ray worker, also its TensorFlow thread count (default: 1 without GPUs, "
+                        f"{CPUS_PER_GPU} per GPU and at least 2 with: one feeds the input, the rest run TensorFlow's host side)")
+    p.add_argument("--collective", choices=COLLECTIVES, default=d_cluster.collective,
+                   help="all-reduce between Ray workers: nccl, ring, or auto = NCCL when every worker has a GPU of its "
+                        "own, RING otherwise (CPU workers, workers sharing a GPU) (default auto)")
     p.add_argument("--address", metavar="ADDR",
                    help="join an existing Ray cluster: 'auto' (on a cluster node) or ray://HOST:10001; "
                         "default: start an embedded local Ray bound to 127.0.0.1")
@@ -88,6 +91,23 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", metavar="DIR",
                    help="cache for the downloaded tarball and encoded arrays (default $TOOLKIT_CACHE or ~/.cache/toolkit)")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading when no local data is found")
+
+
+def _gpu_count(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs, got {text!r}") from None
+    if not (0 <= value < float("inf")) or (value >= 1 and not value.is_integer()):
+        raise argparse.ArgumentTypeError(f"must be 0, a fraction below 1 (workers share a GPU) or a whole number, got {text!r}")
+    return value
+
+
+def _add_gpus_per_worker(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gpus-per-worker", type=_gpu_count, default=ClusterConfig().gpus_per_worker, metavar="G",
+                   help="GPUs per Ray worker: a whole number (the worker replicates over its G GPUs) or a fraction "
+                        "below 1 (workers share a GPU: 0.5 = two workers per GPU); workers that ask for none see "
+                        "no GPU (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,12 +200,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_int_at_least(1), default=3, help="timed epochs per setting; the median is reported (default 3)")
     p.add_argument("--workers", type=_int_list_from(0), default="0,1,2", metavar="W1,W2,...",
                    help="0 = one process without Ray, N = N Ray workers sharing the machine's CPUs (default 0,1,2)")
+    _add_gpus_per_worker(p)
     p.add_argument("--setups", type=_name_list, default="faithful,fast", metavar="S1,S2",
                    help="setups to measure: faithful, fast (default both)")
     p.add_argument("--maxlen", type=_int_at_least(1), default=d_data.maxlen, help=f"tokens per review (default {d_data.maxlen})")
     p.add_argument("--cache-dir", metavar="DIR", help="cache for the encoded arrays (default $TOOLKIT_CACHE or ~/.cache/toolkit)")
     p.add_argument("--out", metavar="FILE", default="bench-train.json", help="JSON file for the figures (default bench-train.json)")
     p.set_defaults(func=cmd_bench_train)
+
+    p = bench.add_parser("scaling", help="estimate seconds per epoch on 1-64 GPUs from a measured step time",
+                         description="Measure the compute time of one training step here (the default setup, one process, "
+                                     "real reviews; or take --step-ms), then model data-parallel training on N GPUs (8 per "
+                                     "node) with a fixed per-GPU batch: each step computes, then ring-all-reduces the "
+                                     "0.85 MB gradient. Prints seconds per epoch and scaling efficiency per inter-node "
+                                     "bandwidth. A model, not a measurement of a cluster: see the README for its assumptions.")
+    p.add_argument("--data", metavar="PATH", help="the reviews, as for 'toolkit train' (default: $TOOLKIT_DATA, the cache, a download)")
+    p.add_argument("--step-ms", type=_positive_float, metavar="MS", help="use this compute time per step instead of measuring one")
+    p.add_argument("--steps", type=_int_at_least(1), default=20, metavar="N", help="batches per timed epoch when measuring (default 20)")
+    p.add_argument("--repeats", type=_int_at_least(1), default=3, help="timed epochs when measuring; the median is used (default 3)")
+    p.add_argument("--per-gpu-batch", type=_int_at_least(1), default=TrainConfig().batch_size,
+                   help="reviews per GPU per step; the global batch is GPUs x this (default 64)")
+    p.add_argument("--gpus", type=_int_list, default="1,2,4,8,16,32,64", metavar="N1,N2,...", help="GPU counts to model (default 1,2,4,8,16,32,64)")
+    p.add_argument("--gbps", type=_float_list, default="25,100", metavar="B1,B2", help="inter-node bandwidths in Gb/s (default 25,100)")
+    p.add_argument("--cache-dir", metavar="DIR", help="cache for the encoded arrays (default $TOOLKIT_CACHE or ~/.cache/toolkit)")
+    p.add_argument("--out", metavar="FILE", default="bench-scaling.json", help="JSON file for the figures (default bench-scaling.json)")
+    p.set_defaults(func=cmd_bench_scaling)
 
     p = sub.add_parser("run", help="the whole job: train, export, verify, summary",
                        description="Train (same flags as 'toolkit train'), export to ONNX with an int8 variant, verify "
@@ -212,6 +251,22 @@ def _int_list_from(minimum: int):
 
 
 _int_list = _int_list_from(1)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _float_list(text) -> tuple[float, ...]:
+    if isinstance(text, tuple):
+        return text
+    return tuple(_positive_float(v) for v in str(text).split(","))
 
 
 def _name_list(text) -> tuple[str, ...]:
@@ -249,7 +304,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[DataConfig, ModelConfig
                         clipnorm=args.clipnorm, seed=args.seed, run_name=args.run_name, exports_dir=args.exports_dir,
                         overwrite=args.overwrite, length_buckets=not args.faithful)
     cluster = ClusterConfig(workers=args.workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
-                            address=args.address, storage=args.storage, max_failures=args.max_failures)
+                            collective=args.collective, address=args.address, storage=args.storage,
+                            max_failures=args.max_failures)
     return data, model, train, cluster
 
 
@@ -367,8 +423,19 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
 
     data_cfg = DataConfig(path=args.data, maxlen=args.maxlen, cache_dir=args.cache_dir)
     report = bench_train(data_cfg, steps=args.steps, repeats=args.repeats, workers=args.workers, setups=args.setups,
-                         batch_size=args.batch_size, out=args.out)
+                         batch_size=args.batch_size, out=args.out, gpus_per_worker=args.gpus_per_worker)
     print(train_table(report))
+    print(f"figures: {args.out}")
+    return 0
+
+
+def cmd_bench_scaling(args: argparse.Namespace) -> int:
+    from .bench import bench_scaling, scaling_table_text
+
+    data_cfg = None if args.step_ms is not None else DataConfig(path=args.data, cache_dir=args.cache_dir)
+    report = bench_scaling(data_cfg, step_ms=args.step_ms, steps=args.steps, repeats=args.repeats,
+                           per_gpu_batch=args.per_gpu_batch, gpus=args.gpus, gbps=args.gbps, out=args.out)
+    print(scaling_table_text(report))
     print(f"figures: {args.out}")
     return 0
 

@@ -118,6 +118,10 @@ class TrainConfig:
             )
 
 
+COLLECTIVES = ("auto", "nccl", "ring")
+CPUS_PER_GPU = 2  # default CPUs of a GPU worker, per GPU (see ClusterConfig.worker_cpus)
+
+
 @dataclass(frozen=True)
 class ClusterConfig:
     """Where training runs: one process (``workers == 0``) or Ray Train workers.
@@ -126,20 +130,47 @@ class ClusterConfig:
     was measured faster than Ray with 1 or 2 workers (see the README's figures)."""
 
     workers: int = 0
-    gpus_per_worker: int = 0
-    cpus_per_worker: int = 1
+    # GPUs per worker: 0, a fraction below 1 (workers share a GPU: 0.5 = two per GPU) or a whole number
+    gpus_per_worker: float = 0
+    cpus_per_worker: Optional[int] = None  # None: 1 without GPUs, CPUS_PER_GPU per GPU (at least 2) with
+    collective: str = "auto"  # all-reduce between workers: "auto", "nccl" or "ring" (see collective_for)
     address: Optional[str] = None  # None: an embedded local Ray; "auto" or "ray://host:10001": join a cluster
     storage: Optional[str] = None  # checkpoints; None: <exports_dir>/ray (use a shared path or URI on clusters)
     max_failures: int = 2
     start_timeout_s: float = 30.0  # how long to wait for the cluster before failing with a clear error
 
     def __post_init__(self) -> None:
+        g = self.gpus_per_worker
         _require(self.workers >= 0, f"workers must be >= 0 (0 = single process), got {self.workers}")
-        _require(self.gpus_per_worker >= 0, f"gpus per worker must be >= 0, got {self.gpus_per_worker}")
-        _require(self.cpus_per_worker >= 1, f"cpus per worker must be >= 1, got {self.cpus_per_worker}")
+        _require(g >= 0 and g == g and g != float("inf"), f"gpus per worker must be >= 0, got {g}")
+        _require(g < 1 or float(g).is_integer(),
+                 f"gpus per worker must be a fraction below 1 (workers share a GPU) or a whole number, got {g:g}")
+        _require(self.cpus_per_worker is None or self.cpus_per_worker >= 1,
+                 f"cpus per worker must be >= 1, got {self.cpus_per_worker}")
+        _require(self.collective in COLLECTIVES, f"unknown collective {self.collective!r}: use one of {', '.join(COLLECTIVES)}")
+        _require(self.collective != "nccl" or g >= 1,
+                 "--collective nccl needs a GPU of its own for every worker (--gpus-per-worker 1 or more): "
+                 "NCCL cannot run two replicas on one GPU; use --collective ring or auto")
         _require(self.max_failures >= 0, f"max failures must be >= 0, got {self.max_failures}")
-        _require(self.workers > 0 or (self.address is None and self.gpus_per_worker == 0),
+        _require(self.workers > 0 or (self.address is None and g == 0),
                  "--address and --gpus-per-worker need --workers >= 1 (Ray training)")
+
+    @property
+    def worker_cpus(self) -> int:
+        """CPUs per worker: as given, else 1 for a CPU worker and ``CPUS_PER_GPU`` per GPU (at least 2)
+        for a GPU worker: one core runs the Python input generator (length buckets, trimming,
+        right-alignment), the others TensorFlow's host side (kernel launches, tf.data)."""
+        if self.cpus_per_worker is not None:
+            return self.cpus_per_worker
+        return max(2, int(CPUS_PER_GPU * self.gpus_per_worker + 0.999)) if self.gpus_per_worker else 1
+
+    @property
+    def resolved_collective(self) -> str:
+        """``auto``: NCCL when every replica has a GPU of its own, RING otherwise (CPU workers, or
+        workers sharing a GPU: NCCL cannot put two ranks on one device)."""
+        if self.collective != "auto":
+            return self.collective
+        return "nccl" if self.gpus_per_worker >= 1 else "ring"
 
 
 @dataclass(frozen=True)

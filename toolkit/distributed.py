@@ -88,16 +88,13 @@ def train_on_ray(
             train_loop_config={
                 "model": to_dict(model_cfg),
                 "train": to_dict(train_cfg),
-                "cpus_per_worker": cluster.cpus_per_worker,
+                "cpus_per_worker": cluster.worker_cpus,
+                "collective": cluster.resolved_collective,
                 "x_train": ray.put(data.train.x),
                 "y_train": ray.put(data.train.y),
                 "progress": progress,
             },
-            scaling_config=ScalingConfig(
-                num_workers=cluster.workers,
-                use_gpu=cluster.gpus_per_worker > 0,
-                resources_per_worker={"CPU": cluster.cpus_per_worker, "GPU": cluster.gpus_per_worker},
-            ),
+            scaling_config=scaling_config(cluster),
             run_config=RunConfig(
                 name=train_cfg.run_name,
                 storage_path=storage,
@@ -106,9 +103,10 @@ def train_on_ray(
                 logging_config=LoggingConfig(log_level="WARNING"),
             ),
         )
-        log(f"training on {cluster.workers} Ray worker(s) x {cluster.cpus_per_worker} CPU"
-            f"{f' x {cluster.gpus_per_worker} GPU' if cluster.gpus_per_worker else ''}; checkpoints in {storage}/{train_cfg.run_name}")
-        result = _fit_with_progress(trainer, progress, train_cfg.epochs)
+        log(f"training on {cluster.workers} Ray worker(s) x {cluster.worker_cpus} CPU"
+            f"{f' x {cluster.gpus_per_worker:g} GPU' if cluster.gpus_per_worker else ''}; {collective_line(cluster)}; "
+            f"checkpoints in {storage}/{train_cfg.run_name}")
+        result, worker_devices = _fit_with_progress(trainer, progress, train_cfg.epochs)
         if result.checkpoint is None:
             raise ClusterError("training finished without a checkpoint: see the worker logs above")
         with result.checkpoint.as_directory() as folder:
@@ -123,12 +121,34 @@ def train_on_ray(
         "mode": "ray",
         "workers": cluster.workers,
         "replicas": state["replicas"],
+        "collective": cluster.resolved_collective if cluster.workers > 1 else None,
+        "worker_devices": worker_devices,
         "restarts": len(state["resumes"]),
         "resumes": state["resumes"],
         "train_seconds": round(train_seconds, 3),
         "cluster": {k: v for k, v in to_dict(cluster).items() if k != "start_timeout_s"} | {"storage": storage},
     }
     return finish_run(model, data, (data_cfg, model_cfg, train_cfg), state["history"], run_info, out)
+
+
+def scaling_config(cluster: ClusterConfig) -> ScalingConfig:
+    """What each worker asks Ray for: ``worker_cpus`` CPUs and ``gpus_per_worker`` GPUs (a fraction
+    lets workers share a GPU: Ray gives them the same device)."""
+    return ScalingConfig(
+        num_workers=cluster.workers,
+        use_gpu=cluster.gpus_per_worker > 0,
+        resources_per_worker={"CPU": cluster.worker_cpus, "GPU": cluster.gpus_per_worker},
+    )
+
+
+def collective_line(cluster: ClusterConfig) -> str:
+    """The all-reduce choice, as logged at start."""
+    if cluster.workers < 2:
+        return "one worker: MirroredStrategy over its local devices (no collective between workers)"
+    why = {"nccl": "every worker has a GPU of its own", "ring": "workers without a GPU of their own"}
+    chosen = cluster.resolved_collective
+    reason = f"auto: {why[chosen]}" if cluster.collective == "auto" else "as asked"
+    return f"MultiWorkerMirroredStrategy with {chosen.upper()} collectives ({reason})"
 
 
 def storage_path(cluster: ClusterConfig, train_cfg: TrainConfig) -> str:
@@ -139,10 +159,12 @@ def storage_path(cluster: ClusterConfig, train_cfg: TrainConfig) -> str:
 
 
 def _fit_with_progress(trainer: TensorflowTrainer, progress: Queue, epochs: int):
-    """Run ``trainer.fit()`` in a thread; print rank 0's epoch rows as they arrive."""
+    """Run ``trainer.fit()`` in a thread; print rank 0's epoch rows and every worker's devices as they
+    arrive. Returns ``(result, [each worker's devices row])``."""
     from .train import epoch_line
 
     outcome: dict = {}
+    devices: dict = {}
 
     def fit() -> None:
         try:
@@ -157,7 +179,11 @@ def _fit_with_progress(trainer: TensorflowTrainer, progress: Queue, epochs: int)
             row = progress.get(timeout=0.5)
         except Empty:
             continue
-        if "epoch_progress" in row:
+        if "worker" in row:
+            devices[(row["worker"], row["start"])] = row
+            log(f"[worker {row['worker']}/{row['world']}] devices: {row['devices']}; CUDA_VISIBLE_DEVICES="
+                f"{row['cuda_visible_devices']!r}; {row['replicas']} replica(s) in sync; per-replica batch {row['per_replica_batch']}")
+        elif "epoch_progress" in row:
             log(f"epoch {row['epoch_progress']}/{epochs}: {row['batch'] / row['steps']:.0%} ({row['batch']}/{row['steps']} batches)")
         elif "resumed_from_epoch" in row:
             log(f"resuming from the epoch-{row['resumed_from_epoch']} checkpoint (restart {row['restart']})")
@@ -167,7 +193,10 @@ def _fit_with_progress(trainer: TensorflowTrainer, progress: Queue, epochs: int)
     if "error" in outcome:
         exc = outcome["error"]
         raise ClusterError(f"Ray training failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
-    return outcome["result"]
+    latest = {}
+    for (rank, _), row in sorted(devices.items(), key=lambda kv: kv[0][1]):
+        latest[rank] = row  # after a restart, the devices of the last attempt
+    return outcome["result"], [latest[r] for r in sorted(latest)]
 
 
 # --- connecting to Ray ------------------------------------------------------------------------
@@ -185,8 +214,7 @@ def ray_session(cluster: ClusterConfig) -> Iterator[None]:
         check_reachable(cluster.address, cluster.start_timeout_s)
         kwargs.update(address=cluster.address)
     else:
-        env = {"env_vars": {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}}
-        kwargs.update(include_dashboard=True, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1", runtime_env=env)
+        kwargs.update(local_ray_options())
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -195,6 +223,13 @@ def ray_session(cluster: ClusterConfig) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def local_ray_options() -> dict:
+    """``ray.init`` options of the embedded local Ray: bound to 127.0.0.1, its dashboard on (Ray Train
+    V2's state API needs it), workers with tf_keras selected and TensorFlow quiet."""
+    env = {"env_vars": {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}}
+    return {"include_dashboard": True, "dashboard_host": "127.0.0.1", "_node_ip_address": "127.0.0.1", "runtime_env": env}
 
 
 def check_reachable(address: str, timeout_s: float) -> None:
@@ -219,18 +254,19 @@ def describe_resources() -> str:
 def check_resources(cluster: ClusterConfig) -> None:
     """Ray would wait forever for resources that do not exist: refuse such a request at once."""
     res = ray.cluster_resources()
-    for kind, per_worker in (("CPU", cluster.cpus_per_worker), ("GPU", cluster.gpus_per_worker)):
+    wanted = (("CPU", cluster.worker_cpus), ("GPU", cluster.gpus_per_worker))
+    for kind, per_worker in wanted:
         need, have = cluster.workers * per_worker, res.get(kind, 0)
         if need > have:
             flag = "--cpus-per-worker" if kind == "CPU" else "--gpus-per-worker"
             raise ClusterError(
-                f"asked for {cluster.workers} worker(s) x {per_worker} {kind} = {need:g} {kind}, "
+                f"asked for {cluster.workers} worker(s) x {per_worker:g} {kind} = {need:g} {kind}, "
                 f"the cluster has {have:g}: lower --workers or {flag}, or add nodes"
             )
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    for kind, per_worker in (("CPU", cluster.cpus_per_worker), ("GPU", cluster.gpus_per_worker)):
+    for kind, per_worker in wanted:
         if per_worker and not any(n["Resources"].get(kind, 0) >= per_worker for n in nodes):
-            raise ClusterError(f"no single node has {per_worker} {kind}: lower --{kind.lower()}s-per-worker")
+            raise ClusterError(f"no single node has {per_worker:g} {kind}: lower --{kind.lower()}s-per-worker")
 
 
 # --- checkpoints ------------------------------------------------------------------------------
@@ -250,8 +286,18 @@ def read_state(folder: Path) -> tuple[list, list, dict]:
 
 
 # --- the worker ---------------------------------------------------------------------------------
-def _worker_strategy(threads: int):
-    """``(rank, world size, strategy)``; TensorFlow's thread pools sized to the worker's CPUs."""
+def hide_unrequested_gpus() -> str:
+    """A worker that Ray gave no GPU sees none (Ray 2.60 no longer hides them): CUDA_VISIBLE_DEVICES
+    is emptied before TensorFlow loads in this process. Returns the variable's value."""
+    if not ray.get_gpu_ids():
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+
+
+def _worker_strategy(threads: int, collective: str = "ring"):
+    """``(rank, world size, strategy)``; GPUs hidden unless Ray assigned some; TensorFlow's thread
+    pools sized to the worker's CPUs; ``collective`` ("nccl" or "ring") between workers."""
+    hide_unrequested_gpus()  # before TensorFlow initialises its devices
     from ._tf import tf
 
     context = ray.train.get_context()
@@ -260,7 +306,9 @@ def _worker_strategy(threads: int):
     tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
     # The strategy comes first: collective ops must be configured before any other TensorFlow op.
     if world > 1:
-        return rank, world, tf.distribute.MultiWorkerMirroredStrategy()
+        impl = tf.distribute.experimental.CommunicationImplementation
+        options = tf.distribute.experimental.CommunicationOptions(implementation=impl.NCCL if collective == "nccl" else impl.RING)
+        return rank, world, tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     from .train import local_strategy
 
     return rank, world, local_strategy()
@@ -268,7 +316,7 @@ def _worker_strategy(threads: int):
 
 def worker_loop(config: dict) -> None:
     """Runs in every Ray Train worker (see the module docstring for the steps)."""
-    rank, world, strategy = _worker_strategy(int(config["cpus_per_worker"]))
+    rank, world, strategy = _worker_strategy(int(config["cpus_per_worker"]), config.get("collective", "ring"))
     from .model import build_model, compile_model
     from .train import EpochLog, devices_line, seed_everything, train_input
     from ._tf import keras
@@ -278,8 +326,10 @@ def worker_loop(config: dict) -> None:
     with strategy.scope():
         model = compile_model(build_model(model_cfg), train_cfg)
     replicas = strategy.num_replicas_in_sync
-    print(f"[worker {rank}/{world}] devices: {devices_line(strategy)}; {replicas} replica(s) in sync; "
-          f"per-replica batch {train_cfg.batch_size // replicas}", flush=True)
+    config["progress"].put({"worker": rank, "world": world, "start": time.time(), "devices": devices_line(strategy),
+                            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+                            "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "replicas": replicas,
+                            "per_replica_batch": train_cfg.batch_size // replicas})
 
     state = {"epoch": 0, "history": [], "resumes": [], "replicas": replicas}
     checkpoint = ray.train.get_checkpoint()
@@ -335,32 +385,34 @@ def _report(model, state: dict, rank: int) -> None:
 
 
 # --- benchmarking (toolkit bench train) -----------------------------------------------------------
-def bench_on_ray(x: np.ndarray, y: np.ndarray, setups: dict, workers: int, cpus_per_worker: int, repeats: int) -> dict:
-    """``train.time_epochs`` on ``workers`` Ray workers (a running Ray session); rank 0's seconds."""
+def bench_on_ray(x: np.ndarray, y: np.ndarray, setups: dict, cluster: ClusterConfig, repeats: int) -> dict:
+    """``train.time_epochs`` on ``cluster.workers`` Ray workers (a running Ray session); rank 0's seconds."""
     results = Queue(actor_options={"num_cpus": 0})
     storage = tempfile.mkdtemp(prefix="toolkit-bench-")  # Ray Train wants one; nothing is kept
     trainer = TensorflowTrainer(
         _bench_worker,
-        train_loop_config={"x": ray.put(x), "y": ray.put(y), "repeats": repeats, "cpus_per_worker": cpus_per_worker,
+        train_loop_config={"x": ray.put(x), "y": ray.put(y), "repeats": repeats, "cpus_per_worker": cluster.worker_cpus,
+                           "collective": cluster.resolved_collective,
                            "setups": {name: (to_dict(m), to_dict(t)) for name, (m, t) in setups.items()}, "results": results},
-        scaling_config=ScalingConfig(num_workers=workers, resources_per_worker={"CPU": cpus_per_worker}),
-        run_config=RunConfig(name=f"bench-{workers}w-{int(time.time())}", storage_path=storage,
+        scaling_config=scaling_config(cluster),
+        run_config=RunConfig(name=f"bench-{cluster.workers}w-{int(time.time())}", storage_path=storage,
                              failure_config=FailureConfig(max_failures=0), logging_config=LoggingConfig(log_level="WARNING")),
     )
     try:
         trainer.fit()
     except Exception as exc:  # Ray wraps the worker's exception
-        raise ClusterError(f"Ray benchmark with {workers} worker(s) failed: {str(exc).strip().splitlines()[0]}") from None
+        raise ClusterError(f"Ray benchmark with {cluster.workers} worker(s) failed: {str(exc).strip().splitlines()[0]}") from None
     finally:
         shutil.rmtree(storage, ignore_errors=True)
     return results.get(timeout=60)
 
 
 def _bench_worker(config: dict) -> None:
-    rank, _, strategy = _worker_strategy(int(config["cpus_per_worker"]))
-    from .train import time_epochs
+    rank, _, strategy = _worker_strategy(int(config["cpus_per_worker"]), config["collective"])
+    from .train import devices_line, time_epochs
 
     setups = {name: (from_dict(ModelConfig, m), from_dict(TrainConfig, t)) for name, (m, t) in config["setups"].items()}
     seconds = time_epochs(strategy, ray.get(config["x"]), ray.get(config["y"]), setups, config["repeats"])
     if rank == 0:
-        config["results"].put({"seconds": seconds, "replicas": strategy.num_replicas_in_sync})
+        config["results"].put({"seconds": seconds, "replicas": strategy.num_replicas_in_sync,
+                               "devices": devices_line(strategy)})
