@@ -31,7 +31,7 @@ from .errors import ToolkitError
 from .export import VARIANT_FILES, open_export
 from .export import variable_length as is_variable_length
 from .progress import log
-from .text import atomic_write_text
+from .files import WriteError, atomic_write_text, check_can_write
 
 DEFAULT_BATCHES = (1, 64, 256)
 TRAIN_SETUPS = ("faithful", "fast")
@@ -40,6 +40,17 @@ DEFAULT_WORKERS = (0, 1, 2)
 
 class BenchError(ToolkitError):
     """A benchmark cannot run with these settings."""
+
+
+def check_out(out: Optional[str]) -> None:
+    """The figures' file must be writable before minutes of measuring depend on it."""
+    if out:
+        if Path(out).is_dir():
+            raise BenchError(f"--out {out} is a folder: name a file for the figures")
+        try:
+            check_can_write(Path(out).resolve().parent, Path(out).name)
+        except WriteError as exc:
+            raise BenchError(f"--out {out}: {exc}") from None
 
 
 def _batches(x: np.ndarray, bs: int, variable_length: bool, max_batches: int) -> list:
@@ -96,10 +107,11 @@ def peak_rss_mb() -> float:
 def _infer_child(backend: str, model_path: str, threads: int, x: np.ndarray, batch_sizes, repeats: int, max_batches: int,
                  variable_length: bool, queue) -> None:
     try:
-        if backend == "keras":
-            from ._tf import keras
+        if backend == "keras":  # model_path: the run folder
+            from ._tf import keras  # noqa: F401  (TensorFlow set up before the model is built)
+            from .rundir import read_run
 
-            model = keras.models.load_model(model_path)
+            model = read_run(model_path).load_model()
             run_batch = model.predict_on_batch
         else:
             import onnxruntime as ort
@@ -136,6 +148,7 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
     from .data import load_imdb
     from .rundir import read_run
 
+    check_out(out)
     export = Path(export_dir)
     session, meta, _ = open_export(export)
     variable_length = is_variable_length(session)
@@ -147,7 +160,7 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
         raise BenchError(f"--reviews {reviews} is more than the {len(data.test):,} test reviews")
     pick = np.sort(np.random.default_rng(0).permutation(len(data.test))[:reviews])
     x = data.test.x[pick]
-    backends = {"keras": (str(run.model_file), run.model_file.stat().st_size, 0)}
+    backends = {"keras": (str(run.path), run.model_file.stat().st_size, 0)}
     for variant, name in VARIANT_FILES.items():
         if (export / name).is_file():
             for t in threads:
@@ -210,6 +223,7 @@ def bench_train(data_cfg, steps: int = 40, repeats: int = 3, workers: Sequence[i
     from .config import ClusterConfig, ModelConfig, TrainConfig
     from .data import load_imdb
 
+    check_out(out)
     model_cfg = ModelConfig(num_words=data_cfg.num_words, maxlen=data_cfg.maxlen)
     configs = train_setups(setups, model_cfg, TrainConfig(batch_size=batch_size))
     data = load_imdb(data_cfg)
@@ -348,6 +362,7 @@ def bench_scaling(data_cfg=None, step_ms: Optional[float] = None, steps: int = 2
                   out: Optional[str] = None) -> dict:
     """The scaling model with this device's measured step time (the default setup, one process,
     ``steps`` batches of ``per_gpu_batch`` real reviews, median of ``repeats`` epochs), or ``step_ms``."""
+    check_out(out)
     report = {"benchmark": "scaling", "per_gpu_batch": per_gpu_batch, "gradient_bytes": GRADIENT_BYTES,
               "gpus_per_node": GPUS_PER_NODE, "assumptions": {
                   "intra_node_gbps": INTRA_NODE_GBPS, "intra_hop_us": INTRA_HOP_US, "inter_hop_us": INTER_HOP_US,

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import signal
 import sys
 from dataclasses import replace
 from typing import Optional, Sequence
 
 from . import __version__
-from .config import COLLECTIVES, CPUS_PER_GPU, ClusterConfig, DataConfig, ModelConfig, TrainConfig, Tolerances
+from .config import (COLLECTIVES, CPUS_PER_GPU, MAX_MAXLEN, MAX_NUM_WORDS, ClusterConfig, DataConfig, ModelConfig,
+                     TrainConfig, Tolerances)
 from .errors import ToolkitError
+from .files import describe
 from .bench import DEFAULT_BATCHES
-from .export import DEFAULT_OPSET
+from .export import DEFAULT_OPSET, OPSETS
+
+MAX_THREADS = 1024
 
 PROG = "toolkit"
 
@@ -28,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _int_at_least(minimum: int):
+def _int_at_least(minimum: int, maximum: Optional[int] = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -36,6 +42,24 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value:,}")
+        return value
+
+    return parse
+
+
+def _float_in(low: float, high: float = float("inf"), low_open: bool = False):
+    """A finite number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (low_open and value == low) or value > high:
+            bound = f"> {low:g}" if low_open else f">= {low:g}"
+            upper = f" and <= {high:g}" if math.isfinite(high) else ""
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}{upper}, got {text!r}")
         return value
 
     return parse
@@ -53,19 +77,20 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=_int_at_least(1), default=d_train.epochs, help=f"passes over the training split (default {d_train.epochs})")
     p.add_argument("--batch-size", type=_int_at_least(1), default=d_train.batch_size,
                    help=f"global batch size, split evenly across replicas (default {d_train.batch_size})")
-    p.add_argument("--learning-rate", type=float, default=d_train.learning_rate, help=f"Adam learning rate (default {d_train.learning_rate})")
-    p.add_argument("--clipnorm", type=float, default=d_train.clipnorm,
+    p.add_argument("--learning-rate", type=_float_in(0, low_open=True), default=d_train.learning_rate,
+                   help=f"Adam learning rate, a finite number > 0 (default {d_train.learning_rate})")
+    p.add_argument("--clipnorm", type=_float_in(0), default=d_train.clipnorm,
                    help=f"clip the gradients' global norm at this value, 0 turns it off (default {d_train.clipnorm}; not in the tutorial)")
     p.add_argument("--faithful", action="store_true",
                    help="the tutorial's model and input exactly: fixed --maxlen tokens, padding not masked, shuffled "
                         "batches (default: padding masked, batches of similar length trimmed to their longest review, "
                         "about 2x faster with the same accuracy; see the README's figures)")
-    p.add_argument("--seed", type=int, default=d_train.seed, help=f"random seed for weights, shuffling and --limit (default {d_train.seed})")
+    p.add_argument("--seed", type=_int_at_least(0), default=d_train.seed, help=f"random seed for weights, shuffling and --limit (default {d_train.seed})")
     p.add_argument("--limit", type=_int_at_least(2), metavar="N",
                    help="use a class-balanced subset of N reviews from each split (smoke runs); default: all")
-    p.add_argument("--maxlen", type=_int_at_least(1), default=d_data.maxlen,
+    p.add_argument("--maxlen", type=_int_at_least(1, MAX_MAXLEN), default=d_data.maxlen,
                    help=f"tokens per review, longer reviews keep their end, shorter ones are pre-padded (default {d_data.maxlen})")
-    p.add_argument("--num-words", type=_int_at_least(4), default=d_data.num_words,
+    p.add_argument("--num-words", type=_int_at_least(4, MAX_NUM_WORDS), default=d_data.num_words,
                    help=f"vocabulary size including ids 0 pad, 1 start, 2 out-of-vocabulary (default {d_data.num_words})")
     p.add_argument("--workers", type=_int_at_least(0), default=d_cluster.workers,
                    help=f"Ray Train workers; 0 trains in this process without Ray (default {d_cluster.workers}: "
@@ -140,8 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Convert RUN/model.keras to ONNX with tf2onnx (traced on the CPU) and write an export "
                                    "folder: model.onnx, vocab.json, README.md (model card), model.int8.onnx with --quantize int8.")
     p.add_argument("run", metavar="RUN", help="a run folder written by 'toolkit train'")
-    p.add_argument("--out", metavar="DIR", help="export folder (default RUN/onnx; replaced if it exists)")
-    p.add_argument("--opset", type=_int_at_least(13), default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--out", metavar="DIR", help="export folder (default RUN/onnx); must not exist, unless --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier export folder written by toolkit (any other existing path is refused)")
+    p.add_argument("--opset", type=_int_at_least(OPSETS.start, OPSETS.stop - 1), default=DEFAULT_OPSET,
+                   help=f"ONNX opset, {OPSETS.start} to {OPSETS.stop - 1} (default {DEFAULT_OPSET})")
     p.add_argument("--quantize", action="append", choices=("int8",), default=[],
                    help="also write a quantised variant: int8 (onnxruntime dynamic quantisation); repeatable")
     p.set_defaults(func=cmd_export)
@@ -154,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("export", metavar="EXPORT", help="an export folder written by 'toolkit export'")
     p.add_argument("--split", choices=("test", "train"), default="test", help="which split to compare on (default test)")
     p.add_argument("--data", metavar="PATH", help="read the reviews from here instead of the path recorded in the run")
+    p.add_argument("--run", metavar="RUN",
+                   help="the run folder the export was made from (default: the path the export records); its "
+                        "model.keras must have the checksum the export records either way")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_verify)
 
@@ -164,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("texts", metavar="TEXT", nargs="*", help="reviews to classify")
     p.add_argument("--file", metavar="FILE", help="read reviews from FILE: .txt (one per line), .jsonl or .csv ('-' for stdin)")
     p.add_argument("--variant", choices=("fp32", "int8"), default="fp32", help="which model of the export to use (default fp32)")
-    p.add_argument("--threads", type=_int_at_least(0), default=0, metavar="N",
+    p.add_argument("--threads", type=_int_at_least(0, MAX_THREADS), default=0, metavar="N",
                    help="onnxruntime intra-op threads; 0: one per core (default; fastest for batches), 1: lowest latency "
                         "for a single review on a small CPU (see the README's inference figures)")
     p.add_argument("--json", action="store_true", help="print a JSON array of {label, probability}")
@@ -282,17 +313,19 @@ def _name_list(text) -> tuple[str, ...]:
 
 def _add_verify_args(p: argparse.ArgumentParser) -> None:
     d = Tolerances()
-    p.add_argument("--atol", type=float, default=d.atol, help=f"fp32: allowed |p_keras - p_onnx| (default {d.atol:g})")
-    p.add_argument("--rtol", type=float, default=d.rtol, help=f"fp32: allowed extra difference relative to |p_keras| (default {d.rtol:g})")
+    p.add_argument("--atol", type=_float_in(0), default=d.atol, help=f"fp32: allowed |p_keras - p_onnx| (default {d.atol:g})")
+    p.add_argument("--rtol", type=_float_in(0), default=d.rtol, help=f"fp32: allowed extra difference relative to |p_keras| (default {d.rtol:g})")
     p.add_argument("--max-label-flips", type=_int_at_least(0), default=d.max_label_flips,
                    help=f"fp32: allowed number of reviews whose label differs (default {d.max_label_flips})")
-    p.add_argument("--max-accuracy-drop", type=float, default=d.max_accuracy_drop * 100, metavar="POINTS",
+    p.add_argument("--max-accuracy-drop", type=_float_in(0, 100), default=d.max_accuracy_drop * 100, metavar="POINTS",
                    help=f"quantised variants: allowed test-accuracy loss in points (default {d.max_accuracy_drop * 100:g})")
+    p.add_argument("--min-label-agreement", type=_float_in(0, 100), default=d.min_label_agreement * 100, metavar="PERCENT",
+                   help=f"quantised variants: share of reviews that must keep Keras' label (default {d.min_label_agreement * 100:g})")
 
 
 def _tolerances(args: argparse.Namespace) -> "Tolerances":
     return Tolerances(atol=args.atol, rtol=args.rtol, max_label_flips=args.max_label_flips,
-                      max_accuracy_drop=args.max_accuracy_drop / 100)
+                      max_accuracy_drop=args.max_accuracy_drop / 100, min_label_agreement=args.min_label_agreement / 100)
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[DataConfig, ModelConfig, TrainConfig, ClusterConfig]:
@@ -351,7 +384,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .rundir import read_run
 
     read_run(args.run)  # a missing or incomplete run folder fails before TensorFlow loads
-    result = export_run(args.run, out=args.out, opset=args.opset, quantize=args.quantize)
+    result = export_run(args.run, out=args.out, opset=args.opset, quantize=args.quantize, overwrite=args.overwrite)
     for variant, name in result.files.items():
         print(f"{result.path / name}\t{variant}\t{result.sizes[variant] / 1e6:.2f} MB")
     return 0
@@ -363,7 +396,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     open_export(args.export)  # a missing, truncated or mismatched export fails before TensorFlow loads
     from .verify import verify_export
 
-    report = verify_export(args.export, split=args.split, tol=_tolerances(args), data_path=args.data)
+    report = verify_export(args.export, split=args.split, tol=_tolerances(args), data_path=args.data, run_dir=args.run)
     print(json.dumps(report, indent=2) if args.json else parity_table(report))
     return 0 if report["passed"] else 1
 
@@ -441,6 +474,7 @@ def cmd_bench_scaling(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    tolerances = _tolerances(args)  # every flag checked before hours of training
     cmd_train(args)
     from .export import export_run
     from .rundir import run_path
@@ -448,7 +482,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     run_dir = run_path(args.exports_dir, args.run_name)
     exported = export_run(run_dir, quantize=["int8"])
-    report = verify_export(exported.path, tol=_tolerances(args))
+    report = verify_export(exported.path, tol=tolerances)
     print(run_summary(run_dir, exported.path, report))
     return 0 if report["passed"] else 1
 
@@ -479,14 +513,47 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             args.texts += extra
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # SIGTERM cleans up (staging folders, Ray) as Ctrl-C does; both are remembered, because an
+    # interrupt that lands inside a C extension's import (onnxruntime) surfaces as an ImportError.
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    _received.clear()
     try:
         return args.func(args)
     except ToolkitError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # disk full, permission denied, name too long: the environment, not a bug
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"{PROG}: error: {describe(exc)}{where}", file=sys.stderr)
+        return 1
+    except Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except ImportError as exc:
+        if _received:  # the signal interrupted a module's initialisation
+            print(f"{PROG}: {'terminated' if signal.SIGTERM in _received else 'interrupted'}", file=sys.stderr)
+            return 143 if signal.SIGTERM in _received else 130
+        print(f"{PROG}: error: cannot import {exc.name or 'a module'} ({exc}): reinstall the toolkit "
+              "(pip install -e .)", file=sys.stderr)
+        return 1
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that every ``finally`` (staging folders, Ray) runs."""
+
+
+_received: set = set()
+
+
+def _on_signal(signum, frame) -> None:
+    _received.add(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ and round-trip through plain dicts (``to_dict`` / ``from_dict``), which is how t
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TypeVar
@@ -18,6 +20,10 @@ from .errors import ConfigError
 # The tutorial's preprocessing: the 5,000 most frequent words, reviews cut or pre-padded to 500.
 NUM_WORDS = 5000
 MAXLEN = 500
+# Upper bounds that keep a typo from asking for terabytes: the encoded splits take 50,000 x maxlen
+# int32 (2 GB at the bound; IMDB's longest review is under 3,000 tokens), the embedding num_words x 32.
+MAX_MAXLEN = 10_000
+MAX_NUM_WORDS = 1_000_000
 
 # The official archive (see ../shared/data/README.md); only fetched when no local copy is found.
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -55,9 +61,11 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _require(self.source in ("aclimdb", "keras"), f"unknown data source {self.source!r}: use 'aclimdb' or 'keras'")
-        _require(self.num_words > 3, f"num_words must be > 3 (ids 0-2 are reserved), got {self.num_words}")
-        _require(self.maxlen >= 1, f"maxlen must be >= 1, got {self.maxlen}")
+        _require(3 < self.num_words <= MAX_NUM_WORDS,
+                 f"num_words must be > 3 (ids 0-2 are reserved) and <= {MAX_NUM_WORDS:,}, got {self.num_words}")
+        _require(1 <= self.maxlen <= MAX_MAXLEN, f"maxlen must be between 1 and {MAX_MAXLEN:,}, got {self.maxlen}")
         _require(self.limit is None or self.limit >= 2, f"limit must be >= 2 (one review per class), got {self.limit}")
+        _require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
 
     @property
     def resolved_cache_dir(self) -> Path:
@@ -79,9 +87,10 @@ class ModelConfig:
     mask_padding: bool = True
 
     def __post_init__(self) -> None:
-        _require(self.num_words > 3, f"num_words must be > 3, got {self.num_words}")
-        _require(self.maxlen >= 1, f"maxlen must be >= 1, got {self.maxlen}")
-        _require(self.embedding_dim >= 1 and self.lstm_units >= 1, "embedding_dim and lstm_units must be >= 1")
+        _require(3 < self.num_words <= MAX_NUM_WORDS, f"num_words must be > 3 and <= {MAX_NUM_WORDS:,}, got {self.num_words}")
+        _require(1 <= self.maxlen <= MAX_MAXLEN, f"maxlen must be between 1 and {MAX_MAXLEN:,}, got {self.maxlen}")
+        _require(1 <= self.embedding_dim <= 4096 and 1 <= self.lstm_units <= 4096,
+                 "embedding_dim and lstm_units must be between 1 and 4096")
         _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
 
 
@@ -108,8 +117,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _require(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
-        _require(self.learning_rate > 0, f"learning rate must be > 0, got {self.learning_rate}")
-        _require(self.clipnorm >= 0, f"clipnorm must be >= 0 (0 turns clipping off), got {self.clipnorm}")
+        _require(self.learning_rate > 0 and math.isfinite(self.learning_rate),
+                 f"learning rate must be a finite number > 0, got {self.learning_rate}")
+        _require(self.clipnorm >= 0 and math.isfinite(self.clipnorm),
+                 f"clipnorm must be a finite number >= 0 (0 turns clipping off), got {self.clipnorm}")
+        _require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
         _require(self.eval_batch_size >= 1, f"eval batch size must be >= 1, got {self.eval_batch_size}")
         if self.run_name is not None:
             _require(
@@ -181,11 +193,14 @@ class Tolerances:
     rtol: float = 0.0
     max_label_flips: int = 0  # fp32: reviews whose label may differ
     max_accuracy_drop: float = 0.005  # quantised variants: test accuracy within 0.5 points of Keras
+    # quantised variants: at least this share of reviews keep Keras' label (measured: 99.87 % for int8)
+    min_label_agreement: float = 0.99
 
     def __post_init__(self) -> None:
-        _require(self.atol >= 0 and self.rtol >= 0, "atol and rtol must be >= 0")
+        _require(self.atol >= 0 and self.rtol >= 0, f"atol and rtol must be >= 0, got {self.atol:g} and {self.rtol:g}")
         _require(self.max_label_flips >= 0, "max label flips must be >= 0")
         _require(0 <= self.max_accuracy_drop <= 1, "max accuracy drop must be between 0 and 100 points")
+        _require(0 <= self.min_label_agreement <= 1, "min label agreement must be between 0 and 100 %")
 
 
 C = TypeVar("C")
@@ -196,6 +211,36 @@ def to_dict(cfg: Any) -> dict:
 
 
 def from_dict(cls: type[C], data: dict) -> C:
-    """Build ``cls`` from a dict, ignoring keys it does not know (older/newer config.json files)."""
+    """Build ``cls`` from a dict, ignoring keys it does not know (older/newer config.json files).
+    ``data`` may come from someone else's ``config.json``: every value must have its field's type."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a table of {cls.__name__} settings, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    kwargs = {k: v for k, v in data.items() if k in names}
+    for name, value in kwargs.items():
+        if not _has_type(value, hints[name]):
+            raise ConfigError(f"{cls.__name__}.{name} must be {_type_name(hints[name])}, got {value!r}")
+    return cls(**kwargs)
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    options = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
+    for t in options:
+        if t is type(None) and value is None:
+            return True
+        if t is bool and isinstance(value, bool):
+            return True
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if t is str and isinstance(value, str):
+            return True
+    return False
+
+
+def _type_name(hint: Any) -> str:
+    options = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
+    words = {int: "a whole number", float: "a number", bool: "true or false", str: "text", type(None): "null"}
+    return " or ".join(words.get(t, str(t)) for t in options)

@@ -45,6 +45,7 @@ LABELS = ("neg", "pos")  # label 0, label 1
 CACHE_FORMAT_VERSION = 1
 _MEMBER_RE = re.compile(r"^(?:\./)?(?:.*/)?aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 _HINT = "pass the aclImdb_v1.tar.gz tarball or an extracted aclImdb/ folder"
+MAX_REVIEW_BYTES = 1_000_000  # the longest IMDB review is about 14 KB
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ def _existing(path: Path, what: str) -> Path:
     path = path.expanduser()
     if not path.exists():
         raise DataError(f"{what} {path} does not exist: {_HINT}")
+    if not (path.is_file() or path.is_dir()):  # a FIFO or a device such as /dev/zero: reading would hang
+        raise DataError(f"{what} {path} is not a regular file or a folder: {_HINT}")
     return path.resolve()
 
 
@@ -189,13 +192,16 @@ def read_reviews(source: Path) -> tuple[dict[str, list[Review]], int]:
                 for f in folder.iterdir():
                     m = re.fullmatch(r"(\d+)_(\d+)\.txt", f.name)
                     if m:
-                        add(split, label, m[1], m[2], f.read_bytes())
+                        add(split, label, m[1], m[2], _read_review_file(f, source))
     else:
         try:
             with tarfile.open(source, "r:*") as tar:
                 for member in tar:
                     m = _MEMBER_RE.match(member.name)
                     if m and member.isfile():
+                        if member.size > MAX_REVIEW_BYTES:
+                            raise DataError(f"{source}: {member.name} is {member.size:,} bytes, more than a review can be "
+                                            f"({MAX_REVIEW_BYTES:,}): {_HINT}")
                         add(m[1], m[2], m[3], m[4], tar.extractfile(member).read())
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise DataError(f"{source} is not a readable tar archive ({exc}): {_HINT}") from None
@@ -205,6 +211,26 @@ def read_reviews(source: Path) -> tuple[dict[str, list[Review]], int]:
             if not any(r[1] == LABELS.index(label) for _, r in found[split]):
                 raise DataError(f"{source} has no reviews in aclImdb/{split}/{label}: {_HINT}")
     return {s: [r for _, r in sorted(items)] for s, items in found.items()}, invalid
+
+
+def _read_review_file(f: Path, source: Path) -> bytes:
+    """A review file's bytes: a regular file inside the data folder (a symlink may point elsewhere in it,
+    never outside: its words would end up in a shared vocab.json), at most ``MAX_REVIEW_BYTES``."""
+    try:
+        target = f.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise DataError(f"{f} is a broken link: {_HINT}") from None
+    if not target.is_relative_to(source.resolve()):
+        raise DataError(f"{f} links outside the data folder ({target}): refusing to read it")
+    if not target.is_file():
+        raise DataError(f"{f} is named like a review but is not a regular file: {_HINT}")
+    size = target.stat().st_size
+    if size > MAX_REVIEW_BYTES:
+        raise DataError(f"{f} is {size:,} bytes, more than a review can be ({MAX_REVIEW_BYTES:,}): {_HINT}")
+    try:
+        return target.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {f}: {exc.strerror or exc}") from None
 
 
 def _subset(items: list[Review], cfg: DataConfig, split: str) -> list[Review]:

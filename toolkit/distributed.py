@@ -45,7 +45,7 @@ from ray.util.queue import Empty, Queue
 
 from .config import ClusterConfig, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from .data import ImdbData, load_imdb
-from .errors import ToolkitError
+from .errors import ToolkitError, TrainingDiverged
 from .progress import log
 from .rundir import check_writable, run_path
 
@@ -77,6 +77,8 @@ def train_on_ray(
     log(data.summary())
     check_shapes(data, model_cfg)
     storage = storage_path(cluster, train_cfg)
+    fingerprint = settings_fingerprint(model_cfg, train_cfg, data)
+    ray_name = prepare_checkpoints(storage, train_cfg.run_name, fingerprint, train_cfg.overwrite)
 
     start = time.perf_counter()
     with ray_session(cluster):
@@ -90,13 +92,14 @@ def train_on_ray(
                 "train": to_dict(train_cfg),
                 "cpus_per_worker": cluster.worker_cpus,
                 "collective": cluster.resolved_collective,
+                "fingerprint": fingerprint,
                 "x_train": ray.put(data.train.x),
                 "y_train": ray.put(data.train.y),
                 "progress": progress,
             },
             scaling_config=scaling_config(cluster),
             run_config=RunConfig(
-                name=train_cfg.run_name,
+                name=ray_name,
                 storage_path=storage,
                 failure_config=FailureConfig(max_failures=cluster.max_failures),
                 checkpoint_config=CheckpointConfig(num_to_keep=2),
@@ -105,7 +108,7 @@ def train_on_ray(
         )
         log(f"training on {cluster.workers} Ray worker(s) x {cluster.worker_cpus} CPU"
             f"{f' x {cluster.gpus_per_worker:g} GPU' if cluster.gpus_per_worker else ''}; {collective_line(cluster)}; "
-            f"checkpoints in {storage}/{train_cfg.run_name}")
+            f"checkpoints in {storage}/{ray_name}")
         result, worker_devices = _fit_with_progress(trainer, progress, train_cfg.epochs)
         if result.checkpoint is None:
             raise ClusterError("training finished without a checkpoint: see the worker logs above")
@@ -151,6 +154,60 @@ def collective_line(cluster: ClusterConfig) -> str:
     return f"MultiWorkerMirroredStrategy with {chosen.upper()} collectives ({reason})"
 
 
+def settings_fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig, data: ImdbData) -> dict:
+    """What a checkpoint must have been trained with to be resumed: the model, the settings that shape
+    the optimisation, and the data (--epochs may grow: resuming then trains the extra epochs)."""
+    train = to_dict(train_cfg)
+    return {
+        "model": to_dict(model_cfg),
+        "train": {k: train[k] for k in ("batch_size", "learning_rate", "clipnorm", "seed", "length_buckets")},
+        "data": {"source_sha256": data.source_sha256, "train_reviews": len(data.train)},
+    }
+
+
+def prepare_checkpoints(storage: str, run_name: str, fingerprint: dict, overwrite: bool) -> str:
+    """The Ray Train run name to use under ``storage``. A local checkpoint folder left by an earlier
+    attempt is resumed only if it was trained with the same settings (a mismatch is an error);
+    ``overwrite`` removes it (only if it is Ray Train's) so training starts afresh. Remote storage
+    (``s3://`` ...) is checked by the workers when they resume; ``overwrite`` gives it a fresh name."""
+    if "://" in storage:
+        return f"{run_name}-{time.strftime('%Y%m%d-%H%M%S')}" if overwrite else run_name
+    folder = Path(storage) / run_name
+    if not folder.exists():
+        return run_name
+    if overwrite:
+        if not ((folder / "checkpoint_manager_snapshot.json").exists() or any(folder.glob("epoch-*"))):
+            raise ClusterError(f"{folder} is not a Ray Train checkpoint folder: refusing to remove it for --overwrite; "
+                               "choose another --storage or --run-name")
+        shutil.rmtree(folder)
+        log(f"--overwrite: removed the earlier checkpoints in {folder}")
+        return run_name
+    states = sorted(folder.glob(f"epoch-*/{STATE_FILE}"))
+    if states:
+        try:
+            previous = json.loads(states[-1].read_text(encoding="utf-8")).get("fingerprint")
+        except (OSError, ValueError):
+            previous = None
+        mismatch = fingerprint_difference(previous, fingerprint)
+        if mismatch:
+            raise ClusterError(f"the checkpoints in {folder} were trained with other settings ({mismatch}): pass the same "
+                               "settings to resume, or --overwrite to start afresh")
+    return run_name
+
+
+def fingerprint_difference(previous: Optional[dict], current: dict) -> str:
+    """``""`` when equal; else the settings that differ, in words."""
+    if previous == current:
+        return ""
+    if not isinstance(previous, dict):
+        return "the checkpoint records no settings"
+    diffs = []
+    for group, values in current.items():
+        old = previous.get(group, {}) if isinstance(previous.get(group), dict) else {}
+        diffs += [f"{group}.{k} {old.get(k)!r} -> {v!r}" for k, v in values.items() if old.get(k) != v]
+    return ", ".join(diffs) or "settings differ"
+
+
 def storage_path(cluster: ClusterConfig, train_cfg: TrainConfig) -> str:
     """Where checkpoints go: ``--storage`` (a path or a URI such as s3://...) or ``<exports>/ray``."""
     if cluster.storage and "://" in cluster.storage:
@@ -179,7 +236,9 @@ def _fit_with_progress(trainer: TensorflowTrainer, progress: Queue, epochs: int)
             row = progress.get(timeout=0.5)
         except Empty:
             continue
-        if "worker" in row:
+        if "diverged" in row:
+            outcome["diverged"] = row["diverged"]
+        elif "worker" in row:
             devices[(row["worker"], row["start"])] = row
             log(f"[worker {row['worker']}/{row['world']}] devices: {row['devices']}; CUDA_VISIBLE_DEVICES="
                 f"{row['cuda_visible_devices']!r}; {row['replicas']} replica(s) in sync; per-replica batch {row['per_replica_batch']}")
@@ -190,6 +249,8 @@ def _fit_with_progress(trainer: TensorflowTrainer, progress: Queue, epochs: int)
         else:
             log(epoch_line(row, epochs))
     thread.join()
+    if "diverged" in outcome:
+        raise TrainingDiverged(outcome["diverged"])
     if "error" in outcome:
         exc = outcome["error"]
         raise ClusterError(f"Ray training failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
@@ -208,17 +269,22 @@ def ray_session(cluster: ClusterConfig) -> Iterator[None]:
         yield
         return
     kwargs: dict = {"logging_level": "WARNING", "log_to_driver": True}
-    if cluster.address:
+    # --address, else RAY_ADDRESS set explicitly (Ray Jobs sets it for a job's driver). Never Ray's
+    # current-cluster file: a stale entry there (a 'ray start' without 'ray stop', another user's
+    # cluster) made ray.init() join or wait for that cluster.
+    address = cluster.address or os.environ.get("RAY_ADDRESS") or None
+    if address:
         # A cluster's environment comes from its nodes and the job's runtime_env (cluster/runtime_env.yaml);
         # a second runtime_env here would conflict with a submitted job's.
-        check_reachable(cluster.address, cluster.start_timeout_s)
-        kwargs.update(address=cluster.address)
+        check_reachable(address, cluster.start_timeout_s, "--address" if cluster.address else "RAY_ADDRESS")
+        kwargs.update(address=address)
     else:
-        kwargs.update(local_ray_options())
+        kwargs.update(address="local", **local_ray_options())  # always a new instance of our own
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ClusterError(f"cannot connect to Ray at {cluster.address or 'a new local instance'}: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClusterError(f"cannot connect to Ray at {address or 'a new local instance'}: {first}") from None
     try:
         yield
     finally:
@@ -232,18 +298,19 @@ def local_ray_options() -> dict:
     return {"include_dashboard": True, "dashboard_host": "127.0.0.1", "_node_ip_address": "127.0.0.1", "runtime_env": env}
 
 
-def check_reachable(address: str, timeout_s: float) -> None:
+def check_reachable(address: str, timeout_s: float, what: str = "--address") -> None:
     """Fail in seconds, not never, when ``host:port`` / ``ray://host:port`` does not answer."""
     if address == "auto":
         return  # ray.init(address="auto") fails at once when no local cluster is running
     parsed = urllib.parse.urlsplit(address if "://" in address else f"ray://{address}")
     if not parsed.hostname or not parsed.port:
-        raise ClusterError(f"bad --address {address!r}: use 'auto', HOST:PORT or ray://HOST:10001")
+        raise ClusterError(f"bad {what} {address!r}: use 'auto', HOST:PORT or ray://HOST:10001")
     try:
         with socket.create_connection((parsed.hostname, parsed.port), timeout=min(timeout_s, 10.0)):
             pass
     except OSError as exc:
-        raise ClusterError(f"Ray cluster at {address} is unreachable ({exc}): check the address and that the head node is up") from None
+        raise ClusterError(f"Ray cluster at {address} ({what}) is unreachable ({exc}): check the address and that the "
+                           "head node is up" + ("; unset RAY_ADDRESS to train on a local Ray" if what == "RAY_ADDRESS" else "")) from None
 
 
 def describe_resources() -> str:
@@ -331,11 +398,14 @@ def worker_loop(config: dict) -> None:
                             "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "replicas": replicas,
                             "per_replica_batch": train_cfg.batch_size // replicas})
 
-    state = {"epoch": 0, "history": [], "resumes": [], "replicas": replicas}
+    state = {"epoch": 0, "history": [], "resumes": [], "replicas": replicas, "fingerprint": config["fingerprint"]}
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             weights, optimizer, state = read_state(Path(folder))
+        mismatch = fingerprint_difference(state.get("fingerprint"), config["fingerprint"])
+        if mismatch:  # remote storage: the driver could not look before starting
+            raise ValueError(f"the checkpoint was trained with other settings ({mismatch}): use --overwrite to start afresh")
         with strategy.scope():
             model.set_weights(weights)
             model.optimizer.build(model.trainable_variables)
@@ -368,8 +438,14 @@ def worker_loop(config: dict) -> None:
                 config["progress"].put(row)
 
     dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg, initial_epoch=state["epoch"])
-    model.fit(dataset, epochs=train_cfg.epochs, steps_per_epoch=steps, initial_epoch=state["epoch"],
-              callbacks=[epoch_log, ReportEachEpoch()], verbose=0)
+    try:
+        model.fit(dataset, epochs=train_cfg.epochs, steps_per_epoch=steps, initial_epoch=state["epoch"],
+                  callbacks=[epoch_log, ReportEachEpoch()], verbose=0)
+    except TrainingDiverged as exc:
+        # Every rank sees the same (all-reduced) loss and stops here; the driver refuses to save.
+        # Returning rather than raising keeps Ray from restarting the workers into the same divergence.
+        if rank == 0:
+            config["progress"].put({"diverged": str(exc)})
 
 
 def _report(model, state: dict, rank: int) -> None:

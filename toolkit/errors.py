@@ -19,3 +19,7 @@ class ConfigError(ToolkitError):
 
 class RunError(ToolkitError):
     """A run folder is missing, incomplete, or would be overwritten."""
+
+
+class TrainingDiverged(ToolkitError):
+    """The loss became NaN or infinite: the weights are garbage and nothing is saved."""

@@ -28,13 +28,15 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .errors import ToolkitError
-from .rundir import VOCAB_FILE, Run, read_run, staged_folder
-from .text import OOV_ID, PAD_ID, START_ID, TOKEN_PATTERN, TOKENIZER_VERSION, atomic_write_text
+from .files import WriteError, atomic_write_text, check_can_write, file_mode, sha256_file, staged_folder
+from .rundir import VOCAB_FILE, Run, is_toolkit_export, read_run
+from .text import OOV_ID, PAD_ID, START_ID, TOKEN_PATTERN, TOKENIZER_VERSION
 
 MODEL_FILE = "model.onnx"
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 CARD_FILE = "README.md"
 DEFAULT_OPSET = 17
+OPSETS = range(13, 19)  # what tf2onnx 1.17 converts to (13: the first with the ops used here)
 LABELS = ("negative", "positive")
 THRESHOLD = 0.5
 
@@ -55,17 +57,21 @@ def default_export_dir(run_dir: Path) -> Path:
 
 
 def export_run(run_dir: str | os.PathLike, out: Optional[str | os.PathLike] = None, opset: int = DEFAULT_OPSET,
-               quantize: Sequence[str] = (), overwrite: bool = True) -> ExportResult:
-    """Convert ``run_dir``'s model to ONNX (plus quantised variants) into ``out``; return what was written."""
+               quantize: Sequence[str] = (), overwrite: bool = False) -> ExportResult:
+    """Convert ``run_dir``'s model to ONNX (plus quantised variants) into ``out``; return what was written.
+
+    ``out`` may replace only an earlier export folder of this toolkit's, and only with ``overwrite``:
+    any other existing path is an error and nothing is removed."""
     run = read_run(run_dir)
     if run.vocabulary is None:
         raise ExportError(f"{run.path} has no {VOCAB_FILE}: the export would not know how to encode text")
     unknown = set(quantize) - {"int8"}
     if unknown:
         raise ExportError(f"unknown --quantize {sorted(unknown)}: supported: int8")
+    if opset not in OPSETS:
+        raise ExportError(f"opset {opset} is not supported: use {OPSETS.start} to {OPSETS.stop - 1}")
     out = Path(out) if out else default_export_dir(run.path)
-    if out.exists() and not overwrite:
-        raise ExportError(f"{out} already exists: pass another --out")
+    check_export_target(out, overwrite)
 
     proto = convert(run, opset)
     import onnx
@@ -81,8 +87,23 @@ def export_run(run_dir: str | os.PathLike, out: Optional[str | os.PathLike] = No
         any_length = not proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
         atomic_write_text(stage / CARD_FILE, model_card(run, files, sizes, opset, parity=None, any_length=any_length))
         for f in stage.iterdir():
-            os.chmod(f, 0o644)
+            os.chmod(f, file_mode())
     return ExportResult(out, files, sizes)
+
+
+def check_export_target(out: Path, overwrite: bool) -> None:
+    """Before the conversion: ``out`` is new, or an earlier toolkit export that ``overwrite`` lets us
+    replace; and its folder takes files."""
+    if out.exists() or out.is_symlink():
+        if not overwrite:
+            raise ExportError(f"{out} already exists: pass --overwrite to replace that earlier export, or another --out")
+        if not is_toolkit_export(out):
+            raise ExportError(f"{out} is not an export folder written by toolkit: refusing to replace it; "
+                              "choose another --out")
+    try:
+        check_can_write(out.parent, out.name)
+    except WriteError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def convert(run: Run, opset: int):
@@ -93,10 +114,7 @@ def convert(run: Run, opset: int):
     import tf2onnx
 
     with tf.device("/CPU:0"):
-        try:
-            model = keras.models.load_model(run.model_file)
-        except Exception as exc:  # keras raises many types for a corrupt file
-            raise ExportError(f"cannot load {run.model_file} ({exc}): train the run again") from None
+        model = run.load_model()
         length = model.input.shape[1]  # None: the model masks its padding and takes any length
         if length is None:
             model = _without_mask(model, keras)
@@ -279,6 +297,7 @@ def metadata(run: Run, opset: int) -> dict[str, str]:
         "provenance.opset": str(opset),
         "provenance.run_name": run.path.name,
         "provenance.run_dir": str(run.path.resolve()),
+        "provenance.keras_sha256": sha256_file(run.model_file),
         "training.test_accuracy": str(metrics.get("test", {}).get("accuracy", "")),
         "training.metrics": json.dumps({k: metrics.get(k) for k in ("epochs", "test", "mode", "workers", "replicas", "restarts")}),
         "training.config": json.dumps(run.config),
@@ -351,10 +370,17 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
-    """onnxruntime dynamic quantisation: int8 weights, the LSTM as ``DynamicQuantizeLSTM``."""
+    """onnxruntime dynamic quantisation: int8 weights, the LSTM as ``DynamicQuantizeLSTM``. The result
+    records the sha256 of the fp32 model it came from (``variant.source_sha256``): ``verify`` refuses
+    an int8 file made from another model."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    model = onnx.load(str(dst))
+    for key, value in (("variant.name", "int8"), ("variant.source_sha256", sha256_file(src))):
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(dst))
 
 
 def model_card(run: Run, files: dict, sizes: dict, opset: int, parity: Optional[dict], any_length: bool) -> str:

@@ -6,7 +6,11 @@ At the defaults it has 213,301 trainable parameters: 5000*32 for the embedding,
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
 from .config import ModelConfig, TrainConfig
+from .errors import RunError
 from ._tf import keras, tf
 
 INPUT_NAME = "token_ids"
@@ -38,4 +42,31 @@ def compile_model(model: "keras.Model", cfg: TrainConfig = TrainConfig()) -> "ke
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )
+    return model
+
+
+def load_trained(path: Path, cfg: ModelConfig) -> "keras.Model":
+    """A trained model from a run's ``model.keras``, loading weights only, never code.
+
+    ``keras.models.load_model`` would deserialize whatever the file describes, and sends a file that is
+    not a zip (say, an HDF5 file named ``model.keras``) to the legacy loader, which runs ``Lambda``
+    layers' code whatever ``safe_mode`` says. Here the architecture is rebuilt from ``cfg`` (the run's
+    config) and only the weight arrays are read from the Keras v3 zip's ``model.weights.h5``."""
+    path = Path(path)
+    try:
+        if not zipfile.is_zipfile(path):
+            raise RunError(f"{path} is not a Keras v3 model file (a .keras zip): refusing to load it; "
+                           "train the run again with 'toolkit train'")
+        with zipfile.ZipFile(path) as archive:
+            if "model.weights.h5" not in archive.namelist():
+                raise RunError(f"{path} holds no model.weights.h5: not a model saved by toolkit; train the run again")
+    except OSError as exc:
+        raise RunError(f"cannot read {path} ({exc.strerror or exc}): train the run again") from None
+    model = build_model(cfg)
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:  # h5py and Keras raise many types for a corrupt or foreign file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(f"cannot load the weights in {path} into the run's architecture ({first[:200]}): "
+                       "train the run again") from None
     return model

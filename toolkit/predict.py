@@ -20,7 +20,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
@@ -56,8 +56,10 @@ class Classifier:
         session, metadata, vocabulary = open_export(export_dir, variant, threads)
         return cls(session, vocabulary, metadata)
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """float32 ``[n]``: the probability that each review is positive."""
+    def probabilities(self, texts: str | Iterable[str]) -> np.ndarray:
+        """float32 ``[n]``: the probability that each review is positive. ``texts`` is a list (or any
+        iterable) of reviews; a single string is one review."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise PredictError(f"review {i + 1} is not text ({type(text).__name__})")
@@ -70,29 +72,43 @@ class Classifier:
         out = np.empty(len(ids), dtype=np.float32)
         for rows, batch in batching.inference_batches(ids, self.batch_size, self.variable_length):
             out[rows] = self._run(batch)
+        bad = np.flatnonzero(~np.isfinite(out))
+        if len(bad):
+            raise PredictError(f"the model gave NaN or infinite probabilities for {len(bad):,} of {len(out):,} review(s) "
+                               f"(first: review {bad[0] + 1}): the export is broken; run 'toolkit verify' on it")
         return out
 
     def _run(self, ids: np.ndarray) -> np.ndarray:
         return self.session.run(["probability"], {"token_ids": np.ascontiguousarray(ids)})[0][:, 0]
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: str | Iterable[str]) -> list[Prediction]:
+        """One :class:`Prediction` per review (a single string is one review)."""
         return [Prediction(self.labels[int(p >= self.threshold)], float(p)) for p in self.probabilities(texts)]
 
 
 # --- reading reviews from files and stdin ---------------------------------------------------------
 TEXT_KEYS = ("text", "review")
+MAX_FILE_BYTES = 1_000_000_000  # a file of reviews is read whole
 
 
 def read_reviews_file(path: str | os.PathLike) -> list[str]:
     """Reviews from ``.txt`` (one per line, blank lines skipped), ``.jsonl`` (a string or an object with
     "text"/"review" per line) or ``.csv`` (a "text"/"review" column, else the first column)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise PredictError(f"{path} does not exist")
+    if path.is_dir():
+        raise PredictError(f"{path} is a folder, not a file of reviews")
+    if not path.is_file():  # a FIFO, a device such as /dev/zero: reading could block or never end
+        raise PredictError(f"{path} is not a regular file: pass a .txt, .jsonl or .csv file, or '-' for stdin")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise PredictError(f"{path} is {path.stat().st_size / 1e6:,.0f} MB, more than {MAX_FILE_BYTES // 10**6:,} MB: split it")
     try:
         content = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PredictError(f"{path} is not UTF-8 text (byte {exc.start}): convert it, e.g. iconv -t UTF-8") from None
+    except OSError as exc:
+        raise PredictError(f"cannot read {path}: {exc.strerror or exc}") from None
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         reviews = _from_jsonl(content, path)
@@ -106,12 +122,18 @@ def read_reviews_file(path: str | os.PathLike) -> list[str]:
 
 
 def read_lines(content: str) -> list[str]:
-    return [line for line in content.splitlines() if line.strip()]
+    """Non-blank lines. Only ``\n`` (and ``\r\n``) end a line: ``str.splitlines`` would also split a
+    review at U+2028, form feeds and other characters that may sit inside one."""
+    return [line for line in _lines(content) if line.strip()]
+
+
+def _lines(content: str) -> list[str]:
+    return [line[:-1] if line.endswith("\r") else line for line in content.split("\n")]
 
 
 def _from_jsonl(content: str, path: Path) -> list[str]:
     reviews = []
-    for n, line in enumerate(content.splitlines(), 1):
+    for n, line in enumerate(_lines(content), 1):
         if not line.strip():
             continue
         try:

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 from . import __version__
+from .config import ModelConfig, from_dict
 from .errors import RunError
-from .text import Vocabulary, VocabularyError, atomic_write_text
+from .files import WriteError, atomic_write_text, check_can_write, describe, file_mode, staged_folder
+from .text import Vocabulary, VocabularyError
 
 MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocab.json"
@@ -38,10 +38,56 @@ def run_path(exports_dir: str, run_name: Optional[str]) -> Path:
     return Path(exports_dir) / (run_name or default_run_name())
 
 
+# What an export folder holds (toolkit export writes the first four, toolkit verify the reports)
+EXPORT_FILES = ("model.onnx", "model.int8.onnx", VOCAB_FILE, "README.md", "parity.json", "parity.md", "parity.png")
+
+
+def is_toolkit_export(path: Path) -> bool:
+    """Whether ``path`` is an export folder this toolkit wrote: a real folder holding only export
+    files, with a ``model.onnx`` that carries the toolkit's metadata."""
+    if not path.is_dir() or path.is_symlink():
+        return False
+    names = {p.name for p in path.iterdir()}
+    if not names <= set(EXPORT_FILES) or "model.onnx" not in names:
+        return False
+    try:
+        import onnx
+
+        model = onnx.load(str(path / "model.onnx"), load_external_data=False)
+    except Exception:  # not an ONNX file at all
+        return False
+    return any(p.key == "toolkit.format_version" for p in model.metadata_props)
+
+
+def is_toolkit_run(path: Path) -> bool:
+    """Whether ``path`` is a run folder this toolkit wrote: a real folder holding only run files (and
+    an ``onnx/`` export of its own), with a ``config.json`` that names the toolkit's version."""
+    if not path.is_dir() or path.is_symlink():
+        return False
+    names = {p.name for p in path.iterdir()}
+    if not names <= set(RUN_FILES) | {"onnx"} or MODEL_FILE not in names:
+        return False
+    if "onnx" in names and not is_toolkit_export(path / "onnx"):
+        return False
+    try:
+        return "toolkit_version" in json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def check_writable(path: Path, overwrite: bool) -> None:
-    """Fail before any training if the run folder would clobber an existing one."""
-    if path.exists() and not overwrite:
-        raise RunError(f"run folder {path} already exists: choose another --run-name or pass --overwrite")
+    """Fail before any training if the run folder cannot be written: it exists (without
+    ``overwrite``), it is not a run folder of ours (never replaced), or its folder takes no files."""
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise RunError(f"run folder {path} already exists: choose another --run-name or pass --overwrite")
+        if not is_toolkit_run(path):
+            raise RunError(f"{path} exists and is not a run folder written by toolkit: refusing to replace it; "
+                           "choose another --run-name or --exports-dir")
+    try:
+        check_can_write(path.parent, path.name)
+    except WriteError as exc:
+        raise RunError(str(exc)) from None
 
 
 def write_run(
@@ -60,26 +106,21 @@ def write_run(
             vocabulary.save(stage / VOCAB_FILE)
         atomic_write_text(stage / CONFIG_FILE, json.dumps({"toolkit_version": __version__, **config}, indent=2))
         atomic_write_text(stage / METRICS_FILE, json.dumps(metrics, indent=2))
+        for f in stage.iterdir():
+            os.chmod(f, file_mode())
     return path
 
 
-@contextmanager
-def staged_folder(path: Path) -> Iterator[Path]:
-    """An empty hidden folder beside ``path`` to fill; when the block completes it replaces ``path``
-    in one rename, and when the block fails it is deleted. Readers never see a half-written folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-", dir=path.parent))
+def rescue(save_model: Callable[[Path], None], exc: OSError, path: Path) -> RunError:
+    """The run folder could not be written (disk full, permissions): save the finished model in the
+    system's temporary folder so the work is not lost, and say where in the error."""
     try:
-        yield stage
-        os.chmod(stage, 0o755)  # mkdtemp makes it private
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        if path.exists():
-            os.replace(path, old)
-        os.replace(stage, path)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+        spare = Path(tempfile.mkdtemp(prefix="toolkit-rescued-")) / MODEL_FILE
+        save_model(spare)
+        kept = f"the trained model is saved in {spare}"
+    except Exception as second:  # the rescue itself failed: say so, the first error matters most
+        kept = f"saving it elsewhere failed too ({second})"
+    return RunError(f"could not write the run folder {path}: {describe(exc)}; {kept}")
 
 
 @dataclass(frozen=True)
@@ -92,6 +133,17 @@ class Run:
     @property
     def model_file(self) -> Path:
         return self.path / MODEL_FILE
+
+    @property
+    def model_config(self) -> ModelConfig:
+        """The architecture the run trained (``config.json``, type-checked: the file may be someone else's)."""
+        return from_dict(ModelConfig, self.config.get("model", {}))
+
+    def load_model(self):
+        """The trained Keras model: architecture from the config, weights from ``model.keras`` (never code)."""
+        from .model import load_trained
+
+        return load_trained(self.model_file, self.model_config)
 
 
 def read_run(path: str | os.PathLike) -> Run:

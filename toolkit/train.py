@@ -9,6 +9,7 @@ two runs produce identical weights.
 
 from __future__ import annotations
 
+import math
 import platform
 import time
 from dataclasses import dataclass
@@ -17,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, batching
-from .config import DataConfig, ModelConfig, TrainConfig, to_dict
+from .config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from .data import ImdbData, Split, load_imdb
-from .errors import ConfigError, RunError
+from .errors import ConfigError, RunError, TrainingDiverged
 from .model import build_model, compile_model
 from .progress import Progress, log
-from .rundir import check_writable, read_run, run_path, write_run
+from .rundir import check_writable, read_run, rescue, run_path, write_run
 from ._tf import keras, tf
 
 
@@ -132,6 +133,7 @@ class EpochLog(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._start
         if self._bar:
             self._bar.close()
+        check_finite(float(logs["loss"]), epoch + 1)
         row = {
             "epoch": epoch + 1,
             "loss": float(logs["loss"]),
@@ -142,6 +144,14 @@ class EpochLog(keras.callbacks.Callback):
         self.history.append(row)
         if not self.quiet:
             log(epoch_line(row, self.epochs))
+
+
+def check_finite(loss: float, epoch: int) -> None:
+    """Stop at the end of the first epoch whose loss is NaN or infinite: its weights are garbage, and a
+    run folder holding them would pass for a model."""
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f"training diverged: the loss is {loss} after epoch {epoch}; nothing was saved. "
+                               "Lower --learning-rate or keep --clipnorm on")
 
 
 def epoch_line(row: dict, epochs: int) -> str:
@@ -260,7 +270,11 @@ def finish_run(model: "keras.Model", data: ImdbData, configs: tuple, history: li
         "model": to_dict(model_cfg),
         "train": to_dict(train_cfg),
     }
-    path = write_run(out, lambda p: model.save(p), data.vocabulary, config, metrics, train_cfg.overwrite)
+    save = lambda p: model.save(p)  # noqa: E731
+    try:
+        path = write_run(out, save, data.vocabulary, config, metrics, train_cfg.overwrite)
+    except OSError as exc:  # disk full, permissions changed during training: keep the model somewhere
+        raise rescue(save, exc, out) from None
     log(f"run folder: {path}")
     return TrainResult(path, metrics)
 
@@ -268,16 +282,11 @@ def finish_run(model: "keras.Model", data: ImdbData, configs: tuple, history: li
 def evaluate_run(run_dir: str, data_path: str | None = None, batch_size: int = 512) -> dict:
     """Re-evaluate a run's model on the test split of the data it was trained on (or ``data_path``)."""
     run = read_run(run_dir)
-    from .config import from_dict
-
+    model = run.load_model()  # a bad or foreign model file fails before the data is read
     data_cfg = from_dict(DataConfig, run.config.get("data", {}))
     if data_path is not None:
         data_cfg = from_dict(DataConfig, {**to_dict(data_cfg), "path": data_path})
     data = load_imdb(data_cfg)
     if run.vocabulary is not None and data.vocabulary is not None and run.vocabulary.sha256 != data.vocabulary.sha256:
         raise RunError(f"the data's vocabulary differs from the run's vocab.json: pass the --data the run {run_dir} was trained on")
-    try:
-        model = keras.models.load_model(run.model_file)
-    except Exception as exc:  # keras raises many types for a corrupt file
-        raise RunError(f"cannot load {run.model_file} ({exc}): train the run again") from None
     return evaluate_split(model, data.test, batch_size)

@@ -25,11 +25,11 @@ import numpy as np
 from . import batching
 from .config import DataConfig, Tolerances, from_dict, to_dict
 from .errors import ToolkitError
-from .export import CARD_FILE, VARIANT_FILES, ExportError, model_card, open_export
+from .export import CARD_FILE, VARIANT_FILES, ExportError, model_card, open_export, read_metadata
 from .export import variable_length as is_variable_length
 from .progress import Progress, log
-from .rundir import read_run
-from .text import atomic_write_text
+from .rundir import Run, read_run
+from .files import WriteError, atomic_write_text, check_can_write, sha256_file
 
 REPORT_JSON, REPORT_MD, REPORT_PNG = "parity.json", "parity.md", "parity.png"
 REFERENCE_DEVICE = "/CPU:0"  # where the Keras reference runs (see keras_probabilities)
@@ -51,6 +51,14 @@ class AccuracyDrop(ParityError):
     """A quantised variant lost more accuracy than allowed."""
 
 
+class LabelDisagreement(ParityError):
+    """A quantised variant gives Keras' label on too few reviews."""
+
+
+class NonFiniteProbabilities(ParityError):
+    """Keras or ONNX gave NaN or infinite probabilities: the model is broken, whatever the differences."""
+
+
 @dataclass
 class VariantParity:
     variant: str
@@ -61,6 +69,7 @@ class VariantParity:
     mean_abs_diff: float
     p99_abs_diff: float
     over_tolerance: int
+    non_finite: int
     labels_equal: int
     label_agreement: float
     keras_accuracy: float
@@ -79,13 +88,15 @@ def compare(variant: str, file: str, size: int, keras_p: np.ndarray, onnx_p: np.
             ids: np.ndarray, tol: Tolerances, seconds: float = 0.0) -> VariantParity:
     """The parity figures of one variant, and whether they meet the tolerances."""
     diff = np.abs(keras_p.astype(np.float64) - onnx_p.astype(np.float64))
+    non_finite = int((~np.isfinite(keras_p) | ~np.isfinite(onnx_p)).sum())
+    diff[~np.isfinite(diff)] = np.inf  # NaN compares false with every tolerance: count it as infinitely far
     lk, lo = _positive(keras_p), _positive(onnx_p)
     flips = np.flatnonzero(lk != lo)
     over = int((diff > tol.atol + tol.rtol * np.abs(keras_p)).sum())
     result = VariantParity(
         variant=variant, file=file, size_bytes=size, reviews=len(y),
         max_abs_diff=float(diff.max(initial=0.0)), mean_abs_diff=float(diff.mean()) if len(diff) else 0.0,
-        p99_abs_diff=float(np.percentile(diff, 99)) if len(diff) else 0.0, over_tolerance=over,
+        p99_abs_diff=float(np.percentile(diff, 99)) if len(diff) else 0.0, over_tolerance=over, non_finite=non_finite,
         labels_equal=int((lk == lo).sum()), label_agreement=float((lk == lo).mean()) if len(y) else 1.0,
         keras_accuracy=float((lk == y).mean()), onnx_accuracy=float((lo == y).mean()),
         flipped=[{"id": str(ids[i]), "label": int(y[i]), "keras": float(keras_p[i]), "onnx": float(onnx_p[i])} for i in flips],
@@ -100,6 +111,9 @@ def compare(variant: str, file: str, size: int, keras_p: np.ndarray, onnx_p: np.
 
 def check(p: VariantParity, tol: Tolerances) -> None:
     """Raise the typed error for the first violated tolerance."""
+    if p.non_finite:
+        raise NonFiniteProbabilities(f"{p.variant}: {p.non_finite:,} of {p.reviews:,} probabilities are NaN or infinite "
+                                     "(Keras or ONNX): the model is broken; train it again")
     if p.variant == "fp32":
         if p.over_tolerance:
             raise ProbabilityMismatch(f"fp32: {p.over_tolerance:,} of {p.reviews:,} probabilities differ by more than "
@@ -111,6 +125,9 @@ def check(p: VariantParity, tol: Tolerances) -> None:
         if drop > tol.max_accuracy_drop:
             raise AccuracyDrop(f"{p.variant}: accuracy {p.onnx_accuracy:.4f} is {drop * 100:.2f} points below Keras "
                                f"{p.keras_accuracy:.4f} (allowed {tol.max_accuracy_drop * 100:.2f})")
+        if p.label_agreement < tol.min_label_agreement:
+            raise LabelDisagreement(f"{p.variant}: Keras' label on {p.label_agreement:.2%} of reviews "
+                                    f"({p.labels_equal:,} of {p.reviews:,}; required {tol.min_label_agreement:.2%})")
 
 
 # --- probabilities from both sides ----------------------------------------------------------------
@@ -133,45 +150,55 @@ def onnx_probabilities(export_dir: Path, variant: str, x: np.ndarray, batch_size
     return _probabilities(run, x, batch_size, variable_length, f"onnx {variant}")
 
 
-def keras_probabilities(model_file: Path, x: np.ndarray, batch_size: int, variable_length: bool) -> np.ndarray:
+def keras_probabilities(run: Run, x: np.ndarray, batch_size: int, variable_length: bool) -> np.ndarray:
     """The reference: Keras on the CPU (``REFERENCE_DEVICE``), whatever accelerators are visible. On a
     GPU, cuDNN's kernels and TF32 matmuls (on by default on Ampere and newer) move probabilities by
     more than ``atol`` 1e-5; onnxruntime runs on the CPU, so the reference does too. Batches are
     right-padded, as Keras gets them in training."""
-    from ._tf import keras, tf
+    from ._tf import tf
 
     with tf.device(REFERENCE_DEVICE):
-        model = keras.models.load_model(model_file)
+        model = run.load_model()
         return _probabilities(lambda ids: model.predict_on_batch(ids)[:, 0], x, batch_size, variable_length, "keras",
                               right_padded=True)
 
 
 # --- the whole check ------------------------------------------------------------------------------
 def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Tolerances = Tolerances(),
-                  data_path: Optional[str] = None, batch_size: int = 256, write_reports: bool = True) -> dict:
-    """Keras vs onnxruntime on every review of ``split``; reports written; returns the report dict."""
+                  data_path: Optional[str] = None, batch_size: int = 256, write_reports: bool = True,
+                  run_dir: Optional[str | os.PathLike] = None) -> dict:
+    """Keras vs onnxruntime on every review of ``split``; reports written; returns the report dict.
+
+    The Keras side is the run folder the export was converted from: ``run_dir``, else the path the
+    export records (``provenance.run_dir``). Either way the run's ``model.keras`` must have the sha256
+    the export records, and an int8 variant must have been made from this ``model.onnx``."""
     import time
 
     from .data import load_imdb
 
+    if split not in ("train", "test"):
+        raise ParityError(f"unknown split {split!r}: use 'test' or 'train'")
     export_dir = Path(export_dir)
     session, meta, vocab = open_export(export_dir)
     variable_length = is_variable_length(session)
-    run = read_run(meta["provenance.run_dir"])
+    run = matching_run(export_dir, meta, run_dir)
     if run.vocabulary is None or run.vocabulary.sha256 != vocab.sha256:
         raise ExportError(f"the run {run.path} has a different vocabulary than the export: export it again")
+    if write_reports:
+        try:
+            check_can_write(export_dir)
+        except WriteError as exc:
+            raise ExportError(f"{exc}: the parity reports go there") from None
     data_cfg = from_dict(DataConfig, run.config.get("data", {}))
     if data_path is not None:
         data_cfg = from_dict(DataConfig, {**to_dict(data_cfg), "path": data_path})
-    if split not in ("train", "test"):
-        raise ToolkitError(f"unknown split {split!r}: use 'test' or 'train'")
     data = load_imdb(data_cfg)
     if data.vocabulary is not None and data.vocabulary.sha256 != vocab.sha256:
         raise ExportError("the data encodes with another vocabulary than the export's: pass the --data the run was trained on")
     s = getattr(data, split)
     log(f"verifying {export_dir} on {len(s):,} {split} reviews")
     start = time.perf_counter()
-    keras_p = keras_probabilities(run.model_file, s.x, batch_size, variable_length)
+    keras_p = keras_probabilities(run, s.x, batch_size, variable_length)
     keras_seconds = time.perf_counter() - start
     variants = {v: f for v, f in VARIANT_FILES.items() if (export_dir / f).is_file()}
     results = {}
@@ -200,6 +227,26 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
         sizes = {v: r.size_bytes for v, r in results.items()}
         atomic_write_text(export_dir / CARD_FILE, model_card(run, variants, sizes, opset, report["variants"], variable_length))
     return report
+
+
+def matching_run(export_dir: Path, meta: dict, run_dir: Optional[str | os.PathLike]) -> Run:
+    """The run an export came from, proven by checksums rather than trusted by name."""
+    expected = meta.get("provenance.keras_sha256")
+    if not expected:
+        raise ExportError(f"{export_dir} records no checksum of its Keras model (an older export): export the run again")
+    run = read_run(run_dir if run_dir is not None else meta.get("provenance.run_dir", ""))
+    actual = sha256_file(run.model_file)
+    if actual != expected:
+        raise ExportError(f"{run.model_file} is not the model {export_dir} was exported from (sha256 {actual[:12]}..., "
+                          f"the export records {expected[:12]}...): pass --run with the run folder it came from")
+    int8 = export_dir / VARIANT_FILES["int8"]
+    if int8.is_file():
+        source = read_metadata(int8).get("variant.source_sha256")
+        fp32 = sha256_file(export_dir / VARIANT_FILES["fp32"])
+        if source != fp32:
+            raise ExportError(f"{int8} was not made from {export_dir / VARIANT_FILES['fp32']} (it records "
+                              f"{(source or 'no source')[:12]}..., the fp32 model is {fp32[:12]}...): export the run again")
+    return run
 
 
 def write_reports_to(folder: Path, report: dict, keras_p: np.ndarray, onnx_p: np.ndarray) -> None:
