@@ -224,3 +224,49 @@ def test_one_worker_replicates_over_logical_cpu_devices(corpus_tarball, tmp_path
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "REPLICAS 2" in proc.stdout
     assert "2 replica(s) (/job:localhost/replica:0/task:0/device:CPU:0, /job:localhost/replica:0/task:0/device:CPU:1)" in proc.stderr
+
+
+def test_embedded_ray_ignores_a_stale_cluster_file_and_resumes_only_matching_checkpoints(real_tarball, tmp_path):
+    """A dead address in Ray's current-cluster file (a 'ray start' without 'ray stop') must not be joined:
+    the embedded Ray is always a new local instance. Checkpoints left by a run are resumed only with the
+    settings they were trained with; --overwrite starts afresh."""
+    from ray._common.utils import get_ray_address_file
+
+    cluster_file = Path(get_ray_address_file(None))
+    saved = cluster_file.read_text() if cluster_file.exists() else None
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    exports, storage = tmp_path / "exports", tmp_path / "storage"
+    cmd = [str(BIN / "toolkit"), "train", "--data", str(real_tarball), "--limit", "200", "--maxlen", "50", "--epochs", "1",
+           "--workers", "1", "--storage", str(storage), "--exports-dir", str(exports), "--run-name", "r"]
+    cluster_file.parent.mkdir(parents=True, exist_ok=True)
+    cluster_file.write_text("127.0.0.1:9")
+    try:
+        first = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env)
+    finally:
+        if saved is None:
+            cluster_file.unlink(missing_ok=True)
+        else:
+            cluster_file.write_text(saved)
+    assert first.returncode == 0, first.stderr[-3000:]
+    shutil.rmtree(exports / "r")  # the run folder is gone, its checkpoints remain
+    other = subprocess.run(cmd + ["--learning-rate", "0.01"], capture_output=True, text=True, timeout=400, env=env)
+    assert other.returncode == 1 and "Traceback" not in other.stderr
+    assert other.stderr.strip().splitlines()[-1].startswith("toolkit: error: the checkpoints in ")
+    assert "trained with other settings (train.learning_rate 0.001 -> 0.01)" in other.stderr
+    fresh = subprocess.run(cmd + ["--learning-rate", "0.01", "--overwrite"], capture_output=True, text=True, timeout=400, env=env)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert "resuming" not in fresh.stderr and "removed the earlier checkpoints" in fresh.stderr
+    metrics = json.loads((exports / "r" / "metrics.json").read_text())
+    config = json.loads((exports / "r" / "config.json").read_text())
+    assert metrics["restarts"] == 0 and config["train"]["learning_rate"] == 0.01
+
+
+def test_a_dead_ray_address_in_the_environment_is_a_clear_error(corpus_tarball, tmp_path):
+    start = time.monotonic()
+    proc = subprocess.run([str(BIN / "toolkit"), "train", "--data", str(corpus_tarball), "--workers", "1",
+                           "--exports-dir", str(tmp_path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "RAY_ADDRESS": "127.0.0.1:9"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("toolkit: error: Ray cluster at 127.0.0.1:9 (RAY_ADDRESS) is unreachable")
+    assert time.monotonic() - start < 60
+    assert [p.name for p in tmp_path.iterdir()] == []

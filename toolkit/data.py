@@ -255,7 +255,7 @@ def _source_sha256(source: Path) -> str:
     digest = hashlib.sha256()
     if source.is_dir():  # a folder: hash names, sizes and modification times of the reviews
         for path in sorted(source.rglob("*.txt")):
-            st = path.stat()
+            st = path.lstat()  # links are judged when the reviews are read
             digest.update(f"{path.relative_to(source)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     else:
         with open(source, "rb") as f:

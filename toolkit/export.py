@@ -28,7 +28,7 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .errors import ToolkitError
-from .files import WriteError, atomic_write_text, check_can_write, file_mode, sha256_file, staged_folder
+from .files import WriteError, atomic_write_text, check_target, file_mode, sha256_file, staged_folder
 from .rundir import VOCAB_FILE, Run, is_toolkit_export, read_run
 from .text import OOV_ID, PAD_ID, START_ID, TOKEN_PATTERN, TOKENIZER_VERSION
 
@@ -94,14 +94,8 @@ def export_run(run_dir: str | os.PathLike, out: Optional[str | os.PathLike] = No
 def check_export_target(out: Path, overwrite: bool) -> None:
     """Before the conversion: ``out`` is new, or an earlier toolkit export that ``overwrite`` lets us
     replace; and its folder takes files."""
-    if out.exists() or out.is_symlink():
-        if not overwrite:
-            raise ExportError(f"{out} already exists: pass --overwrite to replace that earlier export, or another --out")
-        if not is_toolkit_export(out):
-            raise ExportError(f"{out} is not an export folder written by toolkit: refusing to replace it; "
-                              "choose another --out")
     try:
-        check_can_write(out.parent, out.name)
+        check_target(out, overwrite, is_toolkit_export, "export folder", "--out")
     except WriteError as exc:
         raise ExportError(str(exc)) from None
 

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import ToolkitError
 
@@ -119,6 +119,20 @@ def check_can_write(folder: Path, name: str | None = None) -> None:
         if len(name.encode("utf-8")) + _NAME_RESERVE > limit:
             raise WriteError(f"the name {name[:40]!r}... is too long ({len(name.encode('utf-8'))} bytes; at most "
                              f"{limit - _NAME_RESERVE} here): choose a shorter one")
+
+
+def check_target(path: Path, overwrite: bool, ours: Callable[[Path], bool], what: str, flag: str) -> None:
+    """Before long work writes ``path`` (a ``what``, e.g. "run folder"): its folder takes files, and an
+    existing ``path`` is replaced only with ``overwrite`` and only if ``ours(path)`` (toolkit wrote it).
+    Never anything else: a user's folder is never removed."""
+    check_can_write(path.parent, path.name)
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise WriteError(f"{what} {path} already exists: pass --overwrite to replace it, or choose another {flag}")
+        if not ours(path):
+            article = "an" if what[0] in "aeiou" else "a"
+            raise WriteError(f"{path} exists and is not {article} {what} written by toolkit: refusing to replace it; "
+                             f"choose another {flag}")
 
 
 @contextmanager

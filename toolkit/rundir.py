@@ -20,7 +20,7 @@ from typing import Callable, Optional
 from . import __version__
 from .config import ModelConfig, from_dict
 from .errors import RunError
-from .files import WriteError, atomic_write_text, check_can_write, describe, file_mode, staged_folder
+from .files import WriteError, atomic_write_text, check_target, describe, file_mode, staged_folder
 from .text import Vocabulary, VocabularyError
 
 MODEL_FILE = "model.keras"
@@ -78,14 +78,8 @@ def is_toolkit_run(path: Path) -> bool:
 def check_writable(path: Path, overwrite: bool) -> None:
     """Fail before any training if the run folder cannot be written: it exists (without
     ``overwrite``), it is not a run folder of ours (never replaced), or its folder takes no files."""
-    if path.exists() or path.is_symlink():
-        if not overwrite:
-            raise RunError(f"run folder {path} already exists: choose another --run-name or pass --overwrite")
-        if not is_toolkit_run(path):
-            raise RunError(f"{path} exists and is not a run folder written by toolkit: refusing to replace it; "
-                           "choose another --run-name or --exports-dir")
     try:
-        check_can_write(path.parent, path.name)
+        check_target(path, overwrite, is_toolkit_run, "run folder", "--run-name or --exports-dir")
     except WriteError as exc:
         raise RunError(str(exc)) from None
 

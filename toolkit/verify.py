@@ -87,6 +87,11 @@ def _positive(p: np.ndarray) -> np.ndarray:
 def compare(variant: str, file: str, size: int, keras_p: np.ndarray, onnx_p: np.ndarray, y: np.ndarray,
             ids: np.ndarray, tol: Tolerances, seconds: float = 0.0) -> VariantParity:
     """The parity figures of one variant, and whether they meet the tolerances."""
+    with np.errstate(invalid="ignore"):  # NaN probabilities: counted as non-finite, not warned about
+        return _compare(variant, file, size, keras_p, onnx_p, y, ids, tol, seconds)
+
+
+def _compare(variant, file, size, keras_p, onnx_p, y, ids, tol, seconds) -> VariantParity:
     diff = np.abs(keras_p.astype(np.float64) - onnx_p.astype(np.float64))
     non_finite = int((~np.isfinite(keras_p) | ~np.isfinite(onnx_p)).sum())
     diff[~np.isfinite(diff)] = np.inf  # NaN compares false with every tolerance: count it as infinitely far

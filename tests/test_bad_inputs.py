@@ -1,0 +1,414 @@
+"""Bad input across every command: each case gets a clear one-line error and the right exit status, and
+every file that existed before is byte-identical after (nothing lost, nothing half-written). Most cases
+run the real CLI in this process (``toolkit.cli.main``: TensorFlow loads once); the ones about signals,
+hangs and the umask run it in a subprocess.
+
+Also: the NaN, swapped-int8, provenance and code-execution cases of the parity gate, and the embedded Ray
+staying local."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from toolkit.cli import main
+
+BIN = Path(sys.executable).parent
+TINY = ["--maxlen", "20", "--num-words", "40", "--epochs", "1", "--batch-size", "8"]
+DEAD_PID = 2**22 + 7  # above Linux's largest pid_max: never a live process
+
+
+def run_cli(capsys, *args) -> tuple[int, str]:
+    """``(exit status, stderr)`` of ``toolkit ARGS`` run in this process; stdout in ``run_cli.out``."""
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse: usage errors
+        code = exc.code
+    captured = capsys.readouterr()
+    run_cli.out = captured.out
+    return code, captured.err
+
+
+def snapshot(root: Path) -> dict:
+    """Every file under ``root`` with its bytes, every folder and link by kind."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_symlink():
+            out[str(p)] = ("link", os.readlink(p))
+        elif p.is_file():
+            out[str(p)] = p.read_bytes()
+        elif p.is_dir():
+            out[str(p)] = "dir"
+        else:
+            out[str(p)] = "special"
+    return out
+
+
+def assert_one_line_error(code: int, err: str, expected_code: int, fragment: str) -> None:
+    assert "Traceback" not in err, err[-3000:]
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1, err[-3000:]
+    assert code == expected_code, (code, err[-2000:])
+    assert fragment in errors[0], errors[0]
+    assert errors[0] == err.strip().splitlines()[-1]  # the error is the last word
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, corpus_tarball):
+    """Two tiny trained runs with int8 exports, a NaN run and export, and the bad files the cases use."""
+    from toolkit.model import build_model, compile_model
+    from toolkit.rundir import read_run, write_run
+    from toolkit.export import export_run
+
+    root = tmp_path_factory.mktemp("bad")
+    exports = root / "exports"
+    cache = root / "cache"
+    common = ["--data", corpus_tarball, *TINY, "--exports-dir", exports, "--cache-dir", cache]
+    for name, seed in (("r", "7"), ("other", "8")):
+        assert main([str(a) for a in ["train", *common, "--run-name", name, "--seed", seed]]) == 0
+        assert main(["export", str(exports / name), "--quantize", "int8"]) == 0
+
+    w = SimpleNamespace(root=root, exports=exports, cache=cache, data=corpus_tarball, run=exports / "r",
+                        export=exports / "r" / "onnx", other=exports / "other")
+    # a run whose weights are NaN, and its export
+    source = read_run(w.run)
+    model = compile_model(build_model(source.model_config))
+    model.set_weights([np.full_like(v, np.nan) for v in source.load_model().get_weights()])
+    w.nan_run = write_run(root / "nan-run", lambda p: model.save(p), source.vocabulary, source.config, source.metrics)
+    w.nan_export = export_run(w.nan_run).path
+
+    bad = root / "bad"
+    bad.mkdir()
+    w.file = bad / "a-file.txt"
+    w.file.write_text("not a folder\n")
+    w.fifo = bad / "fifo"
+    os.mkfifo(w.fifo)
+    w.notarun = exports / "notarun"
+    w.notarun.mkdir()
+    (w.notarun / "precious.txt").write_text("user data\n")
+    w.nonutf8 = bad / "reviews.txt"
+    w.nonutf8.write_bytes(b"caf\xe9 great\n")
+    w.marker = root / "CODE-RAN"
+    # model.keras that is really an HDF5 file with a Lambda layer whose code writes the marker
+    w.hdf5_run = root / "hdf5-run"
+    shutil.copytree(w.run, w.hdf5_run, ignore=shutil.ignore_patterns("onnx"))
+    code = textwrap.dedent(f"""
+        from toolkit._tf import keras
+        import tf_keras
+        inp = keras.Input(shape=(20,), dtype="int32")
+        out = keras.layers.Lambda(lambda t: (open({str(w.marker)!r}, "w").write("ran"), t)[1])(inp)
+        keras.Model(inp, out).save({str(root / "evil.h5")!r})
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    w.marker.unlink(missing_ok=True)  # building the model ran the lambda once: only a later run counts
+    # the file is dangerous: Keras' own loader runs the lambda's code (so the cases below mean something)
+    load = f"from toolkit._tf import keras; keras.models.load_model({str(root / 'evil.h5')!r}, safe_mode=True)"
+    subprocess.run([sys.executable, "-c", load], capture_output=True, timeout=300)
+    assert w.marker.exists()
+    w.marker.unlink()
+    shutil.copyfile(root / "evil.h5", w.hdf5_run / "model.keras")
+    # a run whose model.keras is cut short, one whose config says maxlen "20"
+    w.truncated_run = root / "truncated-run"
+    shutil.copytree(w.run, w.truncated_run, ignore=shutil.ignore_patterns("onnx"))
+    blob = (w.run / "model.keras").read_bytes()
+    (w.truncated_run / "model.keras").write_bytes(blob[: len(blob) // 2])
+    w.string_run = root / "string-run"
+    shutil.copytree(w.run, w.string_run, ignore=shutil.ignore_patterns("onnx"))
+    config = json.loads((w.string_run / "config.json").read_text())
+    config["model"]["maxlen"] = "20"
+    (w.string_run / "config.json").write_text(json.dumps(config))
+    # exports with a swapped int8 file, an edited provenance path
+    w.swapped = root / "swapped"
+    shutil.copytree(w.export, w.swapped)
+    shutil.copyfile(w.other / "onnx" / "model.int8.onnx", w.swapped / "model.int8.onnx")
+    w.edited = root / "edited"
+    shutil.copytree(w.export, w.edited)
+    import onnx
+
+    proto = onnx.load(str(w.edited / "model.onnx"))
+    for p in proto.metadata_props:
+        if p.key == "provenance.run_dir":
+            p.value = str(w.other.resolve())
+    onnx.save(proto, str(w.edited / "model.onnx"))
+    (w.edited / "model.int8.onnx").unlink()
+    # data folders with a directory, a broken link and a link leaving the folder named like reviews,
+    # and a tarball with a 2 MB review
+    w.bad_data = {}
+    for kind in ("dir", "broken", "outside"):
+        folder = root / f"data-{kind}" / "aclImdb"
+        with tarfile.open(corpus_tarball) as tar:
+            tar.extractall(root / f"data-{kind}", filter="data")
+        target = folder / "train" / "pos" / "999_9.txt"
+        if kind == "dir":
+            target.mkdir()
+        elif kind == "broken":
+            target.symlink_to(root / "missing.txt")
+        else:
+            secret = root / "secret.txt"
+            secret.write_text("secretword " * 20)
+            os.chmod(secret, 0o600)
+            target.symlink_to(secret)
+        w.bad_data[kind] = folder
+    big = root / "big.tar.gz"
+    with tarfile.open(corpus_tarball) as src, tarfile.open(big, "w:gz") as dst:
+        for member in src:
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+        payload = root / "2mb.txt"
+        payload.write_bytes(b"word " * 400_000)
+        dst.add(payload, arcname="aclImdb/train/pos/998_9.txt")
+    w.big = big
+    return w
+
+
+# (arguments, exit status, a fragment of the error line); {name} is a path from the world fixture
+CASES = [
+    # bad flags: exit 2, before anything loads
+    ("train --learning-rate inf", 2, "finite number > 0"),
+    ("train --learning-rate nan", 2, "finite number > 0"),
+    ("train --learning-rate 0", 2, "finite number > 0"),
+    ("train --learning-rate -0.1", 2, "finite number > 0"),
+    ("train --clipnorm inf", 2, "finite number >= 0"),
+    ("train --seed -1", 2, "at least 0"),
+    ("train --maxlen 1e11", 2, "expected a whole number"),
+    ("train --maxlen 100000000000", 2, "at most 10,000"),
+    ("train --num-words 10000000000", 2, "at most 1,000,000"),
+    ("train --epochs 0", 2, "at least 1"),
+    ("train --batch-size -1", 2, "at least 1"),
+    ("train --gpus-per-worker 1.5 --workers 2", 2, "fraction below 1"),
+    ("train --gpus-per-worker nan --workers 2", 2, "fraction below 1"),
+    ("run --atol -1", 2, "finite number >= 0"),
+    ("run --rtol nan", 2, "finite number >= 0"),
+    ("run --max-accuracy-drop 150", 2, "<= 100"),
+    ("export {run} --opset 99", 2, "at most 18"),
+    ("export {run} --opset 12", 2, "at least 13"),
+    ("predict {export} --threads 99999999999 great", 2, "at most 1,024"),
+    ("verify {export} --min-label-agreement 101", 2, "<= 100"),
+    ("verify {export} --split dev", 2, "invalid choice"),
+    ("bench scaling --step-ms 0", 2, "positive"),
+    ("bench train --workers -1", 2, "at least 0"),
+    # checked before any training starts: exit 1
+    ("train --data {data} --workers 2 --collective nccl", 1, "NCCL cannot run two replicas on one GPU"),
+    ("train --data {data} --run-name ../x --exports-dir {exports}", 1, "plain folder name"),
+    ("train --data {data} --run-name " + "a" * 300 + " --exports-dir {exports}", 1, "too long"),
+    ("train --data {data} --exports-dir {file}", 1, "is not a folder"),
+    ("train --data {data} --exports-dir /proc/toolkit-cannot-create", 1, "cannot write in /proc/toolkit-cannot-create"),
+    ("train --data {data} --exports-dir {exports} --run-name notarun --overwrite", 1, "not a run folder written by toolkit"),
+    ("train --data {data} --exports-dir {exports} --run-name r", 1, "already exists"),
+    ("train --data /dev/zero --exports-dir {exports}", 1, "not a regular file or a folder"),
+    ("train --data {fifo} --exports-dir {exports}", 1, "not a regular file or a folder"),
+    ("train --data {bad_dir} --exports-dir {exports} --run-name x", 1, "is not a regular file"),
+    ("train --data {bad_broken} --exports-dir {exports} --run-name x", 1, "broken link"),
+    ("train --data {bad_outside} --exports-dir {exports} --run-name x", 1, "links outside the data folder"),
+    ("train --data {big} --exports-dir {exports} --run-name x", 1, "more than a review can be"),
+    ("train --data {data} --exports-dir {exports} --run-name x --limit 100000", 1, "larger than the data"),
+    # export: never replaces what it did not make, never without --overwrite; loads weights, not code
+    ("export {run} --out {exports}", 1, "already exists: pass --overwrite"),
+    ("export {run} --out {exports} --overwrite", 1, "not an export folder written by toolkit"),
+    ("export {run} --out {run} --overwrite", 1, "not an export folder written by toolkit"),
+    ("export {run} --out {file}", 1, "already exists"),
+    ("export {run}", 1, "already exists: pass --overwrite"),
+    ("export {hdf5_run} --out {root}/hdf5-export", 1, "not a Keras v3 model file"),
+    ("evaluate {hdf5_run}", 1, "not a Keras v3 model file"),
+    ("evaluate {truncated_run}", 1, "not a Keras v3 model file"),
+    ("evaluate {string_run}", 1, "ModelConfig.maxlen must be a whole number, got '20'"),
+    # verify: checksums, not names
+    ("verify {swapped}", 1, "was not made from"),
+    ("verify {edited}", 1, "is not the model"),
+    ("verify {export} --run {other}", 1, "is not the model"),
+    ("verify {export} --run {hdf5_run}", 1, "is not the model"),
+    # predict
+    ("predict {export} --file {bad}", 1, "is a folder"),
+    ("predict {export} --file {fifo}", 1, "not a regular file"),
+    ("predict {export} --file /dev/zero", 1, "not a regular file"),
+    ("predict {export} --file {nonutf8}", 1, "not UTF-8"),
+    ("predict {export} '   '", 1, "review 1 is empty"),
+    ("predict {nan_export} great", 1, "NaN or infinite"),
+    ("predict {root}/no-such-export great", 1, "does not exist"),
+]
+
+
+@pytest.mark.parametrize("template, status, fragment", CASES, ids=[c[0][:60] for c in CASES])
+def test_bad_input_is_a_one_line_error_and_loses_nothing(world, capsys, template, status, fragment):
+    import shlex
+
+    paths = {k: v for k, v in vars(world).items() if isinstance(v, Path)}
+    paths.update({f"bad_{k}": v for k, v in world.bad_data.items()}, bad=world.root / "bad")
+    args = [a.format(**paths) for a in shlex.split(template)]
+    before = snapshot(world.root)
+    code, err = run_cli(capsys, *args)
+    assert_one_line_error(code, err, status, fragment)
+    after = snapshot(world.root)
+    changed = [p for p, v in before.items() if after.get(p) != v]
+    assert changed == [], changed  # every file that existed is byte-identical
+    new = [p for p in after if p not in before and "/cache/" not in p]
+    assert new == [], new  # nothing written but the encoded-data cache
+    assert not world.marker.exists()  # no code from a model file ran
+
+
+def test_the_cases_cover_every_command():
+    assert len(CASES) >= 40
+    assert {c[0].split()[0] for c in CASES} >= {"train", "run", "export", "evaluate", "verify", "predict", "bench"}
+
+
+def test_nan_models_fail_verify_and_training_stops_on_a_nan_loss(world, capsys, tmp_path):
+    from toolkit.verify import verify_export
+
+    report = verify_export(world.nan_export, write_reports=False)
+    fp32 = report["variants"]["fp32"]
+    assert not report["passed"] and fp32["non_finite"] == fp32["reviews"] and "NaN or infinite" in fp32["failure"]
+    code, err = run_cli(capsys, "train", "--data", world.data, *TINY, "--epochs", "2", "--learning-rate", "1e38",
+                        "--clipnorm", "0", "--exports-dir", tmp_path, "--run-name", "diverged", "--cache-dir", world.cache)
+    assert_one_line_error(code, err, 1, "training diverged: the loss is nan after epoch 1; nothing was saved")
+    assert not (tmp_path / "diverged").exists() and not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+
+
+def test_verify_passes_on_the_genuine_export_and_checks_the_int8_gate(world):
+    from toolkit.config import Tolerances
+    from toolkit.verify import verify_export
+
+    report = verify_export(world.export, write_reports=False, run_dir=world.run)
+    assert report["passed"], report
+    int8 = report["variants"]["int8"]
+    strict = verify_export(world.export, write_reports=False, tol=Tolerances(min_label_agreement=1.0, max_accuracy_drop=1.0))
+    assert strict["variants"]["int8"]["passed"] == (int8["labels_equal"] == int8["reviews"])
+
+
+def test_classifier_takes_one_string_or_any_iterable(world):
+    from toolkit.predict import Classifier
+
+    clf = Classifier.load(world.export)
+    one = clf.predict("great")
+    assert len(one) == 1
+    assert [p.probability for p in clf.predict(t for t in ["great", "awful"])] == \
+           [p.probability for p in clf.predict(["great", "awful"])]
+    assert one[0].probability == clf.predict(["great"])[0].probability
+
+
+def test_review_files_split_only_at_newlines(world, tmp_path, capsys):
+    from toolkit.predict import read_reviews_file
+
+    txt = tmp_path / "reviews.txt"
+    txt.write_text("great film\u2028really\nawful\x0cbad\r\n\nfine\n", encoding="utf-8")
+    assert read_reviews_file(txt) == ["great film\u2028really", "awful\x0cbad", "fine"]
+    jsonl = tmp_path / "reviews.jsonl"
+    jsonl.write_text(json.dumps("line\u2028separated", ensure_ascii=False) + "\n" + json.dumps({"text": "ok"}) + "\n",
+                     encoding="utf-8")
+    assert read_reviews_file(jsonl) == ["line\u2028separated", "ok"]
+    code, err = run_cli(capsys, "predict", world.export, "--file", jsonl, "--json")
+    assert code == 0, err
+    assert len(json.loads(run_cli.out)) == 2
+
+
+def test_export_replaces_only_its_own_earlier_export_with_overwrite(world, capsys, tmp_path):
+    out = tmp_path / "export"
+    assert run_cli(capsys, "export", world.run, "--out", out)[0] == 0
+    code, err = run_cli(capsys, "export", world.run, "--out", out)
+    assert_one_line_error(code, err, 1, "already exists: pass --overwrite")
+    assert run_cli(capsys, "export", world.run, "--out", out, "--overwrite")[0] == 0
+    from toolkit.export import read_metadata
+    from toolkit.files import sha256_file
+
+    assert read_metadata(out / "model.onnx")["provenance.keras_sha256"] == sha256_file(world.run / "model.keras")
+    (out / "notes.txt").write_text("mine")  # now the folder holds something toolkit did not write
+    code, err = run_cli(capsys, "export", world.run, "--out", out, "--overwrite")
+    assert_one_line_error(code, err, 1, "not an export folder written by toolkit")
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_stale_staging_folders_of_dead_processes_are_swept(world, capsys, tmp_path):
+    stale = tmp_path / f".old-export.staging-{DEAD_PID}-abc"
+    stale.mkdir()
+    (stale / "model.onnx").write_bytes(b"half")
+    live = tmp_path / f".busy.staging-{os.getpid()}-abc"  # a live writer's: left alone
+    live.mkdir()
+    assert run_cli(capsys, "export", world.run, "--out", tmp_path / "fresh")[0] == 0
+    assert not stale.exists() and live.exists()
+
+
+def test_sigterm_while_the_run_folder_is_written_leaves_no_staging_folder(world, tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time
+        from toolkit._tf import keras
+        save = keras.Model.save
+        def slow(self, path, *a, **k):
+            save(self, path, *a, **k)
+            print("SAVING", flush=True)
+            time.sleep(120)
+        keras.Model.save = slow
+        from toolkit.cli import main
+        sys.exit(main({["train", "--data", str(world.data), *TINY, "--exports-dir", str(tmp_path), "--run-name", "t",
+                        "--cache-dir", str(world.cache)]!r}))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.stdout.readline().strip() != "SAVING":
+            pass
+        assert [p for p in tmp_path.iterdir() if ".staging-" in p.name]  # mid-write
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and err.strip().splitlines()[-1] == "toolkit: terminated", err[-2000:]
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no run folder, no staging folder
+
+
+def test_an_interrupt_inside_an_import_is_an_interrupt(monkeypatch, capsys):
+    import toolkit.cli as cli
+
+    def interrupted_import(args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:  # what onnxruntime's C extension turns it into
+            raise ImportError("initialization failed") from None
+
+    monkeypatch.setattr(cli, "cmd_predict", interrupted_import)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    code, err = run_cli(capsys, "predict", "x", "y")
+    assert code == 130 and err.strip() == "toolkit: interrupted"
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # restored
+
+
+def test_artifacts_follow_the_umask(world, tmp_path):
+    out = tmp_path / "private"
+    proc = subprocess.run([str(BIN / "toolkit"), "export", str(world.run), "--out", str(out)], capture_output=True,
+                          text=True, timeout=300, preexec_fn=lambda: os.umask(0o077))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.stat().st_mode & 0o777 == 0o700
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {p.name: 0o600 for p in out.iterdir()}
+    shared = tmp_path / "shared"
+    proc = subprocess.run([str(BIN / "toolkit"), "export", str(world.run), "--out", str(shared)], capture_output=True,
+                          text=True, timeout=300, preexec_fn=lambda: os.umask(0o022))
+    assert proc.returncode == 0 and shared.stat().st_mode & 0o777 == 0o755
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in shared.iterdir())
+
+
+def test_a_failed_final_write_keeps_the_trained_model(world, capsys, tmp_path, monkeypatch):
+    import errno
+
+    import toolkit.rundir as rundir
+
+    def full_disk(path, save_model, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr("toolkit.train.write_run", full_disk)
+    code, err = run_cli(capsys, "train", "--data", world.data, *TINY, "--exports-dir", tmp_path, "--run-name", "full",
+                        "--cache-dir", world.cache)
+    assert_one_line_error(code, err, 1, "No space left on device (ENOSPC)")
+    saved = Path(err.strip().splitlines()[-1].split("the trained model is saved in ")[1])
+    assert saved.name == rundir.MODEL_FILE and saved.is_file()
+    shutil.rmtree(saved.parent)
