@@ -93,7 +93,7 @@ def test_gpu_flags_on_the_command_line(tmp_path, corpus_tarball):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, tmp_path):
+def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, tmp_path, monkeypatch):
     """On a Ray instance that declares one GPU: two workers asking for 0.5 GPU each are both scheduled
     on it (Ray sets CUDA_VISIBLE_DEVICES=0 in both) and train in sync over RING collectives; two workers
     asking for none get CUDA_VISIBLE_DEVICES emptied before TensorFlow loads."""
@@ -104,8 +104,11 @@ def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, 
         return (DataConfig(path=str(real_tarball), cache_dir=real_cache, limit=200, maxlen=50), ModelConfig(maxlen=50),
                 TrainConfig(epochs=1, run_name=name, exports_dir=str(tmp_path / "exports")))
 
-    ray.init(num_cpus=2, num_gpus=1, logging_level="WARNING", **local_ray_options())
+    # Ray maps the GPU ids it assigns through this process's CUDA_VISIBLE_DEVICES, which an in-process
+    # export earlier in the session may have emptied (it traces on the CPU)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     try:
+        ray.init(num_cpus=2, num_gpus=1, logging_level="WARNING", **local_ray_options())
         shared = train_on_ray(*configs("shared"), ClusterConfig(workers=2, gpus_per_worker=0.5, cpus_per_worker=1,
                                                                 storage=str(tmp_path / "storage")))
         hidden = train_on_ray(*configs("hidden"), ClusterConfig(workers=2, storage=str(tmp_path / "storage")))

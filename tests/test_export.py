@@ -37,7 +37,8 @@ def exported(trained_run):
 def test_export_folder_graph_and_metadata(exported, trained_run):
     folder = exported.path
     assert folder == trained_run / "onnx"
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "model.int8.onnx", "model.onnx", "vocab.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "model.int8.onnx", "model.onnx", "model.text.int8.onnx",
+                                                        "model.text.onnx", "vocab.json"]
     model = onnx.load(str(folder / "model.onnx"))
     onnx.checker.check_model(model, full_check=True)
     ops = {n.op_type for n in model.graph.node}
@@ -129,6 +130,12 @@ def test_verify_passes_on_every_test_review_and_writes_reports(exported):
     assert fp32["labels_equal"] == 1000 and fp32["max_abs_diff"] <= 1e-5 and fp32["flipped"] == []
     assert fp32["keras_accuracy"] == fp32["onnx_accuracy"]
     assert int8["keras_accuracy"] - int8["onnx_accuracy"] <= 0.005 and int8["passed"]
+    text, text_int8 = report["variants"]["text"], report["variants"]["text-int8"]
+    assert text["passed"] and text["labels_equal"] == 1000 and text["max_abs_diff"] <= 1e-5
+    assert text_int8["passed"] and text_int8["label_agreement"] >= 0.99
+    pre = report["text_preprocessing"]
+    assert pre["passed"] and pre["reviews"] == pre["equal"] == 50_000  # every review of both splits, whatever the subset
+    assert pre["hard_strings"]["equal"] == pre["hard_strings"]["total"] >= 20
     saved = json.loads((exported.path / "parity.json").read_text())
     assert saved["variants"]["fp32"]["labels_equal"] == 1000
     assert "| fp32 |" in (exported.path / "parity.md").read_text()
@@ -143,7 +150,8 @@ def test_tampering_with_one_weight_fails_verification(exported, tmp_path):
 
     tampered = tmp_path / "tampered"
     shutil.copytree(exported.path, tampered)
-    (tampered / "model.int8.onnx").unlink()  # fp32 parity alone (the int8 file would now fail its checksum)
+    for derived in ("model.int8.onnx", "model.text.onnx", "model.text.int8.onnx"):
+        (tampered / derived).unlink()  # fp32 parity alone (the derived files would now fail their checksums)
     model = onnx.load(str(tampered / "model.onnx"))
     initializers = {i.name: i for i in model.graph.initializer}
     dense = next(n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in initializers)
@@ -299,7 +307,7 @@ def test_bench_infer_writes_sane_figures(exported, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["reviews"] == 16 and report["maxlen"] == MAXLEN
-    assert set(report["backends"]) == {"keras", "onnx_fp32", "onnx_int8"}
+    assert set(report["backends"]) == {"keras", "onnx_fp32", "onnx_int8", "onnx_fp32+tok", "onnx_text", "onnx_text-int8"}
     keras = report["backends"]["keras"]["batch"]
     for name, backend in report["backends"].items():
         assert backend["model_bytes"] > 0 and backend["peak_rss_mb"] > 0
@@ -311,3 +319,118 @@ def test_bench_infer_writes_sane_figures(exported, tmp_path):
     # onnxruntime alone never loads TensorFlow: its process is far smaller than Keras'
     assert report["backends"]["onnx_fp32"]["peak_rss_mb"] < report["backends"]["keras"]["peak_rss_mb"]
     assert "onnx_int8" in proc.stdout and "x Keras" in proc.stdout
+
+
+# --- the text model: preprocessing inside the graph (toolkit.textgraph) -------------------------------
+def test_text_model_takes_raw_text_with_standard_ops_only(exported):
+    import onnxruntime as ort
+    from toolkit.files import sha256_file
+
+    folder = exported.path
+    model = onnx.load(str(folder / "model.text.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    (inp,), (out,) = model.graph.input, model.graph.output
+    assert inp.name == "text" and inp.type.tensor_type.elem_type == onnx.TensorProto.STRING
+    assert out.name == "probability" and out.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    ops = {(n.domain or "ai.onnx", n.op_type) for n in model.graph.node}
+    assert {("com.microsoft", "Tokenizer"), ("ai.onnx.ml", "LabelEncoder"), ("ai.onnx", "StringNormalizer"),
+            ("ai.onnx", "LSTM")} <= ops
+    assert {d for d, _ in ops} <= {"ai.onnx", "ai.onnx.ml", "com.microsoft"}  # no custom-op library
+    assert model.ir_version == onnx.load(str(folder / "model.onnx")).ir_version <= 10  # onnxruntime-node reads it
+    assert len({o.domain or "" for o in model.opset_import}) == len(model.opset_import)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["preprocessing.in_graph"] == "true" and meta["preprocessing.tokenizer_version"] == "2"
+    assert meta["variant.source_sha256"] == sha256_file(folder / "model.onnx")
+    int8 = {p.key: p.value for p in onnx.load(str(folder / "model.text.int8.onnx")).metadata_props}
+    assert int8["variant.source_sha256"] == sha256_file(folder / "model.int8.onnx")
+    session = ort.InferenceSession(str(folder / "model.text.onnx"), providers=["CPUExecutionProvider"])
+    p = session.run(["probability"], {"text": np.array(["A wonderful film.", "Dull."], dtype=object)})[0]
+    assert p.shape == (2, 1) and np.isfinite(p).all()
+
+
+def test_in_graph_ids_equal_toolkit_text_on_real_reviews_and_hard_strings(exported, real_tarball):
+    from toolkit.data import raw_reviews
+    from toolkit.textgraph import HARD_STRINGS, id_mismatches, preprocessing_session
+    from toolkit.text import Vocabulary
+
+    vocab = Vocabulary.load(exported.path / "vocab.json")
+    session = preprocessing_session(exported.path / "model.text.onnx")
+    assert id_mismatches(session, vocab, HARD_STRINGS) == []
+    texts = list(raw_reviews(DataConfig(path=str(real_tarball)))["test"].values())[::25]  # 1,000 of them
+    assert len(texts) == 1000 and id_mismatches(session, vocab, texts) == []
+    # the check is not vacuous: tokenizer version 1 differs on the hard strings the graph is built for
+    v1 = Vocabulary(vocab.words, vocab.num_words, vocab.maxlen, tokenizer_version=1)
+    assert [HARD_STRINGS[i] for i in id_mismatches(session, v1, HARD_STRINGS)] == ["<br\xa0/>", "\u0130stanbul", "\u212a Kelvin"]
+
+
+def test_predict_uses_the_text_model_and_equals_the_ids_path(exported, real_tarball):
+    from toolkit.data import raw_reviews
+    from toolkit.predict import Classifier
+
+    texts = list(raw_reviews(DataConfig(path=str(real_tarball)))["test"].values())[::125]
+    auto, ids = Classifier.load(exported.path), Classifier.load(exported.path, variant="fp32")
+    assert auto.takes_text and not ids.takes_text
+    np.testing.assert_allclose(auto.probabilities(texts), ids.probabilities(texts), atol=1e-6, rtol=0)
+    # int8 quantises each batch's activations with that batch's range: compare review by review
+    q_text, q_ids = (Classifier.load(exported.path, variant=v) for v in ("text-int8", "int8"))
+    q_text.batch_size = q_ids.batch_size = 1
+    np.testing.assert_allclose(q_text.probabilities(texts[:50]), q_ids.probabilities(texts[:50]), atol=1e-6, rtol=0)
+
+
+def test_exported_graphs_load_without_warnings_and_carry_nothing_unused(exported):
+    code = ("import sys, onnxruntime as ort\n"
+            "ort.set_default_logger_severity(1)\n"
+            "so = ort.SessionOptions(); so.log_severity_level = 1\n"
+            "[ort.InferenceSession(p, so, providers=['CPUExecutionProvider']) for p in sys.argv[1:]]\n")
+    files = sorted(str(p) for p in exported.path.glob("*.onnx"))
+    assert len(files) == 4
+    proc = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Session successfully initialized" in proc.stderr  # the log level really shows info and up
+    assert [line for line in proc.stderr.splitlines() if "[W:" in line or "[E:" in line] == []
+    for f in files:
+        model = onnx.load(f)
+        used = {name for node in model.graph.node for name in node.input}
+        assert [i.name for i in model.graph.initializer if i.name not in used] == []
+
+
+def test_quantisation_prints_nothing(exported, tmp_path, capfd):
+    from toolkit.export import quantize_int8
+
+    capfd.readouterr()
+    quantize_int8(exported.path / "model.onnx", tmp_path / "q.onnx")
+    out, err = capfd.readouterr()
+    assert "pre-processing" not in err + out and (tmp_path / "q.onnx").is_file()
+
+
+def test_the_node_client_gives_pythons_probabilities(exported, real_tarball, tmp_path):
+    """onnxruntime-node, installed with npm into a temporary folder, runs toolkit/clients/node/predict.js
+    on 1,000 real test reviews: the same labels and probabilities as Python's text model."""
+    import os
+
+    from toolkit.data import raw_reviews
+    from toolkit.predict import Classifier
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not (node and npm):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("node and npm are required for the Node client test under CI=true")
+        pytest.skip("node or npm not installed")
+    client = Path(__file__).parents[1] / "toolkit" / "clients" / "node"
+    for name in ("package.json", "predict.js"):
+        shutil.copy(client / name, tmp_path / name)
+    install = subprocess.run([npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-3000:]
+    texts = list(raw_reviews(DataConfig(path=str(real_tarball)))["test"].values())[::25]
+    reviews = tmp_path / "reviews.jsonl"
+    reviews.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
+    proc = subprocess.run([node, "predict.js", str(exported.path), "--json", "--file", str(reviews)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from_node = json.loads(proc.stdout)
+    p_node = np.array([r["probability"] for r in from_node], dtype=np.float64)
+    p_python = Classifier.load(exported.path, variant="text").probabilities(texts).astype(np.float64)
+    assert len(p_node) == 1000
+    assert [r["label"] for r in from_node] == ["positive" if p >= 0.5 else "negative" for p in p_python]
+    assert np.abs(p_node - p_python).max() <= 1e-6

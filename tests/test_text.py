@@ -17,6 +17,22 @@ def test_tokenize_lowercases_strips_breaks_and_keeps_inner_apostrophes():
     assert tokenize("") == [] and tokenize("   \n\t") == []
 
 
+def test_tokenizer_version_2_lowercases_ascii_only_and_version_1_vocabularies_still_load(tmp_path):
+    # version 2 (the default) and 1 agree except where lower() maps non-ASCII into ASCII, or a tag
+    # holds non-ASCII white space
+    for text in ("A GREAT film.<br /><br />Don't miss it!<BR/>10/10", "caf\u00e9 na\u00efve \u00c9COLE", "a''b 90's"):
+        assert tokenize(text) == tokenize(text, 1)
+    assert tokenize("\u0130stanbul \u212a <br\xa0/>x") == ["stanbul", "br", "x"]
+    assert tokenize("\u0130stanbul \u212a <br\xa0/>x", 1) == ["i", "stanbul", "k", "x"]
+    v1 = Vocabulary(("k", "x"), num_words=10, maxlen=5, tokenizer_version=1)
+    v1.save(tmp_path / "v1.json")
+    loaded = Vocabulary.load(tmp_path / "v1.json")
+    assert loaded.tokenizer_version == 1 and loaded.sha256 == v1.sha256
+    assert loaded.ids("\u212a x") == [START_ID, 3, 4]  # encoded with version 1, as it was trained
+    assert Vocabulary.build(["\u212a x"], 10, 5).tokenizer_version == 2
+    assert json.loads(Vocabulary.build(["a"], 10, 5).to_json())["break_pattern"] == "<[bB][rR][ \\t\\n\\r\\f\\v]*/?>"
+
+
 def test_vocabulary_ranks_by_frequency_breaks_ties_alphabetically_and_reserves_ids():
     vocab = Vocabulary.build(["b a a c", "c a b d"], num_words=6, maxlen=8)
     # a:3, b:2, c:2, d:1 -> room for num_words - 3 = 3 words; b before c (tie, alphabetical)
@@ -52,7 +68,7 @@ def test_json_round_trip_with_version_and_checksum(tmp_path):
     path = tmp_path / "vocab.json"
     vocab.save(path)
     data = json.loads(path.read_text())
-    assert data["format_version"] == 1 and data["tokenizer_version"] == 1
+    assert data["format_version"] == 1 and data["tokenizer_version"] == 2
     assert (data["pad_id"], data["start_id"], data["oov_id"], data["first_word_id"]) == (0, 1, 2, FIRST_WORD_ID)
     assert data["sha256"] == vocab.sha256 and len(vocab.sha256) == 64
     loaded = Vocabulary.load(path)

@@ -28,7 +28,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import ToolkitError
-from .export import VARIANT_FILES, open_export
+from .export import TEXT_FILES, VARIANT_FILES, open_export
 from .export import variable_length as is_variable_length
 from .progress import log
 from .files import WriteError, atomic_write_text, check_can_write
@@ -58,11 +58,11 @@ def _batches(x: np.ndarray, bs: int, variable_length: bool, max_batches: int) ->
     over the length range (ascending-length batches, then every k-th one)."""
     from .batching import inference_batches
 
-    batches = [ids for _, ids in inference_batches(x, bs, variable_length) if len(ids) == bs]
+    batches = [(rows, ids) for rows, ids in inference_batches(x, bs, variable_length) if len(ids) == bs]
     if not batches:
         raise BenchError(f"batch size {bs} is larger than the {len(x)} benchmark reviews: use more --reviews")
     keep = np.unique(np.linspace(0, len(batches) - 1, min(max_batches, len(batches))).round().astype(int))
-    return [np.ascontiguousarray(batches[i]) for i in keep]
+    return [(batches[i][0], np.ascontiguousarray(batches[i][1])) for i in keep]
 
 
 def _measure(run_batch, x: np.ndarray, batch_sizes: Sequence[int], repeats: int, max_batches: int, variable_length: bool) -> dict:
@@ -70,22 +70,22 @@ def _measure(run_batch, x: np.ndarray, batch_sizes: Sequence[int], repeats: int,
     results = {}
     for bs in batch_sizes:
         batches = _batches(x, bs, variable_length, max_batches)
-        for b in batches[:: max(1, len(batches) // 8)]:
-            run_batch(b)  # warm-up: graph building, allocations, thread pools
+        for rows, b in batches[:: max(1, len(batches) // 8)]:
+            run_batch(rows, b)  # warm-up: graph building, allocations, thread pools
         rates, latencies = [], []
         for _ in range(repeats):
             start = time.perf_counter()
-            for b in batches:
+            for rows, b in batches:
                 t = time.perf_counter()
-                run_batch(b)
+                run_batch(rows, b)
                 latencies.append(time.perf_counter() - t)
-            rates.append(sum(len(b) for b in batches) / (time.perf_counter() - start))
+            rates.append(sum(len(b) for _, b in batches) / (time.perf_counter() - start))
         lat = np.array(latencies) * 1000
         results[str(bs)] = {
             "reviews_per_second": round(float(np.median(rates)), 1),
             "latency_ms_p50": round(float(np.percentile(lat, 50)), 3),
             "latency_ms_p99": round(float(np.percentile(lat, 99)), 3),
-            "mean_tokens": round(float(np.mean([b.shape[1] for b in batches])), 1),
+            "mean_tokens": round(float(np.mean([b.shape[1] for _, b in batches])), 1),
             "batches": len(batches),
             "repeats": repeats,
         }
@@ -104,22 +104,33 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _infer_child(backend: str, model_path: str, threads: int, x: np.ndarray, batch_sizes, repeats: int, max_batches: int,
-                 variable_length: bool, queue) -> None:
+def _infer_child(backend: str, model_path: str, threads: int, x: np.ndarray, texts: list, batch_sizes, repeats: int,
+                 max_batches: int, variable_length: bool, queue) -> None:
+    """One backend in its own process. "keras" (model_path: the run folder) and "onnx" take the batches'
+    token ids; "onnx_tokenize" encodes the batch's texts with toolkit.text first (vocab.json beside the
+    model), as predict does; "onnx_text" gives a text model the texts themselves."""
     try:
-        if backend == "keras":  # model_path: the run folder
+        if backend == "keras":
             from ._tf import keras  # noqa: F401  (TensorFlow set up before the model is built)
             from .rundir import read_run
 
             model = read_run(model_path).load_model()
-            run_batch = model.predict_on_batch
+            run_batch = lambda rows, ids: model.predict_on_batch(ids)  # noqa: E731
         else:
             import onnxruntime as ort
 
+            from .batching import trim
             from .export import session_options
+            from .text import Vocabulary
 
             session = ort.InferenceSession(model_path, session_options(threads), providers=["CPUExecutionProvider"])
-            run_batch = lambda b: session.run(["probability"], {"token_ids": b})  # noqa: E731
+            vocab = Vocabulary.load(Path(model_path).parent / "vocab.json")
+            feeds = {
+                "onnx": lambda rows, ids: {"token_ids": ids},
+                "onnx_tokenize": lambda rows, ids: {"token_ids": trim(vocab.encode([texts[i] for i in rows]))},
+                "onnx_text": lambda rows, ids: {"text": np.array([texts[i] for i in rows], dtype=object)},
+            }[backend]
+            run_batch = lambda rows, ids: session.run(["probability"], feeds(rows, ids))  # noqa: E731
         figures = _measure(run_batch, x, batch_sizes, repeats, max_batches, variable_length)
         queue.put({"ok": figures, "peak_rss_mb": peak_rss_mb()})
     except BaseException as exc:  # reported to the parent as one line
@@ -160,12 +171,21 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
         raise BenchError(f"--reviews {reviews} is more than the {len(data.test):,} test reviews")
     pick = np.sort(np.random.default_rng(0).permutation(len(data.test))[:reviews])
     x = data.test.x[pick]
-    backends = {"keras": (str(run.path), run.model_file.stat().st_size, 0)}
+    texts = []
+    backends = {"keras": ("keras", str(run.path), run.model_file.stat().st_size, 0)}
     for variant, name in VARIANT_FILES.items():
         if (export / name).is_file():
             for t in threads:
-                key = f"onnx_{variant}" + (f"_{t}t" if t else "")
-                backends[key] = (str(export / name), (export / name).stat().st_size, t)
+                suffix = f"_{t}t" if t else ""
+                kind = "onnx_text" if variant in TEXT_FILES else "onnx"
+                backends[f"onnx_{variant}{suffix}"] = (kind, str(export / name), (export / name).stat().st_size, t)
+                if variant == "fp32" and (export / TEXT_FILES["text"]).is_file():  # the same path, tokenising in Python
+                    backends[f"onnx_fp32+tok{suffix}"] = ("onnx_tokenize", str(export / name), (export / name).stat().st_size, t)
+    if any(kind != "keras" and kind != "onnx" for kind, *_ in backends.values()):
+        from .data import raw_reviews
+
+        raw = raw_reviews(from_dict(DataConfig, run.config.get("data", {})))["test"]
+        texts = [raw[i] for i in data.test.ids[pick]]
     report = {
         "benchmark": "infer",
         "export": str(export.resolve()),
@@ -177,9 +197,9 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
         "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} CPU(s), {platform.python_version()}",
         "backends": {},
     }
-    for name, (path, size, t) in backends.items():
+    for name, (kind, path, size, t) in backends.items():
         log(f"bench infer: {name} at batch {', '.join(map(str, batch_sizes))} ...")
-        result = _in_child("keras" if name == "keras" else "onnx", path, t, x, tuple(batch_sizes), repeats, max_batches, variable_length)
+        result = _in_child(kind, path, t, x, texts, tuple(batch_sizes), repeats, max_batches, variable_length)
         report["backends"][name] = {"model_bytes": size, "threads": t, "peak_rss_mb": result["peak_rss_mb"], "batch": result["ok"]}
     keras = report["backends"]["keras"]["batch"]
     for figures in report["backends"].values():
@@ -193,10 +213,10 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
 def infer_table(report: dict) -> str:
     lines = [f"inference on {report['reviews']:,} real test reviews (median {report['median_tokens']:.0f} tokens; input: "
              f"{report['input']}), {report['machine']}",
-             f"{'backend':<13} {'batch':>5} {'reviews/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'x Keras':>8} {'peak MB':>8} {'size MB':>8}"]
+             f"{'backend':<17} {'batch':>5} {'reviews/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'x Keras':>8} {'peak MB':>8} {'size MB':>8}"]
     for name, b in report["backends"].items():
         for bs, row in b["batch"].items():
-            lines.append(f"{name:<13} {bs:>5} {row['reviews_per_second']:>11,.1f} {row['latency_ms_p50']:>9.2f} "
+            lines.append(f"{name:<17} {bs:>5} {row['reviews_per_second']:>11,.1f} {row['latency_ms_p50']:>9.2f} "
                          f"{row['latency_ms_p99']:>9.2f} {row['ratio_to_keras']:>8.2f} {b['peak_rss_mb']:>8.0f} {b['model_bytes'] / 1e6:>8.2f}")
     return "\n".join(lines)
 

@@ -194,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("export", metavar="EXPORT", help="an export folder written by 'toolkit export'")
     p.add_argument("texts", metavar="TEXT", nargs="*", help="reviews to classify")
     p.add_argument("--file", metavar="FILE", help="read reviews from FILE: .txt (one per line), .jsonl or .csv ('-' for stdin)")
-    p.add_argument("--variant", choices=("fp32", "int8"), default="fp32", help="which model of the export to use (default fp32)")
+    p.add_argument("--variant", choices=("auto", "fp32", "int8", "text", "text-int8"), default="auto",
+                   help="which model of the export to use: text / text-int8 tokenise inside the graph, fp32 / int8 take "
+                        "token ids from toolkit.text (default auto: text when the export has it, else fp32)")
     p.add_argument("--threads", type=_int_at_least(0, MAX_THREADS), default=0, metavar="N",
                    help="onnxruntime intra-op threads; 0: one per core (default; fastest for batches), 1: lowest latency "
                         "for a single review on a small CPU (see the README's inference figures)")
@@ -403,16 +405,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def parity_table(report: dict) -> str:
     lines = [f"parity on {report['reviews']:,} {report['split']} reviews: {'PASS' if report['passed'] else 'FAIL'}",
-             f"{'variant':<8} {'size':>8} {'max|dp|':>10} {'mean|dp|':>10} {'p99|dp|':>10} {'labels equal':>20} "
+             f"{'variant':<9} {'size':>8} {'max|dp|':>10} {'mean|dp|':>10} {'p99|dp|':>10} {'labels equal':>20} "
              f"{'keras acc':>9} {'onnx acc':>9}  result"]
     for v, r in report["variants"].items():
-        lines.append(f"{v:<8} {r['size_bytes'] / 1e6:>6.2f}MB {r['max_abs_diff']:>10.2e} {r['mean_abs_diff']:>10.2e} "
+        lines.append(f"{v:<9} {r['size_bytes'] / 1e6:>6.2f}MB {r['max_abs_diff']:>10.2e} {r['mean_abs_diff']:>10.2e} "
                      f"{r['p99_abs_diff']:>10.2e} {r['labels_equal']:>10,}/{r['reviews']:<9,} {r['keras_accuracy']:>9.4f} "
                      f"{r['onnx_accuracy']:>9.4f}  {'pass' if r['passed'] else 'FAIL: ' + r['failure']}")
         for f in r["flipped"][:20]:
             lines.append(f"  flipped {f['id']}: label {f['label']}, keras {f['keras']:.6f}, onnx {f['onnx']:.6f}")
+    if report.get("text_preprocessing"):
+        lines.append(text_preprocessing_line(report["text_preprocessing"]))
     lines.append(f"reports: {report['export']}/parity.json, parity.md, parity.png")
     return "\n".join(lines)
+
+
+def text_preprocessing_line(t: dict) -> str:
+    h = t["hard_strings"]
+    return (f"text preprocessing in the graph: ids equal to toolkit.text on {t['equal']:,} of {t['reviews']:,} reviews "
+            f"and {h['equal']} of {h['total']} hard strings: {'pass' if t['passed'] else 'FAIL'}")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -500,6 +510,8 @@ def run_summary(run_dir, export_dir, report: dict) -> str:
     ]
     for v, r in report["variants"].items():
         rows.append((f"{v} model", f"{r['size_bytes'] / 1e6:.2f} MB, accuracy {r['onnx_accuracy']:.4f}, {'pass' if r['passed'] else 'FAIL'}"))
+    if report.get("text_preprocessing"):
+        rows.append(("text preprocessing", text_preprocessing_line(report["text_preprocessing"]).split(": ", 1)[1]))
     rows += [("run folder", str(run_dir)), ("export folder", str(export_dir)), ("parity", "PASS" if report["passed"] else "FAIL")]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -233,6 +233,16 @@ def _read_review_file(f: Path, source: Path) -> bytes:
         raise DataError(f"cannot read {f}: {exc.strerror or exc}") from None
 
 
+def raw_reviews(cfg: DataConfig) -> dict[str, dict[str, str]]:
+    """The raw text of every review, ``{split: {review id: text}}`` (what the in-graph preprocessing is
+    checked on); ``cfg``'s source, all reviews (``--limit`` subsets pick theirs by id)."""
+    if cfg.source != "aclimdb":
+        raise DataError("the raw review text is only in the aclImdb sources, not in keras.datasets.imdb")
+    log("reading the raw reviews ...")
+    raw, _ = read_reviews(resolve_source(cfg))
+    return {split: {rid: text for rid, _, text in items} for split, items in raw.items()}
+
+
 def _subset(items: list[Review], cfg: DataConfig, split: str) -> list[Review]:
     """A class-balanced, seeded subset of ``cfg.limit`` reviews (all of them when limit is None)."""
     if cfg.limit is None:

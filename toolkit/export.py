@@ -30,10 +30,14 @@ from . import __version__
 from .errors import ToolkitError
 from .files import WriteError, atomic_write_text, check_target, file_mode, sha256_file, staged_folder
 from .rundir import VOCAB_FILE, Run, is_toolkit_export, read_run
-from .text import OOV_ID, PAD_ID, START_ID, TOKEN_PATTERN, TOKENIZER_VERSION
+from .progress import log
+from .text import OOV_ID, PAD_ID, START_ID
 
 MODEL_FILE = "model.onnx"
-VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+IDS_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}  # input token_ids
+TEXT_FILES = {"text": "model.text.onnx", "text-int8": "model.text.int8.onnx"}  # input text (toolkit.textgraph)
+TEXT_SOURCE = {"text": "fp32", "text-int8": "int8"}  # the ids model each text model is built on
+VARIANT_FILES = {**IDS_FILES, **TEXT_FILES}
 CARD_FILE = "README.md"
 DEFAULT_OPSET = 17
 OPSETS = range(13, 19)  # what tf2onnx 1.17 converts to (13: the first with the ops used here)
@@ -82,6 +86,7 @@ def export_run(run_dir: str | os.PathLike, out: Optional[str | os.PathLike] = No
         if "int8" in quantize:
             quantize_int8(stage / MODEL_FILE, stage / VARIANT_FILES["int8"])
             files["int8"] = VARIANT_FILES["int8"]
+        files.update(write_text_models(stage, files, run))
         shutil.copyfile(run.path / VOCAB_FILE, stage / VOCAB_FILE)
         sizes = {variant: (stage / name).stat().st_size for variant, name in files.items()}
         any_length = not proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
@@ -89,6 +94,39 @@ def export_run(run_dir: str | os.PathLike, out: Optional[str | os.PathLike] = No
         for f in stage.iterdir():
             os.chmod(f, file_mode())
     return ExportResult(out, files, sizes)
+
+
+def write_text_models(folder: Path, files: dict, run: Run) -> dict:
+    """``model.text.onnx`` (and ``model.text.int8.onnx``): the preprocessing in the graph before each
+    ids model in ``folder``. Each records the sha256 of the ids model it was built on. Needs a run
+    with tokenizer version 2 (older runs get no text model, and a note says why)."""
+    import onnx
+
+    from .textgraph import text_model
+
+    if run.vocabulary.tokenizer_version != 2:
+        log(f"no text model: {run.path} was trained with tokenizer version {run.vocabulary.tokenizer_version}; "
+            "train it again for one")
+        return {}
+    written = {}
+    for variant, source in TEXT_SOURCE.items():
+        if source not in files:
+            continue
+        src = folder / files[source]
+        model = text_model(onnx.load(str(src)), run.vocabulary)
+        for key in ("variant.name", "variant.source_sha256"):
+            for prop in [p for p in model.metadata_props if p.key == key]:
+                model.metadata_props.remove(prop)
+        for key, value in (("variant.name", variant), ("variant.source_sha256", sha256_file(src)),
+                           ("preprocessing.in_graph", "true")):
+            model.metadata_props.add(key=key, value=value)
+        try:
+            onnx.checker.check_model(model, full_check=True)
+        except onnx.checker.ValidationError as exc:
+            raise ExportError(f"the text model fails onnx.checker: {exc}") from None
+        onnx.save(model, str(folder / TEXT_FILES[variant]))
+        written[variant] = TEXT_FILES[variant]
+    return written
 
 
 def check_export_target(out: Path, overwrite: bool) -> None:
@@ -119,6 +157,7 @@ def convert(run: Run, opset: int):
         raise ExportError(f"conversion did not produce a native ONNX LSTM (ops: {sorted(ops)})")
     if length is None:
         _skip_padding(proto)
+    _drop_unused_initializers(proto)
     _name_axes(proto)
     for key, value in metadata(run, opset).items():
         proto.metadata_props.add(key=key, value=value)
@@ -204,6 +243,15 @@ def _skip_padding(proto) -> None:
         lstm.output[0] = ""  # Y is no longer needed
 
 
+def _drop_unused_initializers(proto) -> None:
+    """tf2onnx leaves constants no node reads (``const_starts__60``...); onnxruntime warns about each on
+    every load, in Python and in Node."""
+    used = {name for node in proto.graph.node for name in node.input}
+    keep = [init for init in proto.graph.initializer if init.name in used]
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(keep)
+
+
 def _copy(node):
     from onnx import NodeProto
 
@@ -273,8 +321,8 @@ def metadata(run: Run, opset: int) -> dict[str, str]:
     metrics = run.metrics
     return {
         "toolkit.format_version": "1",
-        "preprocessing.tokenizer_version": str(TOKENIZER_VERSION),
-        "preprocessing.token_pattern": TOKEN_PATTERN,
+        "preprocessing.tokenizer_version": str(vocab.tokenizer_version),
+        "preprocessing.token_pattern": vocab.spec()["token_pattern"],
         "preprocessing.maxlen": str(vocab.maxlen),
         "preprocessing.num_words": str(vocab.num_words),
         "preprocessing.pad_id": str(PAD_ID),
@@ -300,10 +348,9 @@ def metadata(run: Run, opset: int) -> dict[str, str]:
 
 def open_export(export_dir: str | os.PathLike, variant: str = "fp32", threads: int = 0):
     """``(onnxruntime session, metadata, vocabulary)`` of an export folder, checked: the files exist,
-    the model loads, and ``vocab.json`` is the one the model was exported with. Needs only
-    onnxruntime and NumPy (edge inference uses it)."""
-    import onnxruntime as ort
-
+    the fp32 model loads, a derived variant (int8, text) was made from the files beside it (checksums),
+    and ``vocab.json`` is the one the model was exported with. Needs only onnxruntime and NumPy (edge
+    inference uses it)."""
     from .text import Vocabulary, VocabularyError
 
     export_dir = Path(export_dir)
@@ -311,15 +358,16 @@ def open_export(export_dir: str | os.PathLike, variant: str = "fp32", threads: i
         raise ExportError(f"export folder {export_dir} does not exist: create one with 'toolkit export RUN'")
     if variant not in VARIANT_FILES:
         raise ExportError(f"unknown variant {variant!r}: use one of {sorted(VARIANT_FILES)}")
-    for name in (VARIANT_FILES[variant], VOCAB_FILE):
+    for name in dict.fromkeys((VARIANT_FILES["fp32"], VARIANT_FILES[variant], VOCAB_FILE)):
         if not (export_dir / name).is_file():
-            hint = " (export with --quantize int8)" if name == VARIANT_FILES["int8"] else ""
+            hint = {VARIANT_FILES["int8"]: " (export with --quantize int8)",
+                    VARIANT_FILES["text"]: " (export a run trained with tokenizer version 2)"}.get(name, "")
             raise ExportError(f"{export_dir} has no {name}{hint}: export the run again with 'toolkit export RUN'")
+    session = _session(export_dir / VARIANT_FILES["fp32"], threads)  # the anchor: it must load
+    if variant != "fp32":
+        check_derived(export_dir, variant)
+        session = _session(export_dir / VARIANT_FILES[variant], threads)
     path = export_dir / VARIANT_FILES[variant]
-    try:
-        session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own InvalidProtobuf / Fail types
-        raise ExportError(f"{path} is not a loadable ONNX model ({type(exc).__name__}): it may be truncated or corrupt; export the run again") from None
     meta = dict(session.get_modelmeta().custom_metadata_map)
     expected = meta.get("preprocessing.vocab_sha256")
     if expected is None:
@@ -332,6 +380,33 @@ def open_export(export_dir: str | os.PathLike, variant: str = "fp32", threads: i
         raise ExportError(f"{export_dir / VOCAB_FILE} belongs to another model (sha256 {vocab.sha256[:12]}..., the model "
                           f"expects {expected[:12]}...): use the vocab.json exported with this model")
     return session, meta, vocab
+
+
+DERIVED_FROM = {"int8": "fp32", **TEXT_SOURCE}  # variant -> the variant it was made from
+
+
+def check_derived(export_dir: Path, variant: str) -> None:
+    """``variant``'s file (and the ones it was made from, back to fp32) records the sha256 of its source
+    beside it: a file swapped in from another export is refused."""
+    while variant in DERIVED_FROM:
+        derived = export_dir / VARIANT_FILES[variant]
+        source = export_dir / VARIANT_FILES[DERIVED_FROM[variant]]
+        recorded = read_metadata(derived).get("variant.source_sha256") if derived.is_file() else None
+        actual = sha256_file(source) if source.is_file() else "missing"
+        if recorded != actual:
+            raise ExportError(f"{derived} was not made from {source} (it records {(recorded or 'no source')[:12]}..., "
+                              f"the file is {actual[:12]}...): export the run again")
+        variant = DERIVED_FROM[variant]
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own InvalidProtobuf / Fail types
+        raise ExportError(f"{path} is not a loadable ONNX model ({type(exc).__name__}): it may be truncated or corrupt; "
+                          "export the run again") from None
 
 
 def variable_length(session) -> bool:
@@ -367,10 +442,18 @@ def quantize_int8(src: Path, dst: Path) -> None:
     """onnxruntime dynamic quantisation: int8 weights, the LSTM as ``DynamicQuantizeLSTM``. The result
     records the sha256 of the fp32 model it came from (``variant.source_sha256``): ``verify`` refuses
     an int8 file made from another model."""
+    import logging
+
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its "consider pre-processing" advice goes through the root logger
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     model = onnx.load(str(dst))
     for key, value in (("variant.name", "int8"), ("variant.source_sha256", sha256_file(src))):
         model.metadata_props.add(key=key, value=value)
@@ -397,12 +480,14 @@ def model_card(run: Run, files: dict, sizes: dict, opset: int, parity: Optional[
         (f"- input `token_ids`: int32 `[batch, tokens]`, any number of tokens; padding (id {PAD_ID}) is skipped, so a"
          " review gets the same probability however it is padded" if any_length
          else f"- input `token_ids`: int32 `[batch, {vocab.maxlen}]`"),
+        *([f"- `{TEXT_FILES['text']}`: input `text`, string `[batch]`, the raw reviews; the preprocessing below runs"
+           " inside the graph (standard onnxruntime ops only)"] if "text" in files else []),
         "- output `probability`: float32 `[batch, 1]`, the probability that the review is positive;"
         f" label `positive` when it is >= {THRESHOLD}",
         "",
-        "## Preprocessing (toolkit.text, tokenizer version 1)",
+        f"## Preprocessing (toolkit.text, tokenizer version {vocab.tokenizer_version})",
         "",
-        f"Lower-case; replace `<br />` with a space; tokens are the matches of `{TOKEN_PATTERN}`; each token"
+        f"Remove `<br />` tags; tokens are the matches of `{vocab.spec()['token_pattern']}`, lower-cased; each token"
         f" maps to its id in `vocab.json` (the {len(vocab.words):,} most frequent training words, ids 3 to"
         f" {vocab.num_words - 1}), unknown words to {OOV_ID}; prepend {START_ID}; keep the last {vocab.maxlen}"
         f" ids and left-pad with {PAD_ID}. In Python: `toolkit.predict.Classifier.load(folder).predict(texts)`.",

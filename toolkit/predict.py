@@ -26,7 +26,10 @@ import numpy as np
 
 from . import batching
 from .errors import ToolkitError
-from .export import open_export, variable_length
+from .export import TEXT_FILES, open_export, variable_length
+from .textgraph import TEXT_INPUT
+
+OUTPUT = "probability"
 
 
 class PredictError(ToolkitError):
@@ -47,12 +50,19 @@ class Classifier:
         self.labels = tuple(json.loads(metadata.get("labels", '["negative", "positive"]')))
         self.threshold = float(metadata.get("decision_threshold", 0.5))
         self.batch_size = batch_size
-        # A variable-length export (masked padding) gets batches of similar length trimmed to their
-        # longest review; a fixed-length one (the tutorial's model) gets maxlen tokens.
-        self.variable_length = variable_length(session)
+        # A text model (model.text.onnx) tokenises inside the graph; an ids model gets the ids of
+        # text.py: a variable-length export (masked padding) batches of similar length trimmed to
+        # their longest review, a fixed-length one (the tutorial's model) maxlen tokens.
+        self.takes_text = session.get_inputs()[0].name == TEXT_INPUT
+        self.variable_length = (metadata.get("input.variable_length", "true") == "true" if self.takes_text
+                                else variable_length(session))
 
     @classmethod
-    def load(cls, export_dir: str | os.PathLike, variant: str = "fp32", threads: int = 0) -> "Classifier":
+    def load(cls, export_dir: str | os.PathLike, variant: str = "auto", threads: int = 0) -> "Classifier":
+        """``variant``: "auto" (the text model when the export has one, else fp32), "fp32", "int8",
+        "text" or "text-int8"."""
+        if variant == "auto":
+            variant = "text" if (Path(export_dir) / TEXT_FILES["text"]).is_file() else "fp32"
         session, metadata, vocabulary = open_export(export_dir, variant, threads)
         return cls(session, vocabulary, metadata)
 
@@ -65,25 +75,49 @@ class Classifier:
                 raise PredictError(f"review {i + 1} is not text ({type(text).__name__})")
             if not text.strip():
                 raise PredictError(f"review {i + 1} is empty: there is nothing to classify")
+        if self.takes_text:
+            return self.probabilities_of_texts(texts)
         return self.probabilities_of_ids(self.vocabulary.encode(texts))
+
+    def probabilities_of_texts(self, texts: list[str]) -> np.ndarray:
+        """float32 ``[n]`` from a text model."""
+        return _finite(run_text_model(self.session, texts, self.batch_size))
 
     def probabilities_of_ids(self, ids: np.ndarray) -> np.ndarray:
         """float32 ``[n]`` for pre-padded token ids ``[n, maxlen]`` (``Vocabulary.encode``'s output)."""
         out = np.empty(len(ids), dtype=np.float32)
         for rows, batch in batching.inference_batches(ids, self.batch_size, self.variable_length):
             out[rows] = self._run(batch)
-        bad = np.flatnonzero(~np.isfinite(out))
-        if len(bad):
-            raise PredictError(f"the model gave NaN or infinite probabilities for {len(bad):,} of {len(out):,} review(s) "
-                               f"(first: review {bad[0] + 1}): the export is broken; run 'toolkit verify' on it")
-        return out
+        return _finite(out)
 
     def _run(self, ids: np.ndarray) -> np.ndarray:
-        return self.session.run(["probability"], {"token_ids": np.ascontiguousarray(ids)})[0][:, 0]
+        return self.session.run([OUTPUT], {"token_ids": np.ascontiguousarray(ids)})[0][:, 0]
 
     def predict(self, texts: str | Iterable[str]) -> list[Prediction]:
         """One :class:`Prediction` per review (a single string is one review)."""
         return [Prediction(self.labels[int(p >= self.threshold)], float(p)) for p in self.probabilities(texts)]
+
+
+def run_text_model(session, texts: list[str], batch_size: int = 256, progress=None) -> np.ndarray:
+    """float32 ``[n]``: a text model over batches of reviews of similar length (the graph pads each
+    batch to its longest review); ``progress(done)`` after each batch."""
+    out = np.empty(len(texts), dtype=np.float32)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        out[rows] = session.run([OUTPUT], {TEXT_INPUT: np.array([texts[i] for i in rows], dtype=object)})[0][:, 0]
+        if progress:
+            progress(start + len(rows))
+    return out
+
+
+def _finite(out: np.ndarray) -> np.ndarray:
+    """``out``, unless the model gave NaN or infinite probabilities (a broken model: refused)."""
+    bad = np.flatnonzero(~np.isfinite(out))
+    if len(bad):
+        raise PredictError(f"the model gave NaN or infinite probabilities for {len(bad):,} of {len(out):,} review(s) "
+                           f"(first: review {bad[0] + 1}): the export is broken; run 'toolkit verify' on it")
+    return out
 
 
 # --- reading reviews from files and stdin ---------------------------------------------------------

@@ -2,9 +2,15 @@
 
 Raw review -> tokens -> ids -> a fixed-length row:
 
-* **Tokenizer** (version 1): lower-case, replace the ``<br />`` tags IMDB reviews are full of with a
-  space, then take every match of ``TOKEN_PATTERN``: runs of letters/digits, keeping inner
-  apostrophes (``don't``, ``90's``). Punctuation and other symbols are dropped.
+* **Tokenizer** (version 2, the default): remove the ``<br />`` tags IMDB reviews are full of
+  (``BREAK_PATTERN``: ``<br``, ASCII white space, optional ``/``, ``>``, any case), take every match
+  of ``WORD_PATTERN``: runs of ASCII letters/digits, keeping inner apostrophes (``don't``, ``90's``),
+  and lower-case them (ASCII only: every token is ASCII). Everything else, non-ASCII letters included,
+  separates tokens. Version 2 is defined so that the ONNX graph (``toolkit.textgraph``) reproduces
+  it exactly for every string; version 1 (``str.lower()`` on the whole text, then ``[a-z0-9]`` tokens
+  and Unicode white space inside the tag) differs from it only where ``lower()`` maps a non-ASCII letter
+  into ASCII (``İ``, the Kelvin sign) or a tag holds non-ASCII space. Vocabularies saved with
+  version 1 still load and encode with version 1.
 * **Vocabulary**, built from the training split only, with the ``keras.datasets.imdb`` conventions:
   id 0 is padding, 1 marks the start of a review, 2 is any out-of-vocabulary word, and the most
   frequent words get ids 3, 4, ... up to ``num_words - 1`` (ties broken alphabetically).
@@ -35,22 +41,29 @@ START_ID = 1
 OOV_ID = 2
 FIRST_WORD_ID = 3
 
-TOKENIZER_VERSION = 1
-TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z0-9]+)*"
+TOKENIZER_VERSION = 2  # what new vocabularies use
+TOKENIZERS = (1, 2)  # what this toolkit reads
+TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z0-9]+)*"  # version 1, on lower-cased text
+WORD_PATTERN = r"[a-zA-Z0-9]+(?:'[a-zA-Z0-9]+)*"  # version 2
+BREAK_PATTERN = r"<[bB][rR][ \t\n\r\f\v]*/?>"  # version 2: RE2 and Python read it alike
 VOCAB_FORMAT = "toolkit.vocabulary"
 VOCAB_FORMAT_VERSION = 1
 
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
 _BR_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_WORD_RE = re.compile(WORD_PATTERN)
+_BREAK_RE = re.compile(BREAK_PATTERN)
 
 
 class VocabularyError(ValueError):
     """A vocabulary file is unreadable, of an unknown format, or fails its checksum."""
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-cased word tokens of one review (tokenizer version 1)."""
-    return _TOKEN_RE.findall(_BR_RE.sub(" ", text).lower())
+def tokenize(text: str, version: int = TOKENIZER_VERSION) -> list[str]:
+    """Lower-cased word tokens of one review."""
+    if version == 1:
+        return _TOKEN_RE.findall(_BR_RE.sub(" ", text).lower())
+    return [t.lower() for t in _WORD_RE.findall(_BREAK_RE.sub(" ", text))]
 
 
 def pad_sequences(sequences: Sequence[Sequence[int]], maxlen: int, value: int = PAD_ID) -> np.ndarray:
@@ -70,9 +83,12 @@ class Vocabulary:
     words: tuple[str, ...]
     num_words: int
     maxlen: int
+    tokenizer_version: int = TOKENIZER_VERSION
     _index: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.tokenizer_version not in TOKENIZERS:
+            raise VocabularyError(f"tokenizer version {self.tokenizer_version} is not supported (this toolkit reads {TOKENIZERS})")
         if len(self.words) > self.num_words - FIRST_WORD_ID:
             raise VocabularyError(f"{len(self.words)} words do not fit in num_words={self.num_words}")
         object.__setattr__(self, "_index", {w: FIRST_WORD_ID + i for i, w in enumerate(self.words)})
@@ -82,14 +98,14 @@ class Vocabulary:
         """The ``num_words - 3`` most frequent tokens of ``texts`` (ties: alphabetical)."""
         counts: Counter = Counter()
         for text in texts:
-            counts.update(tokenize(text))
+            counts.update(tokenize(text, TOKENIZER_VERSION))
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return cls(tuple(w for w, _ in ranked[: num_words - FIRST_WORD_ID]), num_words, maxlen)
 
     def ids(self, text: str) -> list[int]:
         """``[START] + word ids`` of one review, unpadded."""
         index = self._index
-        return [START_ID] + [index.get(tok, OOV_ID) for tok in tokenize(text)]
+        return [START_ID] + [index.get(tok, OOV_ID) for tok in tokenize(text, self.tokenizer_version)]
 
     def encode(self, texts: Iterable[str], maxlen: int | None = None) -> np.ndarray:
         """int32 ``[n, maxlen]``: pre-truncated, pre-padded ids of each review."""
@@ -98,13 +114,16 @@ class Vocabulary:
     # --- persistence -------------------------------------------------------------------------
     def spec(self) -> dict:
         """Everything an edge app needs to reproduce the encoding (without the checksum)."""
+        if self.tokenizer_version == 1:
+            tokenizer = {"token_pattern": TOKEN_PATTERN, "lowercase": True, "strip_html_breaks": True}
+        else:
+            tokenizer = {"token_pattern": WORD_PATTERN, "break_pattern": BREAK_PATTERN, "lowercase": "ascii",
+                         "strip_html_breaks": True}
         return {
             "format": VOCAB_FORMAT,
             "format_version": VOCAB_FORMAT_VERSION,
-            "tokenizer_version": TOKENIZER_VERSION,
-            "token_pattern": TOKEN_PATTERN,
-            "lowercase": True,
-            "strip_html_breaks": True,
+            "tokenizer_version": self.tokenizer_version,
+            **tokenizer,
             "num_words": self.num_words,
             "maxlen": self.maxlen,
             "pad_id": PAD_ID,
@@ -131,10 +150,10 @@ class Vocabulary:
             raise VocabularyError(f"not valid JSON ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != VOCAB_FORMAT:
             raise VocabularyError("not a toolkit vocabulary file")
-        if data.get("format_version") != VOCAB_FORMAT_VERSION or data.get("tokenizer_version") != TOKENIZER_VERSION:
+        if data.get("format_version") != VOCAB_FORMAT_VERSION or data.get("tokenizer_version") not in TOKENIZERS:
             raise VocabularyError(
                 f"vocabulary format {data.get('format_version')} / tokenizer {data.get('tokenizer_version')} "
-                f"is not supported by this toolkit (expects {VOCAB_FORMAT_VERSION} / {TOKENIZER_VERSION})"
+                f"is not supported by this toolkit (reads {VOCAB_FORMAT_VERSION} / {TOKENIZERS})"
             )
         claimed = data.pop("sha256", None)
         if claimed != _content_sha256(data):
@@ -142,7 +161,7 @@ class Vocabulary:
         reserved = (data["pad_id"], data["start_id"], data["oov_id"], data["first_word_id"])
         if reserved != (PAD_ID, START_ID, OOV_ID, FIRST_WORD_ID):
             raise VocabularyError(f"unsupported reserved ids {reserved}")
-        return cls(tuple(data["words"]), int(data["num_words"]), int(data["maxlen"]))
+        return cls(tuple(data["words"]), int(data["num_words"]), int(data["maxlen"]), int(data["tokenizer_version"]))
 
     def save(self, path: str | os.PathLike) -> None:
         atomic_write_text(Path(path), self.to_json())

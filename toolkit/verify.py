@@ -25,13 +25,15 @@ import numpy as np
 from . import batching
 from .config import DataConfig, Tolerances, from_dict, to_dict
 from .errors import ToolkitError
-from .export import CARD_FILE, VARIANT_FILES, ExportError, model_card, open_export, read_metadata
+from .export import (CARD_FILE, DERIVED_FROM, TEXT_FILES, VARIANT_FILES, ExportError, check_derived, model_card,
+                     open_export)
 from .export import variable_length as is_variable_length
 from .progress import Progress, log
 from .rundir import Run, read_run
 from .files import WriteError, atomic_write_text, check_can_write, sha256_file
 
 REPORT_JSON, REPORT_MD, REPORT_PNG = "parity.json", "parity.md", "parity.png"
+FULL_PRECISION = ("fp32", "text")  # judged by |dp| and flips; the others (int8) by accuracy and agreement
 REFERENCE_DEVICE = "/CPU:0"  # where the Keras reference runs (see keras_probabilities)
 
 
@@ -119,7 +121,7 @@ def check(p: VariantParity, tol: Tolerances) -> None:
     if p.non_finite:
         raise NonFiniteProbabilities(f"{p.variant}: {p.non_finite:,} of {p.reviews:,} probabilities are NaN or infinite "
                                      "(Keras or ONNX): the model is broken; train it again")
-    if p.variant == "fp32":
+    if p.variant in FULL_PRECISION:
         if p.over_tolerance:
             raise ProbabilityMismatch(f"fp32: {p.over_tolerance:,} of {p.reviews:,} probabilities differ by more than "
                                       f"atol {tol.atol:g} + rtol {tol.rtol:g} (max |dp| {p.max_abs_diff:.3g})")
@@ -147,6 +149,36 @@ def _probabilities(run_batch, x: np.ndarray, batch_size: int, variable_length: b
         bar.update(done)
     bar.close()
     return out
+
+
+def text_probabilities(export_dir: Path, variant: str, texts: list[str], batch_size: int) -> np.ndarray:
+    from .predict import run_text_model
+
+    session, _, _ = open_export(export_dir, variant)
+    bar = Progress(len(texts), f"onnx {variant}", unit=" reviews")
+    out = run_text_model(session, texts, batch_size, bar.update)
+    bar.close()
+    return out
+
+
+def check_text_preprocessing(export_dir: Path, vocab, raw: dict) -> dict:
+    """The in-graph preprocessing of ``model.text.onnx`` against ``text.py`` on every review of both
+    splits (``raw``: {split: [texts]}) and on ``HARD_STRINGS``: equal ids, or the reviews that differ."""
+    from .textgraph import HARD_STRINGS, id_mismatches, preprocessing_session
+
+    session = preprocessing_session(export_dir / TEXT_FILES["text"])
+    result = {"file": TEXT_FILES["text"], "reviews": 0, "equal": 0, "mismatched": []}
+    for split, texts in raw.items():
+        log(f"text preprocessing: in-graph ids vs toolkit.text on {len(texts):,} {split} reviews ...")
+        bad = id_mismatches(session, vocab, texts)
+        result["reviews"] += len(texts)
+        result["equal"] += len(texts) - len(bad)
+        result["mismatched"] += [f"{split}:{i}" for i in bad[:50]]
+    bad = id_mismatches(session, vocab, HARD_STRINGS)
+    result["hard_strings"] = {"total": len(HARD_STRINGS), "equal": len(HARD_STRINGS) - len(bad),
+                              "mismatched": [repr(HARD_STRINGS[i][:40]) for i in bad]}
+    result["passed"] = result["equal"] == result["reviews"] and not bad
+    return result
 
 
 def onnx_probabilities(export_dir: Path, variant: str, x: np.ndarray, batch_size: int, variable_length: bool) -> np.ndarray:
@@ -179,7 +211,7 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
     the export records, and an int8 variant must have been made from this ``model.onnx``."""
     import time
 
-    from .data import load_imdb
+    from .data import load_imdb, raw_reviews
 
     if split not in ("train", "test"):
         raise ParityError(f"unknown split {split!r}: use 'test' or 'train'")
@@ -206,10 +238,18 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
     keras_p = keras_probabilities(run, s.x, batch_size, variable_length)
     keras_seconds = time.perf_counter() - start
     variants = {v: f for v, f in VARIANT_FILES.items() if (export_dir / f).is_file()}
+    preprocessing, texts = None, None
+    if any(v in TEXT_FILES for v in variants):
+        raw = raw_reviews(data_cfg)
+        preprocessing = check_text_preprocessing(export_dir, vocab, {k: list(v.values()) for k, v in raw.items()})
+        texts = [raw[split][i] for i in s.ids]
     results = {}
     for variant, file in variants.items():
         start = time.perf_counter()
-        onnx_p = onnx_probabilities(export_dir, variant, s.x, batch_size, variable_length)
+        if variant in TEXT_FILES:
+            onnx_p = text_probabilities(export_dir, variant, texts, batch_size)
+        else:
+            onnx_p = onnx_probabilities(export_dir, variant, s.x, batch_size, variable_length)
         results[variant] = compare(variant, file, (export_dir / file).stat().st_size, keras_p, onnx_p, s.y, s.ids, tol,
                                    time.perf_counter() - start)
         if variant == "fp32" and write_reports:
@@ -223,8 +263,9 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
         "keras_seconds": round(keras_seconds, 3),
         "keras_device": REFERENCE_DEVICE,
         "input": "batches of similar length, each trimmed to its longest review" if variable_length else f"{s.x.shape[1]} tokens per review",
-        "passed": all(r.passed for r in results.values()),
+        "passed": all(r.passed for r in results.values()) and (preprocessing is None or preprocessing["passed"]),
         "variants": {v: asdict(r) for v, r in results.items()},
+        "text_preprocessing": preprocessing,
     }
     if write_reports:
         write_reports_to(export_dir, report, keras_p, fp32_p)
@@ -244,13 +285,9 @@ def matching_run(export_dir: Path, meta: dict, run_dir: Optional[str | os.PathLi
     if actual != expected:
         raise ExportError(f"{run.model_file} is not the model {export_dir} was exported from (sha256 {actual[:12]}..., "
                           f"the export records {expected[:12]}...): pass --run with the run folder it came from")
-    int8 = export_dir / VARIANT_FILES["int8"]
-    if int8.is_file():
-        source = read_metadata(int8).get("variant.source_sha256")
-        fp32 = sha256_file(export_dir / VARIANT_FILES["fp32"])
-        if source != fp32:
-            raise ExportError(f"{int8} was not made from {export_dir / VARIANT_FILES['fp32']} (it records "
-                              f"{(source or 'no source')[:12]}..., the fp32 model is {fp32[:12]}...): export the run again")
+    for variant in DERIVED_FROM:
+        if (export_dir / VARIANT_FILES[variant]).is_file():
+            check_derived(export_dir, variant)
     return run
 
 
@@ -275,6 +312,11 @@ def markdown(report: dict) -> str:
             f"| {v} | {r['size_bytes'] / 1e6:.2f} MB | {r['max_abs_diff']:.3e} | {r['mean_abs_diff']:.3e} | {r['p99_abs_diff']:.3e} | "
             f"{r['labels_equal']:,} / {r['reviews']:,} ({r['label_agreement']:.4%}) | {r['keras_accuracy']:.4f} | "
             f"{r['onnx_accuracy']:.4f} | {'pass' if r['passed'] else 'FAIL: ' + r['failure']} |")
+    t = report.get("text_preprocessing")
+    if t:
+        lines += ["", f"In-graph text preprocessing ({t['file']}) vs toolkit.text: equal token ids on {t['equal']:,} of "
+                  f"{t['reviews']:,} reviews and on {t['hard_strings']['equal']} of {t['hard_strings']['total']} hard "
+                  f"strings: **{'pass' if t['passed'] else 'FAIL'}**."]
     for v, r in report["variants"].items():
         if r["flipped"]:
             lines += ["", f"## {v}: {len(r['flipped'])} flipped review(s)", "", "| review | label | Keras p | ONNX p |", "| --- | --- | --- | --- |"]
