@@ -302,12 +302,13 @@ def test_bench_infer_writes_sane_figures(exported, tmp_path):
     """A tiny setting: the JSON's shape and sanity, never its speed."""
     out = tmp_path / "bench.json"
     proc = subprocess.run([str(BIN / "toolkit"), "bench", "infer", str(exported.path), "--batch-sizes", "1,4",
-                           "--reviews", "16", "--repeats", "2", "--max-batches", "4", "--out", str(out)],
+                           "--reviews", "16", "--repeats", "2", "--max-batches", "4", "--litert", "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["reviews"] == 16 and report["maxlen"] == MAXLEN
-    assert set(report["backends"]) == {"keras", "onnx_fp32", "onnx_int8", "onnx_fp32+tok", "onnx_text", "onnx_text-int8"}
+    assert set(report["backends"]) == {"keras", "onnx_fp32", "onnx_int8", "onnx_fp32+tok", "onnx_text", "onnx_text-int8",
+                                       "litert"}
     keras = report["backends"]["keras"]["batch"]
     for name, backend in report["backends"].items():
         assert backend["model_bytes"] > 0 and backend["peak_rss_mb"] > 0

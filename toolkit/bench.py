@@ -116,6 +116,8 @@ def _infer_child(backend: str, model_path: str, threads: int, x: np.ndarray, tex
 
             model = read_run(model_path).load_model()
             run_batch = lambda rows, ids: model.predict_on_batch(ids)  # noqa: E731
+        elif backend == "litert":
+            run_batch = _litert_runner(model_path, batch_sizes, threads)
         else:
             import onnxruntime as ort
 
@@ -137,6 +139,44 @@ def _infer_child(backend: str, model_path: str, threads: int, x: np.ndarray, tex
         queue.put({"error": f"{backend}: {type(exc).__name__}: {exc}"})
 
 
+def _litert_runner(run_dir: str, batch_sizes, threads: int):
+    """What a TensorFlow user would ship instead: the same weights through ``tf.lite.TFLiteConverter``
+    (the unmasked twin: its LSTM becomes the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM``; the converter
+    needs a static batch size, so one model per batch size), run by the ``ai-edge-litert`` interpreter.
+    The time axis stays dynamic: the input is resized when a batch's width changes (included in the
+    timing). Padding runs through this LSTM (no mask): same speed question, not the same probabilities."""
+    import multiprocessing as mp
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ._tf import keras, tf
+    from .export import _without_mask
+    from .rundir import read_run
+
+    model = _without_mask(read_run(run_dir).load_model(), keras)
+    call = tf.function(lambda x: model(x, training=False))
+    interpreters = {}
+    for bs in batch_sizes:
+        concrete = call.get_concrete_function(tf.TensorSpec([bs, None], tf.int32))
+        blob = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model).convert()
+        interpreter = Interpreter(model_content=blob, num_threads=threads or mp.cpu_count())
+        interpreters[bs] = [interpreter, interpreter.get_input_details()[0]["index"],
+                            interpreter.get_output_details()[0]["index"], None]
+
+    def run_batch(rows, ids):
+        entry = interpreters[len(ids)]
+        interpreter, inp, out, width = entry
+        if width != ids.shape[1]:
+            interpreter.resize_tensor_input(inp, list(ids.shape))
+            interpreter.allocate_tensors()
+            entry[3] = ids.shape[1]
+        interpreter.set_tensor(inp, ids)
+        interpreter.invoke()
+        return interpreter.get_tensor(out)
+
+    return run_batch
+
+
 def _in_child(*args) -> dict:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
@@ -152,7 +192,8 @@ def _in_child(*args) -> dict:
 
 
 def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, reviews: int = 1024, repeats: int = 3,
-                max_batches: int = 200, threads: Sequence[int] = (0,), out: Optional[str] = None) -> dict:
+                max_batches: int = 200, threads: Sequence[int] = (0,), out: Optional[str] = None,
+                litert: bool = False) -> dict:
     """Keras vs onnxruntime fp32 / int8 (at each intra-op thread count in ``threads``; 0 = onnxruntime's
     default) on ``reviews`` real test reviews; returns and writes the figures."""
     from .config import DataConfig, from_dict
@@ -160,6 +201,11 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
     from .rundir import read_run
 
     check_out(out)
+    if litert:
+        try:
+            import ai_edge_litert  # noqa: F401
+        except ImportError:
+            raise BenchError("--litert needs the ai-edge-litert package: pip install -e '.[litert]'") from None
     export = Path(export_dir)
     session, meta, _ = open_export(export)
     variable_length = is_variable_length(session)
@@ -181,7 +227,9 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
                 backends[f"onnx_{variant}{suffix}"] = (kind, str(export / name), (export / name).stat().st_size, t)
                 if variant == "fp32" and (export / TEXT_FILES["text"]).is_file():  # the same path, tokenising in Python
                     backends[f"onnx_fp32+tok{suffix}"] = ("onnx_tokenize", str(export / name), (export / name).stat().st_size, t)
-    if any(kind != "keras" and kind != "onnx" for kind, *_ in backends.values()):
+    if litert:
+        backends["litert"] = ("litert", str(run.path), run.model_file.stat().st_size, 0)
+    if any(kind in ("onnx_tokenize", "onnx_text") for kind, *_ in backends.values()):
         from .data import raw_reviews
 
         raw = raw_reviews(from_dict(DataConfig, run.config.get("data", {})))["test"]

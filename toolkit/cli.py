@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batches", type=_int_at_least(1), default=200, help="batches per pass at most (default 200)")
     p.add_argument("--threads", type=_int_list_from(0), default="0", metavar="T1,T2,...",
                    help="onnxruntime intra-op threads to measure, 0 = onnxruntime's default of one per core (default 0)")
+    p.add_argument("--litert", action="store_true",
+                   help="also measure LiteRT: the same weights through TFLiteConverter (one model per batch size) "
+                        "and the ai-edge-litert interpreter (pip install -e '.[litert]')")
     p.add_argument("--out", metavar="FILE", default="bench-infer.json", help="JSON file for the figures (default bench-infer.json)")
     p.set_defaults(func=cmd_bench_infer)
     d_data = DataConfig()
@@ -455,7 +458,7 @@ def cmd_bench_infer(args: argparse.Namespace) -> int:
     from .bench import bench_infer, infer_table
 
     report = bench_infer(args.export, batch_sizes=args.batch_sizes, reviews=args.reviews, repeats=args.repeats,
-                         max_batches=args.max_batches, threads=args.threads, out=args.out)
+                         max_batches=args.max_batches, threads=args.threads, out=args.out, litert=args.litert)
     print(infer_table(report))
     print(f"figures: {args.out}")
     return 0
