@@ -5,15 +5,16 @@ file whose input is ``text`` (string ``[batch]``) and whose output is ``probabil
 of the standard onnxruntime build (no extensions library), so any onnxruntime runs it (Python, Node,
 C#, Java, C++):
 
-1. ``com.microsoft.Tokenizer`` (separators mode) cuts each review at its ``<br />`` tags
-   (``text.BREAK_PATTERN``); the pieces are flattened;
-2. a second ``Tokenizer`` (``tokenexp`` mode) takes the words of each piece (``text.WORD_PATTERN``,
-   RE2 and Python agree on it), padding rows with ``""``;
+1. ``com.microsoft.Tokenizer`` (``tokenexp`` mode) finds the ``<br />`` tags (``text.BREAK_PATTERN``)
+   and the words (``text.WORD_PATTERN``; RE2 and Python read both alike) in one pass, padding rows with
+   ``""``;
+2. a second ``Tokenizer`` looks for ``<`` in each token: the tags (the only tokens holding one) become
+   padding;
 3. ``StringNormalizer`` lower-cases the words (all ASCII, so the locale cannot matter; ``"C"`` is
    given because the default ``en_US.UTF-8`` is missing on many machines);
 4. ``ai.onnx.ml.LabelEncoder`` maps words to ids (``""`` -> 0, unknown -> 2);
-5. the start id is put first, the ids are packed to the right end of each row in order (the pieces'
-   padding removed: CumSum + ScatterElements), and the last ``maxlen`` are kept.
+5. the start id is put first, the ids are packed to the right end of each row in order (the tags'
+   places removed: CumSum + ScatterElements), and the last ``maxlen`` are kept.
 
 This is ``text.Vocabulary.ids(text)[-maxlen:]`` of tokenizer version 2, pre-padded per batch; the
 ids model skips padding, so the probabilities are those of the ids path. ``toolkit verify`` checks
@@ -54,23 +55,33 @@ def front_nodes(vocab: Vocabulary, fixed_length: bool = False) -> list:
         const("neg_maxlen", np.array([-vocab.maxlen], np.int64)),
         const("end", np.array([np.iinfo(np.int64).max], np.int64)),
         node("Constant", [], [p("empty")], value=helper.make_tensor(p("empty"), TensorProto.STRING, [1], [b""])),
-        # 1-2: pieces between <br /> tags, then their words; rows padded with ""
-        node("Tokenizer", [TEXT_INPUT], [p("pieces")], domain="com.microsoft", mark=0, mincharnum=1, pad_value="",
-             separators=[BREAK_PATTERN]),
-        node("Reshape", [p("pieces"), p("flat")], [p("pieces_flat")]),
-        node("Tokenizer", [p("pieces_flat")], [p("words")], domain="com.microsoft", mark=0, mincharnum=1, pad_value="",
-             tokenexp=WORD_PATTERN),
+        # 1-2: tags and words in one pass, rows padded with "" (RE2 takes the leftmost match, as Python's
+        # tag removal then word search does: a word never contains the "<" that starts a tag)
+        node("Tokenizer", [TEXT_INPUT], [p("tokens")], domain="com.microsoft", mark=0, mincharnum=1, pad_value="",
+             tokenexp=f"{BREAK_PATTERN}|{WORD_PATTERN}"),
+        node("Reshape", [p("tokens"), p("flat")], [p("tokens_flat")]),
+        # which tokens are tags: the only ones holding "<" (a "<" appended keeps the search non-empty)
+        node("Constant", [], [p("lt")], value=helper.make_tensor(p("lt"), TensorProto.STRING, [1], [b"<"])),
+        node("Concat", [p("tokens_flat"), p("lt")], [p("tokens_flat_lt")], axis=0),
+        node("Tokenizer", [p("tokens_flat_lt")], [p("lt_found")], domain="com.microsoft", mark=0, mincharnum=1,
+             pad_value="", tokenexp="<"),
+        node("Slice", [p("lt_found"), p("zero"), p("one"), p("one")], [p("lt_first")]),
+        node("Reshape", [p("lt_first"), p("flat")], [p("lt_first_flat")]),
+        node("Slice", [p("lt_first_flat"), p("zero"), p("flat")], [p("lt_token")]),
+        node("LabelEncoder", [p("lt_token")], [p("is_tag")], domain="ai.onnx.ml", keys_strings=["<"], values_int64s=[1],
+             default_int64=0),
+        node("Sub", [p("one_s"), p("is_tag")], [p("keep")]),
         # 3: lower-case (StringNormalizer takes 1-D input; one extra "" keeps it non-empty)
-        node("Reshape", [p("words"), p("flat")], [p("words_flat")]),
-        node("Concat", [p("words_flat"), p("empty")], [p("words_flat1")], axis=0),
+        node("Concat", [p("tokens_flat"), p("empty")], [p("words_flat1")], axis=0),
         node("StringNormalizer", [p("words_flat1")], [p("lower_flat1")], case_change_action="LOWER", locale="C"),
         node("Slice", [p("lower_flat1"), p("zero"), p("flat")], [p("lower_flat")]),
         node("Shape", [TEXT_INPUT], [p("batch")]),
         node("Concat", [p("batch"), p("flat")], [p("rows_shape")], axis=0),
-        node("Reshape", [p("lower_flat"), p("rows_shape")], [p("lower")]),
         # 4: words -> ids
-        node("LabelEncoder", [p("lower")], [p("word_ids")], domain="ai.onnx.ml", keys_strings=[""] + words,
+        node("LabelEncoder", [p("lower_flat")], [p("word_ids_flat")], domain="ai.onnx.ml", keys_strings=[""] + words,
              values_int64s=[PAD_ID] + list(range(FIRST_WORD_ID, FIRST_WORD_ID + len(words))), default_int64=OOV_ID),
+        node("Mul", [p("word_ids_flat"), p("keep")], [p("word_ids_kept")]),  # tags -> 0, removed with the padding
+        node("Reshape", [p("word_ids_kept"), p("rows_shape")], [p("word_ids")]),
         # 5: [START] + ids, packed to the right end of the row in order, the last maxlen kept
         node("Concat", [p("batch"), p("one")], [p("column_shape")], axis=0),
         node("Expand", [p("start"), p("column_shape")], [p("start_column")]),
@@ -120,8 +131,8 @@ def front_model(vocab: Vocabulary, opset: int, ir_version: int, fixed_length: bo
         [helper.make_tensor_value_info(TEXT_INPUT, TensorProto.STRING, ["batch"])],
         [helper.make_tensor_value_info(IDS_OUTPUT, TensorProto.INT32, ["batch", "tokens"])],
         value_info=[  # the contrib Tokenizer has no shape inference: full_check needs these
-            helper.make_tensor_value_info("text/pieces", TensorProto.STRING, ["batch", "pieces"]),
-            helper.make_tensor_value_info("text/words", TensorProto.STRING, ["pieces_total", "words"]),
+            helper.make_tensor_value_info("text/tokens", TensorProto.STRING, ["batch", "tokens"]),
+            helper.make_tensor_value_info("text/lt_found", TensorProto.STRING, ["tokens_total", "found"]),
         ],
     )
     model = helper.make_model(graph, opset_imports=[
