@@ -145,7 +145,7 @@ class ClusterConfig:
     # GPUs per worker: 0, a fraction below 1 (workers share a GPU: 0.5 = two per GPU) or a whole number
     gpus_per_worker: float = 0
     cpus_per_worker: Optional[int] = None  # None: 1 without GPUs, CPUS_PER_GPU per GPU (at least 2) with
-    collective: str = "auto"  # all-reduce between workers: "auto", "nccl" or "ring" (see collective_for)
+    collective: str = "auto"  # all-reduce between workers: "auto", "nccl" or "ring" (see resolved_collective)
     address: Optional[str] = None  # None: an embedded local Ray; "auto" or "ray://host:10001": join a cluster
     storage: Optional[str] = None  # checkpoints; None: <exports_dir>/ray (use a shared path or URI on clusters)
     max_failures: int = 2
@@ -154,7 +154,7 @@ class ClusterConfig:
     def __post_init__(self) -> None:
         g = self.gpus_per_worker
         _require(self.workers >= 0, f"workers must be >= 0 (0 = single process), got {self.workers}")
-        _require(g >= 0 and g == g and g != float("inf"), f"gpus per worker must be >= 0, got {g}")
+        _require(g >= 0 and math.isfinite(g), f"gpus per worker must be a finite number >= 0, got {g}")
         _require(g < 1 or float(g).is_integer(),
                  f"gpus per worker must be a fraction below 1 (workers share a GPU) or a whole number, got {g:g}")
         _require(self.cpus_per_worker is None or self.cpus_per_worker >= 1,

@@ -37,6 +37,7 @@ import numpy as np
 
 from .config import DataConfig
 from .errors import DataError
+from .files import sha256_file
 from .progress import Progress, log
 from .text import TOKENIZER_VERSION, Vocabulary, VocabularyError, pad_sequences
 
@@ -267,11 +268,8 @@ def _source_sha256(source: Path) -> str:
         for path in sorted(source.rglob("*.txt")):
             st = path.lstat()  # links are judged when the reviews are read
             digest.update(f"{path.relative_to(source)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    else:
-        with open(source, "rb") as f:
-            while chunk := f.read(1 << 22):
-                digest.update(chunk)
-    return digest.hexdigest()
+        return digest.hexdigest()
+    return sha256_file(source)
 
 
 def _cache_path(cfg: DataConfig, source_sha: str) -> Path:

@@ -45,7 +45,7 @@ from ray.util.queue import Empty, Queue
 
 from .config import ClusterConfig, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from .data import ImdbData, load_imdb
-from .errors import ToolkitError, TrainingDiverged
+from .errors import ToolkitError, TrainingDiverged, first_line
 from .progress import log
 from .rundir import check_writable, run_path
 
@@ -253,7 +253,7 @@ def _fit_with_progress(trainer: TensorflowTrainer, progress: Queue, epochs: int)
         raise TrainingDiverged(outcome["diverged"])
     if "error" in outcome:
         exc = outcome["error"]
-        raise ClusterError(f"Ray training failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
+        raise ClusterError(f"Ray training failed: {first_line(exc)}") from exc
     latest = {}
     for (rank, _), row in sorted(devices.items(), key=lambda kv: kv[0][1]):
         latest[rank] = row  # after a restart, the devices of the last attempt
@@ -283,8 +283,7 @@ def ray_session(cluster: ClusterConfig) -> Iterator[None]:
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ClusterError(f"cannot connect to Ray at {address or 'a new local instance'}: {first}") from None
+        raise ClusterError(f"cannot connect to Ray at {address or 'a new local instance'}: {first_line(exc)}") from None
     try:
         yield
     finally:
@@ -477,7 +476,7 @@ def bench_on_ray(x: np.ndarray, y: np.ndarray, setups: dict, cluster: ClusterCon
     try:
         trainer.fit()
     except Exception as exc:  # Ray wraps the worker's exception
-        raise ClusterError(f"Ray benchmark with {cluster.workers} worker(s) failed: {str(exc).strip().splitlines()[0]}") from None
+        raise ClusterError(f"Ray benchmark with {cluster.workers} worker(s) failed: {first_line(exc)}") from None
     finally:
         shutil.rmtree(storage, ignore_errors=True)
     return results.get(timeout=60)

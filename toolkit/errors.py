@@ -9,6 +9,13 @@ class ToolkitError(Exception):
     """A problem with the user's input or environment; the message says what to do."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for one-line
+    errors that wrap another library's multi-line ones."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class DataError(ToolkitError):
     """The reviews could not be found, read, downloaded or verified."""
 

@@ -13,6 +13,7 @@ work, and the leftovers of interrupted writes.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -158,8 +159,6 @@ def staged_folder(path: Path) -> Iterator[Path]:
 
 
 def sha256_file(path: Path) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 from .config import ModelConfig, TrainConfig
-from .errors import RunError
+from .errors import RunError, first_line
 from ._tf import keras, tf
 
 INPUT_NAME = "token_ids"
@@ -66,7 +66,6 @@ def load_trained(path: Path, cfg: ModelConfig) -> "keras.Model":
     try:
         model.load_weights(str(path))
     except Exception as exc:  # h5py and Keras raise many types for a corrupt or foreign file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunError(f"cannot load the weights in {path} into the run's architecture ({first[:200]}): "
+        raise RunError(f"cannot load the weights in {path} into the run's architecture ({first_line(exc)[:200]}): "
                        "train the run again") from None
     return model

@@ -149,6 +149,8 @@ def text_model(ids_model, vocab: Vocabulary):
 
     if vocab.tokenizer_version != 2:
         raise ValueError("the in-graph preprocessing reproduces tokenizer version 2 only")
+    ids_model, given = onnx.ModelProto(), ids_model
+    ids_model.CopyFrom(given)  # the caller's model stays as it was
     opset = next(o.version for o in ids_model.opset_import if o.domain in ("", "ai.onnx"))
     fixed_length = bool(ids_model.graph.input[0].type.tensor_type.shape.dim[1].dim_value)
     front = front_model(vocab, opset, ids_model.ir_version, fixed_length)
