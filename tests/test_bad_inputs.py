@@ -67,9 +67,9 @@ def assert_one_line_error(code: int, err: str, expected_code: int, fragment: str
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, corpus_tarball):
     """Two tiny trained runs with int8 exports, a NaN run and export, and the bad files the cases use."""
+    from toolkit.export import export_run
     from toolkit.model import build_model, compile_model
     from toolkit.rundir import read_run, write_run
-    from toolkit.export import export_run
 
     root = tmp_path_factory.mktemp("bad")
     exports = root / "exports"
@@ -79,8 +79,15 @@ def world(tmp_path_factory, corpus_tarball):
         assert main([str(a) for a in ["train", *common, "--run-name", name, "--seed", seed]]) == 0
         assert main(["export", str(exports / name), "--quantize", "int8"]) == 0
 
-    w = SimpleNamespace(root=root, exports=exports, cache=cache, data=corpus_tarball, run=exports / "r",
-                        export=exports / "r" / "onnx", other=exports / "other")
+    w = SimpleNamespace(
+        root=root,
+        exports=exports,
+        cache=cache,
+        data=corpus_tarball,
+        run=exports / "r",
+        export=exports / "r" / "onnx",
+        other=exports / "other",
+    )
     # a run whose weights are NaN, and its export
     source = read_run(w.run)
     model = compile_model(build_model(source.model_config))
@@ -204,7 +211,11 @@ CASES = [
     ("train --data {data} --run-name " + "a" * 300 + " --exports-dir {exports}", 1, "too long"),
     ("train --data {data} --exports-dir {file}", 1, "is not a folder"),
     ("train --data {data} --exports-dir /proc/toolkit-cannot-create", 1, "cannot write in /proc/toolkit-cannot-create"),
-    ("train --data {data} --exports-dir {exports} --run-name notarun --overwrite", 1, "not a run folder written by toolkit"),
+    (
+        "train --data {data} --exports-dir {exports} --run-name notarun --overwrite",
+        1,
+        "not a run folder written by toolkit",
+    ),
     ("train --data {data} --exports-dir {exports} --run-name r", 1, "already exists"),
     ("train --data /dev/zero --exports-dir {exports}", 1, "not a regular file or a folder"),
     ("train --data {fifo} --exports-dir {exports}", 1, "not a regular file or a folder"),
@@ -268,8 +279,25 @@ def test_nan_models_fail_verify_and_training_stops_on_a_nan_loss(world, capsys, 
     report = verify_export(world.nan_export, write_reports=False)
     fp32 = report["variants"]["fp32"]
     assert not report["passed"] and fp32["non_finite"] == fp32["reviews"] and "NaN or infinite" in fp32["failure"]
-    code, err = run_cli(capsys, "train", "--data", world.data, *TINY, "--epochs", "2", "--learning-rate", "1e38",
-                        "--clipnorm", "0", "--exports-dir", tmp_path, "--run-name", "diverged", "--cache-dir", world.cache)
+    code, err = run_cli(
+        capsys,
+        "train",
+        "--data",
+        world.data,
+        *TINY,
+        "--epochs",
+        "2",
+        "--learning-rate",
+        "1e38",
+        "--clipnorm",
+        "0",
+        "--exports-dir",
+        tmp_path,
+        "--run-name",
+        "diverged",
+        "--cache-dir",
+        world.cache,
+    )
     assert_one_line_error(code, err, 1, "training diverged: the loss is nan after epoch 1; nothing was saved")
     assert not (tmp_path / "diverged").exists() and not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
 
@@ -281,7 +309,9 @@ def test_verify_passes_on_the_genuine_export_and_checks_the_int8_gate(world):
     report = verify_export(world.export, write_reports=False, run_dir=world.run)
     assert report["passed"], report
     int8 = report["variants"]["int8"]
-    strict = verify_export(world.export, write_reports=False, tol=Tolerances(min_label_agreement=1.0, max_accuracy_drop=1.0))
+    strict = verify_export(
+        world.export, write_reports=False, tol=Tolerances(min_label_agreement=1.0, max_accuracy_drop=1.0)
+    )
     assert strict["variants"]["int8"]["passed"] == (int8["labels_equal"] == int8["reviews"])
 
 
@@ -291,8 +321,9 @@ def test_classifier_takes_one_string_or_any_iterable(world):
     clf = Classifier.load(world.export)
     one = clf.predict("great")
     assert len(one) == 1
-    assert [p.probability for p in clf.predict(t for t in ["great", "awful"])] == \
-           [p.probability for p in clf.predict(["great", "awful"])]
+    assert [p.probability for p in clf.predict(t for t in ["great", "awful"])] == [
+        p.probability for p in clf.predict(["great", "awful"])
+    ]
     assert one[0].probability == clf.predict(["great"])[0].probability
 
 
@@ -303,8 +334,10 @@ def test_review_files_split_only_at_newlines(world, tmp_path, capsys):
     txt.write_text("great film\u2028really\nawful\x0cbad\r\n\nfine\n", encoding="utf-8")
     assert read_reviews_file(txt) == ["great film\u2028really", "awful\x0cbad", "fine"]
     jsonl = tmp_path / "reviews.jsonl"
-    jsonl.write_text(json.dumps("line\u2028separated", ensure_ascii=False) + "\n" + json.dumps({"text": "ok"}) + "\n",
-                     encoding="utf-8")
+    jsonl.write_text(
+        json.dumps("line\u2028separated", ensure_ascii=False) + "\n" + json.dumps({"text": "ok"}) + "\n",
+        encoding="utf-8",
+    )
     assert read_reviews_file(jsonl) == ["line\u2028separated", "ok"]
     code, err = run_cli(capsys, "predict", world.export, "--file", jsonl, "--json")
     assert code == 0, err
@@ -338,6 +371,8 @@ def test_stale_staging_folders_of_dead_processes_are_swept(world, capsys, tmp_pa
 
 
 def test_sigterm_while_the_run_folder_is_written_leaves_no_staging_folder(world, tmp_path):
+    argv = ["train", "--data", str(world.data), *TINY, "--exports-dir", str(tmp_path), "--run-name", "t"]
+    argv += ["--cache-dir", str(world.cache)]
     script = textwrap.dedent(f"""
         import sys, time
         from toolkit._tf import keras
@@ -348,8 +383,7 @@ def test_sigterm_while_the_run_folder_is_written_leaves_no_staging_folder(world,
             time.sleep(120)
         keras.Model.save = slow
         from toolkit.cli import main
-        sys.exit(main({["train", "--data", str(world.data), *TINY, "--exports-dir", str(tmp_path), "--run-name", "t",
-                        "--cache-dir", str(world.cache)]!r}))
+        sys.exit(main({argv!r}))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -385,14 +419,24 @@ def test_an_interrupt_inside_an_import_is_an_interrupt(monkeypatch, capsys):
 
 def test_artifacts_follow_the_umask(world, tmp_path):
     out = tmp_path / "private"
-    proc = subprocess.run([str(BIN / "toolkit"), "export", str(world.run), "--out", str(out)], capture_output=True,
-                          text=True, timeout=300, preexec_fn=lambda: os.umask(0o077))
+    proc = subprocess.run(
+        [str(BIN / "toolkit"), "export", str(world.run), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.umask(0o077),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.stat().st_mode & 0o777 == 0o700
     assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {p.name: 0o600 for p in out.iterdir()}
     shared = tmp_path / "shared"
-    proc = subprocess.run([str(BIN / "toolkit"), "export", str(world.run), "--out", str(shared)], capture_output=True,
-                          text=True, timeout=300, preexec_fn=lambda: os.umask(0o022))
+    proc = subprocess.run(
+        [str(BIN / "toolkit"), "export", str(world.run), "--out", str(shared)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.umask(0o022),
+    )
     assert proc.returncode == 0 and shared.stat().st_mode & 0o777 == 0o755
     assert all(p.stat().st_mode & 0o777 == 0o644 for p in shared.iterdir())
 
@@ -406,8 +450,19 @@ def test_a_failed_final_write_keeps_the_trained_model(world, capsys, tmp_path, m
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr("toolkit.train.write_run", full_disk)
-    code, err = run_cli(capsys, "train", "--data", world.data, *TINY, "--exports-dir", tmp_path, "--run-name", "full",
-                        "--cache-dir", world.cache)
+    code, err = run_cli(
+        capsys,
+        "train",
+        "--data",
+        world.data,
+        *TINY,
+        "--exports-dir",
+        tmp_path,
+        "--run-name",
+        "full",
+        "--cache-dir",
+        world.cache,
+    )
     assert_one_line_error(code, err, 1, "No space left on device (ENOSPC)")
     saved = Path(err.strip().splitlines()[-1].split("the trained model is saved in ")[1])
     assert saved.name == rundir.MODEL_FILE and saved.is_file()

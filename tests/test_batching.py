@@ -8,7 +8,7 @@ def _padded(lengths, width=30, seed=0):
     rng = np.random.default_rng(seed)
     x = np.zeros((len(lengths), width), np.int32)
     for i, n in enumerate(lengths):
-        x[i, width - n:] = rng.integers(1, 100, size=n)
+        x[i, width - n :] = rng.integers(1, 100, size=n)
     return x
 
 
@@ -30,7 +30,9 @@ def test_epoch_batches_cover_every_row_once_with_similar_lengths():
     # within a batch lengths are close: far less padding than random batches of the same reviews
     padded = sum(lengths[b].max() * len(b) for b in batches)
     random_order = rng.permutation(1000)
-    padded_random = sum(lengths[random_order[i:i + 32]].max() * len(random_order[i:i + 32]) for i in range(0, 1000, 32))
+    padded_random = sum(
+        lengths[random_order[i : i + 32]].max() * len(random_order[i : i + 32]) for i in range(0, 1000, 32)
+    )
     assert padded < 1.2 * lengths.sum() < padded_random
 
 
@@ -83,4 +85,4 @@ def test_epoch_pieces_are_trimmed_right_padded_pieces_of_each_global_batch():
         for r, ids in ((rows0, ids0), (rows1, ids1)):
             assert ids.shape == (len(r), lengths[r].max())  # trimmed to the piece's longest review
             np.testing.assert_array_equal(batching.lengths(ids), lengths[r])
-            np.testing.assert_array_equal(batching.right_align(x[r])[:, :ids.shape[1]], ids)
+            np.testing.assert_array_equal(batching.right_align(x[r])[:, : ids.shape[1]], ids)

@@ -12,10 +12,32 @@ BIN = Path(sys.executable).parent
 
 def test_bench_train_writes_sane_figures(corpus_tarball, tmp_path):
     out = tmp_path / "bench-train.json"
-    proc = subprocess.run([str(BIN / "toolkit"), "bench", "train", "--data", str(corpus_tarball), "--steps", "2",
-                           "--batch-size", "8", "--repeats", "2", "--workers", "0,1", "--maxlen", "40",
-                           "--cache-dir", str(tmp_path / "cache"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            str(BIN / "toolkit"),
+            "bench",
+            "train",
+            "--data",
+            str(corpus_tarball),
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--repeats",
+            "2",
+            "--workers",
+            "0,1",
+            "--maxlen",
+            "40",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["benchmark"] == "train" and report["reviews"] == 16 and report["maxlen"] == 40
@@ -23,7 +45,7 @@ def test_bench_train_writes_sane_figures(corpus_tarball, tmp_path):
     rows = {(r["setup"], r["workers"]): r for r in report["results"]}
     assert set(rows) == {("faithful", 0), ("fast", 0), ("faithful", 1), ("fast", 1)}
     reference = rows[("faithful", 0)]["reviews_per_second"]
-    for (setup, workers), r in rows.items():
+    for (_setup, workers), r in rows.items():
         assert r["mode"] == ("single-process" if workers == 0 else "ray") and r["replicas"] == 1
         assert len(r["epoch_seconds"]) == 2 and min(r["epoch_seconds"]) > 0
         rates = sorted(16 / t for t in r["epoch_seconds"])
@@ -34,9 +56,26 @@ def test_bench_train_writes_sane_figures(corpus_tarball, tmp_path):
 
 
 def test_bench_train_asks_for_no_more_reviews_than_there_are(corpus_tarball, tmp_path):
-    proc = subprocess.run([str(BIN / "toolkit"), "bench", "train", "--data", str(corpus_tarball), "--steps", "100",
-                           "--workers", "0", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "b.json")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            str(BIN / "toolkit"),
+            "bench",
+            "train",
+            "--data",
+            str(corpus_tarball),
+            "--steps",
+            "100",
+            "--workers",
+            "0",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(tmp_path / "b.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1 and "use fewer --steps" in proc.stderr
     assert not (tmp_path / "b.json").exists()
 
@@ -51,7 +90,11 @@ def test_scaling_model_matches_a_hand_computed_ring_all_reduce():
     rows = scaling_table(0.008, per_gpu_batch=64, reviews=25_000, gpus=(1, 2, 8, 16, 64), gbps=(25, 100))
     assert len(rows) == 10
     one = rows[0]
-    assert one["efficiency"] == 1.0 and one["steps_per_epoch"] == 391 and one["epoch_seconds"] == pytest.approx(391 * 0.008, abs=0.01)
+    assert (
+        one["efficiency"] == 1.0
+        and one["steps_per_epoch"] == 391
+        and one["epoch_seconds"] == pytest.approx(391 * 0.008, abs=0.01)
+    )
     for link in (25, 100):
         eff = [r["efficiency"] for r in rows if r["inter_node_gbps"] == link]
         assert eff == sorted(eff, reverse=True) and eff[-1] < eff[0]  # never better with more GPUs
@@ -65,10 +108,32 @@ def test_scaling_model_matches_a_hand_computed_ring_all_reduce():
 
 def test_bench_scaling_measures_a_step_and_writes_the_table(corpus_tarball, tmp_path):
     out = tmp_path / "scaling.json"
-    proc = subprocess.run([str(BIN / "toolkit"), "bench", "scaling", "--data", str(corpus_tarball), "--steps", "2",
-                           "--per-gpu-batch", "8", "--repeats", "1", "--gpus", "1,16", "--gbps", "25",
-                           "--cache-dir", str(tmp_path / "cache"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            str(BIN / "toolkit"),
+            "bench",
+            "scaling",
+            "--data",
+            str(corpus_tarball),
+            "--steps",
+            "2",
+            "--per-gpu-batch",
+            "8",
+            "--repeats",
+            "1",
+            "--gpus",
+            "1,16",
+            "--gbps",
+            "25",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     (seconds,) = report["measured"]["epoch_seconds"]
@@ -76,6 +141,10 @@ def test_bench_scaling_measures_a_step_and_writes_the_table(corpus_tarball, tmp_
     assert [(r["gpus"], r["inter_node_gbps"]) for r in report["rows"]] == [(1, 25.0), (16, 25.0)]
     assert report["rows"][0]["step_ms"] == pytest.approx(report["step_ms"], rel=1e-3)
     assert "efficiency" in proc.stdout and "measured on" in proc.stdout
-    given = subprocess.run([str(BIN / "toolkit"), "bench", "scaling", "--step-ms", "0", "--out", str(tmp_path / "x.json")],
-                           capture_output=True, text=True, timeout=60)
+    given = subprocess.run(
+        [str(BIN / "toolkit"), "bench", "scaling", "--step-ms", "0", "--out", str(tmp_path / "x.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert given.returncode == 2 and "positive" in given.stderr and not (tmp_path / "x.json").exists()

@@ -10,7 +10,9 @@ from toolkit.cli import build_parser
 
 def run_cli(*args, cwd=None, env_extra=None):
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "toolkit", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 def error_line(proc) -> str:
@@ -48,17 +50,20 @@ def test_every_flag_is_explained():
     assert "--batch-sizes" in run_cli("bench", "infer", "--help").stdout
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["train", "--epochs", "0"], "--epochs: must be at least 1, got 0"),
-    (["train", "--batch-size", "-1"], "--batch-size: must be at least 1, got -1"),
-    (["train", "--epochs", "three"], "expected a whole number"),
-    (["train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    (["fly"], "invalid choice: 'fly'"),
-    (["bench", "train", "--workers", "-1"], "values must be at least 0"),
-    (["bench", "train", "--setups", "quick"], "expected some of faithful, fast"),
-    (["bench", "infer", "x", "--batch-sizes", "0"], "values must be at least 1"),
-    ([], "required: COMMAND"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["train", "--epochs", "0"], "--epochs: must be at least 1, got 0"),
+        (["train", "--batch-size", "-1"], "--batch-size: must be at least 1, got -1"),
+        (["train", "--epochs", "three"], "expected a whole number"),
+        (["train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["fly"], "invalid choice: 'fly'"),
+        (["bench", "train", "--workers", "-1"], "values must be at least 0"),
+        (["bench", "train", "--setups", "quick"], "expected some of faithful, fast"),
+        (["bench", "infer", "x", "--batch-sizes", "0"], "values must be at least 1"),
+        ([], "required: COMMAND"),
+    ],
+)
 def test_usage_errors_are_one_line(args, expected):
     proc = run_cli(*args)
     assert proc.returncode == 2
@@ -102,8 +107,21 @@ def test_evaluate_errors(tmp_path):
 
 def test_train_then_evaluate_end_to_end(tmp_path, corpus_tarball):
     """The real CLI path on the tiny corpus: a run folder, its summary line, re-evaluation, no clobbering."""
-    args = ["train", "--data", str(corpus_tarball), "--epochs", "1", "--maxlen", "20", "--num-words", "40",
-            "--exports-dir", str(tmp_path), "--run-name", "cli"]
+    args = [
+        "train",
+        "--data",
+        str(corpus_tarball),
+        "--epochs",
+        "1",
+        "--maxlen",
+        "20",
+        "--num-words",
+        "40",
+        "--exports-dir",
+        str(tmp_path),
+        "--run-name",
+        "cli",
+    ]
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr
     assert "epoch 1/1: loss" in proc.stderr and "test: loss" in proc.stderr

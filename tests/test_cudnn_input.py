@@ -19,6 +19,7 @@ def real_data(real_tarball, real_cache):
 
 def _eligible(ids: np.ndarray) -> bool:
     from tf_keras.src.layers.rnn.gru_lstm_utils import is_cudnn_supported_inputs
+
     from toolkit._tf import tf
 
     mask = tf.not_equal(tf.constant(ids), 0)  # what Embedding(mask_zero=True) computes
@@ -33,8 +34,10 @@ class _TwoPipelines:
     def distribute_datasets_from_function(self, make):
         from toolkit._tf import tf
 
-        return [make(tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i, num_replicas_in_sync=2))
-                for i in range(2)]
+        return [
+            make(tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i, num_replicas_in_sync=2))
+            for i in range(2)
+        ]
 
 
 def test_every_piece_of_a_real_default_epoch_is_cudnn_eligible(real_data):
@@ -52,8 +55,10 @@ def test_every_piece_of_a_real_default_epoch_is_cudnn_eligible(real_data):
     assert sum(len(p) for p in pieces) == 25_000
     # the same batches pre-padded, as they were fed before: cuDNN would have been skipped for most
     row_lengths = batching.lengths(x)
-    pre = sum(_eligible(batching.trim(x[rows], row_lengths[rows]))
-              for rows in batching.epoch_batches(row_lengths, train_cfg.batch_size, train_cfg.seed, 0))
+    pre = sum(
+        _eligible(batching.trim(x[rows], row_lengths[rows]))
+        for rows in batching.epoch_batches(row_lengths, train_cfg.batch_size, train_cfg.seed, 0)
+    )
     print(f"the same batches pre-padded: {pre} of 391 eligible")
     assert pre < 100
 
@@ -74,9 +79,13 @@ def test_the_unbucketed_masked_input_and_evaluation_batches_are_eligible(real_da
     from toolkit.train import train_input
 
     x, y = real_data.train.x[:1024], real_data.train.y[:1024]
-    dataset, _ = train_input(tf.distribute.get_strategy(), x, y, ModelConfig(), replace(TrainConfig(), length_buckets=False))
+    dataset, _ = train_input(
+        tf.distribute.get_strategy(), x, y, ModelConfig(), replace(TrainConfig(), length_buckets=False)
+    )
     assert all(_eligible(ids.numpy()) for ids, _ in dataset.take(8))
-    batches = [ids for _, ids in batching.inference_batches(real_data.test.x, 512, variable_length=True, right_padded=True)]
+    batches = [
+        ids for _, ids in batching.inference_batches(real_data.test.x, 512, variable_length=True, right_padded=True)
+    ]
     assert len(batches) == 49 and all(_eligible(ids) for ids in batches)
 
 
@@ -93,6 +102,8 @@ def test_right_and_pre_padded_input_give_the_same_probabilities(real_data):
     right = batching.right_align(pre)
     p_pre, p_right = model.predict_on_batch(pre)[:, 0], model.predict_on_batch(right)[:, 0]
     diff = np.abs(p_pre.astype(np.float64) - p_right)
-    print(f"\npre- vs right-padded, 512 real reviews: max |dp| {diff.max():.2e}; probabilities {p_pre.min():.3f}..{p_pre.max():.3f}")
+    print(
+        f"\npre- vs right-padded, 512 real reviews: max |dp| {diff.max():.2e}; probabilities {p_pre.min():.3f}..{p_pre.max():.3f}"
+    )
     assert p_pre.std() > 0.05  # a model whose outputs vary, so the comparison means something
     assert diff.max() <= 1e-6

@@ -3,7 +3,6 @@ import http.server
 import shutil
 import tarfile
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,9 +176,15 @@ def test_keras_source_reads_imdb_npz_from_keras_home(tmp_path, monkeypatch):
     datasets = tmp_path / "datasets"
     datasets.mkdir()
     rng = np.random.default_rng(0)
-    seqs = lambda n: np.array([list(rng.integers(1, 9000, size=rng.integers(3, 30))) for _ in range(n)], dtype=object)
-    np.savez(datasets / "imdb.npz", x_train=seqs(12), y_train=np.array([0, 1] * 6),
-             x_test=seqs(8), y_test=np.array([1, 0] * 4))
+    def seqs(n):
+        return np.array([list(rng.integers(1, 9000, size=rng.integers(3, 30))) for _ in range(n)], dtype=object)
+    np.savez(
+        datasets / "imdb.npz",
+        x_train=seqs(12),
+        y_train=np.array([0, 1] * 6),
+        x_test=seqs(8),
+        y_test=np.array([1, 0] * 4),
+    )
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     # keras checks the real file's sha256 and would re-download our small one: accept its hash only
     monkeypatch.setattr(data_utils, "validate_file", lambda *a, **k: True)

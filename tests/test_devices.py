@@ -24,16 +24,19 @@ def test_collective_auto_is_nccl_only_when_every_worker_has_a_gpu_of_its_own():
     assert ClusterConfig(workers=2, gpus_per_worker=1, collective="nccl").resolved_collective == "nccl"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"workers": 2, "gpus_per_worker": 0.5, "collective": "nccl"}, "NCCL cannot run two replicas on one GPU"),
-    ({"workers": 2, "collective": "nccl"}, "needs a GPU of its own"),
-    ({"workers": 2, "gpus_per_worker": 1.5}, "a fraction below 1"),
-    ({"workers": 2, "gpus_per_worker": -0.5}, ">= 0"),
-    ({"workers": 2, "gpus_per_worker": float("nan")}, ">= 0"),
-    ({"workers": 2, "collective": "mpi"}, "unknown collective"),
-    ({"workers": 0, "gpus_per_worker": 0.5}, "need --workers >= 1"),
-    ({"workers": 2, "cpus_per_worker": 0}, "cpus per worker"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"workers": 2, "gpus_per_worker": 0.5, "collective": "nccl"}, "NCCL cannot run two replicas on one GPU"),
+        ({"workers": 2, "collective": "nccl"}, "needs a GPU of its own"),
+        ({"workers": 2, "gpus_per_worker": 1.5}, "a fraction below 1"),
+        ({"workers": 2, "gpus_per_worker": -0.5}, ">= 0"),
+        ({"workers": 2, "gpus_per_worker": float("nan")}, ">= 0"),
+        ({"workers": 2, "collective": "mpi"}, "unknown collective"),
+        ({"workers": 0, "gpus_per_worker": 0.5}, "need --workers >= 1"),
+        ({"workers": 2, "cpus_per_worker": 0}, "cpus per worker"),
+    ],
+)
 def test_invalid_device_combinations_are_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         ClusterConfig(**kwargs)
@@ -57,8 +60,12 @@ def test_fractional_gpus_are_requested_from_ray_as_fractions():
     assert scaling_config(ClusterConfig(workers=3)).resources_per_worker == {"CPU": 1, "GPU": 0}
     assert not scaling_config(ClusterConfig(workers=3)).use_gpu
     assert "RING collectives (auto: workers without a GPU of their own)" in collective_line(shared)
-    assert "NCCL collectives (auto: every worker has a GPU of its own)" in collective_line(ClusterConfig(workers=2, gpus_per_worker=1))
-    assert "RING collectives (as asked)" in collective_line(ClusterConfig(workers=2, gpus_per_worker=1, collective="ring"))
+    assert "NCCL collectives (auto: every worker has a GPU of its own)" in collective_line(
+        ClusterConfig(workers=2, gpus_per_worker=1)
+    )
+    assert "RING collectives (as asked)" in collective_line(
+        ClusterConfig(workers=2, gpus_per_worker=1, collective="ring")
+    )
 
 
 @pytest.mark.parametrize("setting, expected", [(None, "True true"), ("false", "False false")])
@@ -66,10 +73,12 @@ def test_gpu_memory_growth_is_on_unless_turned_off(setting, expected):
     env = {k: v for k, v in os.environ.items() if k != "TF_FORCE_GPU_ALLOW_GROWTH"}
     if setting is not None:
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = setting
-    code = ("import os; from toolkit._tf import tf, MEMORY_GROWTH\n"
-            "gpus = tf.config.list_physical_devices('GPU')\n"
-            "assert all(tf.config.experimental.get_memory_growth(g) == MEMORY_GROWTH for g in gpus), gpus\n"
-            "print(MEMORY_GROWTH, os.environ['TF_FORCE_GPU_ALLOW_GROWTH'])")
+    code = (
+        "import os; from toolkit._tf import tf, MEMORY_GROWTH\n"
+        "gpus = tf.config.list_physical_devices('GPU')\n"
+        "assert all(tf.config.experimental.get_memory_growth(g) == MEMORY_GROWTH for g in gpus), gpus\n"
+        "print(MEMORY_GROWTH, os.environ['TF_FORCE_GPU_ALLOW_GROWTH'])"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == expected
@@ -81,15 +90,35 @@ def test_gpu_flags_on_the_command_line(tmp_path, corpus_tarball):
     args = build_parser().parse_args(["train", "--workers", "2", "--gpus-per-worker", "0.5", "--collective", "ring"])
     cluster = configs_from_args(args)[3]
     assert cluster.gpus_per_worker == 0.5 and cluster.collective == "ring" and cluster.worker_cpus == 2
-    bad = subprocess.run([str(BIN / "toolkit"), "train", "--workers", "2", "--gpus-per-worker", "1.5"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [str(BIN / "toolkit"), "train", "--workers", "2", "--gpus-per-worker", "1.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "fraction below 1" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
-    nccl = subprocess.run([str(BIN / "toolkit"), "train", "--data", str(corpus_tarball), "--workers", "2",
-                           "--collective", "nccl", "--exports-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    nccl = subprocess.run(
+        [
+            str(BIN / "toolkit"),
+            "train",
+            "--data",
+            str(corpus_tarball),
+            "--workers",
+            "2",
+            "--collective",
+            "nccl",
+            "--exports-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert nccl.returncode == 1 and "Traceback" not in nccl.stderr
     assert nccl.stderr.strip().splitlines() == [
         "toolkit: error: --collective nccl needs a GPU of its own for every worker (--gpus-per-worker 1 or more): "
-        "NCCL cannot run two replicas on one GPU; use --collective ring or auto"]
+        "NCCL cannot run two replicas on one GPU; use --collective ring or auto"
+    ]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -98,26 +127,34 @@ def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, 
     on it (Ray sets CUDA_VISIBLE_DEVICES=0 in both) and train in sync over RING collectives; two workers
     asking for none get CUDA_VISIBLE_DEVICES emptied before TensorFlow loads."""
     import ray
+
     from toolkit.distributed import local_ray_options, train_on_ray
 
     def configs(name):
-        return (DataConfig(path=str(real_tarball), cache_dir=real_cache, limit=200, maxlen=50), ModelConfig(maxlen=50),
-                TrainConfig(epochs=1, run_name=name, exports_dir=str(tmp_path / "exports")))
+        return (
+            DataConfig(path=str(real_tarball), cache_dir=real_cache, limit=200, maxlen=50),
+            ModelConfig(maxlen=50),
+            TrainConfig(epochs=1, run_name=name, exports_dir=str(tmp_path / "exports")),
+        )
 
     # Ray maps the GPU ids it assigns through this process's CUDA_VISIBLE_DEVICES, which an in-process
     # export earlier in the session may have emptied (it traces on the CPU)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     try:
         ray.init(num_cpus=2, num_gpus=1, logging_level="WARNING", **local_ray_options())
-        shared = train_on_ray(*configs("shared"), ClusterConfig(workers=2, gpus_per_worker=0.5, cpus_per_worker=1,
-                                                                storage=str(tmp_path / "storage")))
+        shared = train_on_ray(
+            *configs("shared"),
+            ClusterConfig(workers=2, gpus_per_worker=0.5, cpus_per_worker=1, storage=str(tmp_path / "storage")),
+        )
         hidden = train_on_ray(*configs("hidden"), ClusterConfig(workers=2, storage=str(tmp_path / "storage")))
     finally:
         ray.shutdown()
     m = shared.metrics
     assert m["replicas"] == 2 and m["collective"] == "ring" and m["cluster"]["gpus_per_worker"] == 0.5
     assert [w["worker"] for w in m["worker_devices"]] == [0, 1]
-    assert all(w["gpu_ids"] == ["0"] and w["cuda_visible_devices"] == "0" for w in m["worker_devices"]), m["worker_devices"]
+    assert all(w["gpu_ids"] == ["0"] and w["cuda_visible_devices"] == "0" for w in m["worker_devices"]), m[
+        "worker_devices"
+    ]
     m = hidden.metrics
     assert m["replicas"] == 2 and m["collective"] == "ring"
     assert all(w["gpu_ids"] == [] and w["cuda_visible_devices"] == "" for w in m["worker_devices"]), m["worker_devices"]

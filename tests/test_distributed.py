@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from toolkit.config import ClusterConfig, DataConfig, ModelConfig, TrainConfig
 
@@ -45,12 +44,13 @@ def _wait_for_checkpoint(storage: Path, name: str, timeout: float = 240) -> None
 
 
 def test_two_cpu_workers_train_in_sync_and_save_the_final_checkpoint(real_tarball, real_cache, tmp_path):
-    from toolkit.distributed import read_state, train_on_ray
     from toolkit._tf import keras
+    from toolkit.distributed import read_state, train_on_ray
 
     storage = tmp_path / "storage"
-    result = train_on_ray(*_configs(real_tarball, real_cache, tmp_path, "two"),
-                          ClusterConfig(workers=2, storage=str(storage)))
+    result = train_on_ray(
+        *_configs(real_tarball, real_cache, tmp_path, "two"), ClusterConfig(workers=2, storage=str(storage))
+    )
     metrics = result.metrics
     assert metrics["mode"] == "ray" and metrics["workers"] == 2 and metrics["replicas"] == 2
     assert metrics["restarts"] == 0
@@ -64,12 +64,18 @@ def test_two_cpu_workers_train_in_sync_and_save_the_final_checkpoint(real_tarbal
     assert len(saved) == len(weights)
     for a, b in zip(saved, weights):
         np.testing.assert_array_equal(a, b)
-    assert sorted(p.name for p in result.run_dir.iterdir()) == ["config.json", "metrics.json", "model.keras", "vocab.json"]
+    assert sorted(p.name for p in result.run_dir.iterdir()) == [
+        "config.json",
+        "metrics.json",
+        "model.keras",
+        "vocab.json",
+    ]
 
 
 def test_a_worker_killed_during_epoch_2_costs_at_most_that_epoch(real_tarball, real_cache, tmp_path):
     import ray
     from ray.util.state import list_actors
+
     from toolkit.distributed import train_on_ray
 
     storage = tmp_path / "storage"
@@ -79,7 +85,8 @@ def test_a_worker_killed_during_epoch_2_costs_at_most_that_epoch(real_tarball, r
         try:
             outcome["result"] = train_on_ray(
                 *_configs(real_tarball, real_cache, tmp_path, "kill", limit=4000, maxlen=200, epochs=3),
-                ClusterConfig(workers=2, storage=str(storage), max_failures=2))
+                ClusterConfig(workers=2, storage=str(storage), max_failures=2),
+            )
         except BaseException as exc:
             outcome["error"] = exc
 
@@ -108,9 +115,26 @@ def test_a_worker_killed_during_epoch_2_costs_at_most_that_epoch(real_tarball, r
 
 def test_rerunning_after_the_driver_died_resumes(real_tarball, tmp_path):
     exports, storage = tmp_path / "exports", tmp_path / "storage"
-    cmd = [str(BIN / "toolkit"), "train", "--data", str(real_tarball), "--limit", "4000", "--maxlen", "200",
-           "--epochs", "2", "--workers", "2", "--storage", str(storage), "--run-name", "resume",
-           "--exports-dir", str(exports)]
+    cmd = [
+        str(BIN / "toolkit"),
+        "train",
+        "--data",
+        str(real_tarball),
+        "--limit",
+        "4000",
+        "--maxlen",
+        "200",
+        "--epochs",
+        "2",
+        "--workers",
+        "2",
+        "--storage",
+        str(storage),
+        "--run-name",
+        "resume",
+        "--exports-dir",
+        str(exports),
+    ]
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_for_checkpoint(storage, "resume")
@@ -130,13 +154,16 @@ def test_two_ray_nodes_on_one_machine(real_tarball, real_cache, tmp_path):
     import ray
     from ray.cluster_utils import Cluster
     from ray.util.state import list_actors
+
     from toolkit.distributed import train_on_ray
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True})
     cluster.add_node(num_cpus=1)
     try:
-        result = train_on_ray(*_configs(real_tarball, real_cache, tmp_path, "nodes", limit=600, maxlen=50, epochs=1),
-                              ClusterConfig(workers=2, address=cluster.address, storage=str(tmp_path / "storage")))
+        result = train_on_ray(
+            *_configs(real_tarball, real_cache, tmp_path, "nodes", limit=600, maxlen=50, epochs=1),
+            ClusterConfig(workers=2, address=cluster.address, storage=str(tmp_path / "storage")),
+        )
         assert result.metrics["replicas"] == 2 and (result.run_dir / "model.keras").is_file()
         ray.init(address=cluster.address)
         workers = list_actors(filters=[("class_name", "=", "RayTrainWorker")], detail=True)
@@ -150,30 +177,99 @@ def test_ray_jobs_round_trip_with_the_runtime_env(real_tarball, tmp_path):
     import secrets
 
     # token authentication, as on a real cluster: the head and the submitting client share the token
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
-           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    }
     ray_cli = str(BIN / "ray")
     port, dash = _free_port(), _free_port()
-    start = subprocess.run([ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                            "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--num-cpus", "2",
-                            "--temp-dir", "/tmp/ray"], env=env, capture_output=True, text=True, timeout=120)
+    start = subprocess.run(
+        [
+            ray_cli,
+            "start",
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(dash),
+            "--num-cpus",
+            "2",
+            "--temp-dir",
+            "/tmp/ray",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert start.returncode == 0, start.stderr
     try:
         exports = tmp_path / "exports"
         submit = subprocess.run(
-            [ray_cli, "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--submission-id", "toolkit-test",
-             "--runtime-env", str(Path(__file__).parents[1] / "cluster" / "runtime_env.yaml"), "--",
-             "toolkit", "train", "--address", "auto", "--workers", "1", "--data", str(real_tarball),
-             "--limit", "200", "--maxlen", "50", "--epochs", "1", "--exports-dir", str(exports), "--run-name", "job"],
-            env=env, capture_output=True, text=True, timeout=400)
+            [
+                ray_cli,
+                "job",
+                "submit",
+                "--address",
+                f"http://127.0.0.1:{dash}",
+                "--submission-id",
+                "toolkit-test",
+                "--runtime-env",
+                str(Path(__file__).parents[1] / "cluster" / "runtime_env.yaml"),
+                "--",
+                "toolkit",
+                "train",
+                "--address",
+                "auto",
+                "--workers",
+                "1",
+                "--data",
+                str(real_tarball),
+                "--limit",
+                "200",
+                "--maxlen",
+                "50",
+                "--epochs",
+                "1",
+                "--exports-dir",
+                str(exports),
+                "--run-name",
+                "job",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
         assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
         # in a fresh process: Ray caches the auth token of the first cluster a process talked to
         status = subprocess.run(
-            [sys.executable, "-c", "import sys; from ray.job_submission import JobSubmissionClient; "
-             "print(JobSubmissionClient(sys.argv[1]).get_job_status('toolkit-test').value)", f"http://127.0.0.1:{dash}"],
-            env=env, capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-c",
+                "import sys; from ray.job_submission import JobSubmissionClient; "
+                "print(JobSubmissionClient(sys.argv[1]).get_job_status('toolkit-test').value)",
+                f"http://127.0.0.1:{dash}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert status.stdout.strip() == "SUCCEEDED", status.stderr[-2000:]
-        assert sorted(p.name for p in (exports / "job").iterdir()) == ["config.json", "metrics.json", "model.keras", "vocab.json"]
+        assert sorted(p.name for p in (exports / "job").iterdir()) == [
+            "config.json",
+            "metrics.json",
+            "model.keras",
+            "vocab.json",
+        ]
         assert json.loads((exports / "job" / "metrics.json").read_text())["mode"] == "ray"
     finally:
         subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
@@ -190,9 +286,25 @@ def _free_port() -> int:
 def test_too_many_gpus_is_a_clear_error_not_a_hang(tmp_path, corpus_tarball):
     import re
 
-    proc = subprocess.run([str(BIN / "toolkit"), "train", "--data", str(corpus_tarball), "--workers", "2",
-                           "--gpus-per-worker", "512", "--cpus-per-worker", "1", "--exports-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [
+            str(BIN / "toolkit"),
+            "train",
+            "--data",
+            str(corpus_tarball),
+            "--workers",
+            "2",
+            "--gpus-per-worker",
+            "512",
+            "--cpus-per-worker",
+            "1",
+            "--exports-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     found = re.search(r"asked for 2 worker\(s\) x 512 GPU = 1024 GPU, the cluster has (\d+)", proc.stderr)
     assert found and int(found.group(1)) < 1024, proc.stderr[-2000:]
@@ -200,9 +312,23 @@ def test_too_many_gpus_is_a_clear_error_not_a_hang(tmp_path, corpus_tarball):
 
 
 def test_unreachable_address_is_a_clear_error(tmp_path, corpus_tarball):
-    proc = subprocess.run([str(BIN / "toolkit"), "train", "--data", str(corpus_tarball), "--workers", "1",
-                           "--address", "127.0.0.1:9", "--exports-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            str(BIN / "toolkit"),
+            "train",
+            "--data",
+            str(corpus_tarball),
+            "--workers",
+            "1",
+            "--address",
+            "127.0.0.1:9",
+            "--exports-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "unreachable" in proc.stderr
 
@@ -223,7 +349,10 @@ def test_one_worker_replicates_over_logical_cpu_devices(corpus_tarball, tmp_path
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "REPLICAS 2" in proc.stdout
-    assert "2 replica(s) (/job:localhost/replica:0/task:0/device:CPU:0, /job:localhost/replica:0/task:0/device:CPU:1)" in proc.stderr
+    assert (
+        "2 replica(s) (/job:localhost/replica:0/task:0/device:CPU:0, /job:localhost/replica:0/task:0/device:CPU:1)"
+        in proc.stderr
+    )
 
 
 def test_embedded_ray_ignores_a_stale_cluster_file_and_resumes_only_matching_checkpoints(real_tarball, tmp_path):
@@ -236,8 +365,26 @@ def test_embedded_ray_ignores_a_stale_cluster_file_and_resumes_only_matching_che
     saved = cluster_file.read_text() if cluster_file.exists() else None
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     exports, storage = tmp_path / "exports", tmp_path / "storage"
-    cmd = [str(BIN / "toolkit"), "train", "--data", str(real_tarball), "--limit", "200", "--maxlen", "50", "--epochs", "1",
-           "--workers", "1", "--storage", str(storage), "--exports-dir", str(exports), "--run-name", "r"]
+    cmd = [
+        str(BIN / "toolkit"),
+        "train",
+        "--data",
+        str(real_tarball),
+        "--limit",
+        "200",
+        "--maxlen",
+        "50",
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--storage",
+        str(storage),
+        "--exports-dir",
+        str(exports),
+        "--run-name",
+        "r",
+    ]
     cluster_file.parent.mkdir(parents=True, exist_ok=True)
     cluster_file.write_text("127.0.0.1:9")
     try:
@@ -253,7 +400,9 @@ def test_embedded_ray_ignores_a_stale_cluster_file_and_resumes_only_matching_che
     assert other.returncode == 1 and "Traceback" not in other.stderr
     assert other.stderr.strip().splitlines()[-1].startswith("toolkit: error: the checkpoints in ")
     assert "trained with other settings (train.learning_rate 0.001 -> 0.01)" in other.stderr
-    fresh = subprocess.run(cmd + ["--learning-rate", "0.01", "--overwrite"], capture_output=True, text=True, timeout=400, env=env)
+    fresh = subprocess.run(
+        cmd + ["--learning-rate", "0.01", "--overwrite"], capture_output=True, text=True, timeout=400, env=env
+    )
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert "resuming" not in fresh.stderr and "removed the earlier checkpoints" in fresh.stderr
     metrics = json.loads((exports / "r" / "metrics.json").read_text())
@@ -263,10 +412,27 @@ def test_embedded_ray_ignores_a_stale_cluster_file_and_resumes_only_matching_che
 
 def test_a_dead_ray_address_in_the_environment_is_a_clear_error(corpus_tarball, tmp_path):
     start = time.monotonic()
-    proc = subprocess.run([str(BIN / "toolkit"), "train", "--data", str(corpus_tarball), "--workers", "1",
-                           "--exports-dir", str(tmp_path)], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "RAY_ADDRESS": "127.0.0.1:9"})
+    proc = subprocess.run(
+        [
+            str(BIN / "toolkit"),
+            "train",
+            "--data",
+            str(corpus_tarball),
+            "--workers",
+            "1",
+            "--exports-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RAY_ADDRESS": "127.0.0.1:9"},
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("toolkit: error: Ray cluster at 127.0.0.1:9 (RAY_ADDRESS) is unreachable")
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("toolkit: error: Ray cluster at 127.0.0.1:9 (RAY_ADDRESS) is unreachable")
+    )
     assert time.monotonic() - start < 60
     assert [p.name for p in tmp_path.iterdir()] == []

@@ -10,8 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
-from toolkit.config import DataConfig, ModelConfig, Tolerances, TrainConfig, from_dict
-from toolkit.errors import ToolkitError
+from toolkit.config import DataConfig, ModelConfig, TrainConfig, from_dict
 from toolkit.export import ExportError, export_run, open_export, read_metadata
 
 BIN = Path(sys.executable).parent
@@ -37,8 +36,14 @@ def exported(trained_run):
 def test_export_folder_graph_and_metadata(exported, trained_run):
     folder = exported.path
     assert folder == trained_run / "onnx"
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "model.int8.onnx", "model.onnx", "model.text.int8.onnx",
-                                                        "model.text.onnx", "vocab.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "model.int8.onnx",
+        "model.onnx",
+        "model.text.int8.onnx",
+        "model.text.onnx",
+        "vocab.json",
+    ]
     model = onnx.load(str(folder / "model.onnx"))
     onnx.checker.check_model(model, full_check=True)
     ops = {n.op_type for n in model.graph.node}
@@ -48,7 +53,10 @@ def test_export_folder_graph_and_metadata(exported, trained_run):
     assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", "tokens"]
     (lstm,) = [n for n in model.graph.node if n.op_type == "LSTM"]
     assert lstm.input[4], "the LSTM gets each review's token count as sequence_lens"
-    assert out.name == "probability" and [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["batch", 1]
+    assert out.name == "probability" and [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == [
+        "batch",
+        1,
+    ]
     int8_ops = {n.op_type for n in onnx.load(str(folder / "model.int8.onnx")).graph.node}
     assert "DynamicQuantizeLSTM" in int8_ops
     assert exported.sizes["int8"] < exported.sizes["fp32"] / 2
@@ -57,7 +65,11 @@ def test_export_folder_graph_and_metadata(exported, trained_run):
     vocab_json = json.loads((folder / "vocab.json").read_text())
     assert meta["preprocessing.vocab_sha256"] == vocab_json["sha256"]
     assert int(meta["preprocessing.maxlen"]) == MAXLEN and int(meta["preprocessing.num_words"]) == 5000
-    assert (meta["preprocessing.pad_id"], meta["preprocessing.start_id"], meta["preprocessing.oov_id"]) == ("0", "1", "2")
+    assert (meta["preprocessing.pad_id"], meta["preprocessing.start_id"], meta["preprocessing.oov_id"]) == (
+        "0",
+        "1",
+        "2",
+    )
     assert json.loads(meta["labels"]) == ["negative", "positive"] and float(meta["decision_threshold"]) == 0.5
     assert meta["provenance.tensorflow_version"].startswith("2.21") and meta["provenance.tf2onnx_version"]
     assert meta["provenance.opset"] == "17" and meta["provenance.run_dir"] == str(trained_run.resolve())
@@ -69,9 +81,9 @@ def test_export_folder_graph_and_metadata(exported, trained_run):
 def _padded_ways(review: np.ndarray, width: int) -> list:
     """One review (no padding) as a batch of 1 three ways: bare, pre-padded to width, post-padded."""
     pre = np.zeros((1, width), np.int32)
-    pre[0, width - len(review):] = review
+    pre[0, width - len(review) :] = review
     post = np.zeros((1, width), np.int32)
-    post[0, :len(review)] = review
+    post[0, : len(review)] = review
     return [review[None, :].astype(np.int32), pre, post]
 
 
@@ -106,7 +118,10 @@ def test_the_tutorials_fixed_length_model_exports_with_its_fixed_input(trained_r
     source = read_run(trained_run)
     model = compile_model(build_model(ModelConfig(maxlen=MAXLEN, mask_padding=False)))
     model.set_weights(keras.models.load_model(source.model_file).get_weights())
-    config = {**source.config, "model": {**source.config["model"], "mask_padding": False}}  # the run's config describes its model
+    config = {
+        **source.config,
+        "model": {**source.config["model"], "mask_padding": False},
+    }  # the run's config describes its model
     run_dir = write_run(tmp_path / "faithful", lambda p: model.save(p), source.vocabulary, config, source.metrics)
     result = export_run(run_dir)
     proto = onnx.load(str(result.path / "model.onnx"))
@@ -134,7 +149,9 @@ def test_verify_passes_on_every_test_review_and_writes_reports(exported):
     assert text["passed"] and text["labels_equal"] == 1000 and text["max_abs_diff"] <= 1e-5
     assert text_int8["passed"] and text_int8["label_agreement"] >= 0.99
     pre = report["text_preprocessing"]
-    assert pre["passed"] and pre["reviews"] == pre["equal"] == 50_000  # every review of both splits, whatever the subset
+    assert (
+        pre["passed"] and pre["reviews"] == pre["equal"] == 50_000
+    )  # every review of both splits, whatever the subset
     assert pre["hard_strings"]["equal"] == pre["hard_strings"]["total"] >= 20
     saved = json.loads((exported.path / "parity.json").read_text())
     assert saved["variants"]["fp32"]["labels_equal"] == 1000
@@ -146,7 +163,8 @@ def test_verify_passes_on_every_test_review_and_writes_reports(exported):
 
 def test_tampering_with_one_weight_fails_verification(exported, tmp_path):
     from onnx import numpy_helper
-    from toolkit.verify import ProbabilityMismatch, check, verify_export
+
+    from toolkit.verify import verify_export
 
     tampered = tmp_path / "tampered"
     shutil.copytree(exported.path, tampered)
@@ -172,8 +190,13 @@ def test_predict_on_raw_text_equals_keras_on_the_same_text(exported, trained_run
     from toolkit._tf import keras
     from toolkit.predict import Classifier
 
-    texts = ["A wonderful, moving film with brilliant acting.", "Dull, boring and far too long. A waste of time.",
-             "zzxq qqwv", "word " * 100_000, "It was <br /><br />OK, I guess... 5/10"]
+    texts = [
+        "A wonderful, moving film with brilliant acting.",
+        "Dull, boring and far too long. A waste of time.",
+        "zzxq qqwv",
+        "word " * 100_000,
+        "It was <br /><br />OK, I guess... 5/10",
+    ]
     clf = Classifier.load(exported.path)
     probs = clf.probabilities(texts)
     model = keras.models.load_model(trained_run / "model.keras")
@@ -208,7 +231,9 @@ def test_predict_inputs(exported, tmp_path, kind):
         (tmp_path / "r.txt").write_text("\n".join(reviews) + "\n\n", encoding="utf-8")
         cmd += ["--file", str(tmp_path / "r.txt")]
     elif kind == "jsonl":
-        (tmp_path / "r.jsonl").write_text(json.dumps({"text": reviews[0]}) + "\n" + json.dumps(reviews[1]) + "\n", encoding="utf-8")
+        (tmp_path / "r.jsonl").write_text(
+            json.dumps({"text": reviews[0]}) + "\n" + json.dumps(reviews[1]) + "\n", encoding="utf-8"
+        )
         cmd += ["--file", str(tmp_path / "r.jsonl")]
     elif kind == "stdin":
         stdin = "\n".join(reviews)
@@ -221,14 +246,16 @@ def test_predict_inputs(exported, tmp_path, kind):
 
 def _error(proc) -> str:
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
-    lines = [l for l in proc.stderr.splitlines() if l.startswith("toolkit") and ": error:" in l]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("toolkit") and ": error:" in line]
     assert len(lines) == 1, proc.stderr
     return lines[0]
 
 
 def test_predict_bad_inputs(exported, tmp_path):
-    run = lambda *a, **kw: subprocess.run([str(BIN / "toolkit"), "predict", str(exported.path), *a], capture_output=True,
-                                          text=True, timeout=120, **kw)
+    def run(*a, **kw):
+        return subprocess.run(
+            [str(BIN / "toolkit"), "predict", str(exported.path), *a], capture_output=True, text=True, timeout=120, **kw
+        )
     assert "review 1 is empty" in _error(run(""))
     assert "review 2 is empty" in _error(run("fine film", "   "))
     latin1 = tmp_path / "latin1.txt"
@@ -259,8 +286,12 @@ def test_broken_exports_are_clear_errors(exported, trained_run, tmp_path):
 
     other = Vocabulary(tuple(reversed(vocab["words"])), vocab["num_words"], vocab["maxlen"])
     other.save(foreign / "vocab.json")
-    cases = [(no_model, "has no model.onnx"), (no_vocab, "has no vocab.json"),
-             (truncated, "not a loadable ONNX model"), (foreign, "belongs to another model")]
+    cases = [
+        (no_model, "has no model.onnx"),
+        (no_vocab, "has no vocab.json"),
+        (truncated, "not a loadable ONNX model"),
+        (foreign, "belongs to another model"),
+    ]
     for folder, message in cases:
         with pytest.raises(ExportError, match=message):
             open_export(folder)
@@ -270,8 +301,9 @@ def test_broken_exports_are_clear_errors(exported, trained_run, tmp_path):
     # a run folder without a trained model cannot be exported
     half = tmp_path / "half-run"
     half.mkdir()
-    assert "no trained model" in _error(subprocess.run([str(BIN / "toolkit"), "export", str(half)],
-                                                       capture_output=True, text=True, timeout=120))
+    assert "no trained model" in _error(
+        subprocess.run([str(BIN / "toolkit"), "export", str(half)], capture_output=True, text=True, timeout=120)
+    )
 
 
 def test_a_failed_export_leaves_no_model_behind(trained_run, tmp_path, monkeypatch):
@@ -289,9 +321,29 @@ def test_a_failed_export_leaves_no_model_behind(trained_run, tmp_path, monkeypat
 
 
 def test_toolkit_run_end_to_end(real_tarball, tmp_path):
-    proc = subprocess.run([str(BIN / "toolkit"), "run", "--data", str(real_tarball), "--limit", "400", "--maxlen", "60",
-                           "--epochs", "1", "--exports-dir", str(tmp_path), "--run-name", "e2e",
-                           "--cache-dir", str(tmp_path / "cache")], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            str(BIN / "toolkit"),
+            "run",
+            "--data",
+            str(real_tarball),
+            "--limit",
+            "400",
+            "--maxlen",
+            "60",
+            "--epochs",
+            "1",
+            "--exports-dir",
+            str(tmp_path),
+            "--run-name",
+            "e2e",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "parity fp32" in proc.stdout and "400/400 labels equal" in proc.stdout and "PASS" in proc.stdout
     assert (tmp_path / "e2e" / "onnx" / "parity.json").is_file()
@@ -301,21 +353,49 @@ def test_toolkit_run_end_to_end(real_tarball, tmp_path):
 def test_bench_infer_writes_sane_figures(exported, tmp_path):
     """A tiny setting: the JSON's shape and sanity, never its speed."""
     out = tmp_path / "bench.json"
-    proc = subprocess.run([str(BIN / "toolkit"), "bench", "infer", str(exported.path), "--batch-sizes", "1,4",
-                           "--reviews", "16", "--repeats", "2", "--max-batches", "4", "--litert", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            str(BIN / "toolkit"),
+            "bench",
+            "infer",
+            str(exported.path),
+            "--batch-sizes",
+            "1,4",
+            "--reviews",
+            "16",
+            "--repeats",
+            "2",
+            "--max-batches",
+            "4",
+            "--litert",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["reviews"] == 16 and report["maxlen"] == MAXLEN
-    assert set(report["backends"]) == {"keras", "onnx_fp32", "onnx_int8", "onnx_fp32+tok", "onnx_text", "onnx_text-int8",
-                                       "litert"}
+    assert set(report["backends"]) == {
+        "keras",
+        "onnx_fp32",
+        "onnx_int8",
+        "onnx_fp32+tok",
+        "onnx_text",
+        "onnx_text-int8",
+        "litert",
+    }
     keras = report["backends"]["keras"]["batch"]
-    for name, backend in report["backends"].items():
+    for _name, backend in report["backends"].items():
         assert backend["model_bytes"] > 0 and backend["peak_rss_mb"] > 0
         assert set(backend["batch"]) == {"1", "4"}
         for bs, row in backend["batch"].items():
             assert row["reviews_per_second"] > 0 and 0 < row["latency_ms_p50"] <= row["latency_ms_p99"]
-            assert row["ratio_to_keras"] == pytest.approx(row["reviews_per_second"] / keras[bs]["reviews_per_second"], rel=0.01)
+            assert row["ratio_to_keras"] == pytest.approx(
+                row["reviews_per_second"] / keras[bs]["reviews_per_second"], rel=0.01
+            )
     assert all(row["ratio_to_keras"] == 1.0 for row in keras.values())
     # onnxruntime alone never loads TensorFlow: its process is far smaller than Keras'
     assert report["backends"]["onnx_fp32"]["peak_rss_mb"] < report["backends"]["keras"]["peak_rss_mb"]
@@ -325,6 +405,7 @@ def test_bench_infer_writes_sane_figures(exported, tmp_path):
 # --- the text model: preprocessing inside the graph (toolkit.textgraph) -------------------------------
 def test_text_model_takes_raw_text_with_standard_ops_only(exported):
     import onnxruntime as ort
+
     from toolkit.files import sha256_file
 
     folder = exported.path
@@ -334,8 +415,12 @@ def test_text_model_takes_raw_text_with_standard_ops_only(exported):
     assert inp.name == "text" and inp.type.tensor_type.elem_type == onnx.TensorProto.STRING
     assert out.name == "probability" and out.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     ops = {(n.domain or "ai.onnx", n.op_type) for n in model.graph.node}
-    assert {("com.microsoft", "Tokenizer"), ("ai.onnx.ml", "LabelEncoder"), ("ai.onnx", "StringNormalizer"),
-            ("ai.onnx", "LSTM")} <= ops
+    assert {
+        ("com.microsoft", "Tokenizer"),
+        ("ai.onnx.ml", "LabelEncoder"),
+        ("ai.onnx", "StringNormalizer"),
+        ("ai.onnx", "LSTM"),
+    } <= ops
     assert {d for d, _ in ops} <= {"ai.onnx", "ai.onnx.ml", "com.microsoft"}  # no custom-op library
     assert model.ir_version == onnx.load(str(folder / "model.onnx")).ir_version <= 10  # onnxruntime-node reads it
     assert len({o.domain or "" for o in model.opset_import}) == len(model.opset_import)
@@ -351,8 +436,8 @@ def test_text_model_takes_raw_text_with_standard_ops_only(exported):
 
 def test_in_graph_ids_equal_toolkit_text_on_real_reviews_and_hard_strings(exported, real_tarball):
     from toolkit.data import raw_reviews
-    from toolkit.textgraph import HARD_STRINGS, id_mismatches, preprocessing_session
     from toolkit.text import Vocabulary
+    from toolkit.textgraph import HARD_STRINGS, id_mismatches, preprocessing_session
 
     vocab = Vocabulary.load(exported.path / "vocab.json")
     session = preprocessing_session(exported.path / "model.text.onnx")
@@ -361,7 +446,11 @@ def test_in_graph_ids_equal_toolkit_text_on_real_reviews_and_hard_strings(export
     assert len(texts) == 1000 and id_mismatches(session, vocab, texts) == []
     # the check is not vacuous: tokenizer version 1 differs on the hard strings the graph is built for
     v1 = Vocabulary(vocab.words, vocab.num_words, vocab.maxlen, tokenizer_version=1)
-    assert [HARD_STRINGS[i] for i in id_mismatches(session, v1, HARD_STRINGS)] == ["<br\xa0/>", "\u0130stanbul", "\u212a Kelvin"]
+    assert [HARD_STRINGS[i] for i in id_mismatches(session, v1, HARD_STRINGS)] == [
+        "<br\xa0/>",
+        "\u0130stanbul",
+        "\u212a Kelvin",
+    ]
 
 
 def test_predict_uses_the_text_model_and_equals_the_ids_path(exported, real_tarball):
@@ -379,10 +468,12 @@ def test_predict_uses_the_text_model_and_equals_the_ids_path(exported, real_tarb
 
 
 def test_exported_graphs_load_without_warnings_and_carry_nothing_unused(exported):
-    code = ("import sys, onnxruntime as ort\n"
-            "ort.set_default_logger_severity(1)\n"
-            "so = ort.SessionOptions(); so.log_severity_level = 1\n"
-            "[ort.InferenceSession(p, so, providers=['CPUExecutionProvider']) for p in sys.argv[1:]]\n")
+    code = (
+        "import sys, onnxruntime as ort\n"
+        "ort.set_default_logger_severity(1)\n"
+        "so = ort.SessionOptions(); so.log_severity_level = 1\n"
+        "[ort.InferenceSession(p, so, providers=['CPUExecutionProvider']) for p in sys.argv[1:]]\n"
+    )
     files = sorted(str(p) for p in exported.path.glob("*.onnx"))
     assert len(files) == 4
     proc = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True, timeout=300)
@@ -420,14 +511,24 @@ def test_the_node_client_gives_pythons_probabilities(exported, real_tarball, tmp
     client = Path(__file__).parents[1] / "toolkit" / "clients" / "node"
     for name in ("package.json", "predict.js"):
         shutil.copy(client / name, tmp_path / name)
-    install = subprocess.run([npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    install = subprocess.run(
+        [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert install.returncode == 0, install.stderr[-3000:]
     texts = list(raw_reviews(DataConfig(path=str(real_tarball)))["test"].values())[::25]
     reviews = tmp_path / "reviews.jsonl"
     reviews.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
-    proc = subprocess.run([node, "predict.js", str(exported.path), "--json", "--file", str(reviews)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [node, "predict.js", str(exported.path), "--json", "--file", str(reviews)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     from_node = json.loads(proc.stdout)
     p_node = np.array([r["probability"] for r in from_node], dtype=np.float64)

@@ -13,7 +13,13 @@ def test_seed_architecture_has_213301_parameters_and_named_io():
         assert tuple(model.input.shape) == (None, length)
         assert model.output_names == [OUTPUT_NAME] and tuple(model.output.shape) == (None, 1)
         assert [layer.__class__.__name__ for layer in model.layers] == [
-            "InputLayer", "Embedding", "Dropout", "LSTM", "Dropout", "Dense"]
+            "InputLayer",
+            "Embedding",
+            "Dropout",
+            "LSTM",
+            "Dropout",
+            "Dense",
+        ]
         assert model.get_layer("embedding").mask_zero is mask_padding
 
 
@@ -40,4 +46,6 @@ def test_masked_model_ignores_leading_padding_the_tutorials_does_not():
             padded = np.r_[np.zeros(padding, np.int32), review][None, :]
             assert abs(masked.predict_on_batch(padded)[0, 0] - bare) <= 1e-6
         full = np.r_[np.zeros(40 - len(review), np.int32), review][None, :]
-        assert abs(masked.predict_on_batch(full)[0, 0] - faithful.predict_on_batch(full)[0, 0]) > 1e-5 or len(review) == 40
+        assert (
+            abs(masked.predict_on_batch(full)[0, 0] - faithful.predict_on_batch(full)[0, 0]) > 1e-5 or len(review) == 40
+        )

@@ -6,13 +6,28 @@ import numpy as np
 import pytest
 
 from toolkit.text import (
-    FIRST_WORD_ID, OOV_ID, PAD_ID, START_ID, Vocabulary, VocabularyError, pad_sequences, tokenize,
+    FIRST_WORD_ID,
+    OOV_ID,
+    PAD_ID,
+    START_ID,
+    Vocabulary,
+    VocabularyError,
+    pad_sequences,
+    tokenize,
 )
 
 
 def test_tokenize_lowercases_strips_breaks_and_keeps_inner_apostrophes():
     assert tokenize("A GREAT film.<br /><br />Don't miss it!<BR/>10/10") == [
-        "a", "great", "film", "don't", "miss", "it", "10", "10"]
+        "a",
+        "great",
+        "film",
+        "don't",
+        "miss",
+        "it",
+        "10",
+        "10",
+    ]
     assert tokenize("'quoted' -- well...") == ["quoted", "well"]
     assert tokenize("") == [] and tokenize("   \n\t") == []
 

@@ -108,8 +108,10 @@ class _TwoPipelines:
     def distribute_datasets_from_function(self, make):
         from toolkit._tf import tf
 
-        return [make(tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i, num_replicas_in_sync=2))
-                for i in range(2)]
+        return [
+            make(tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i, num_replicas_in_sync=2))
+            for i in range(2)
+        ]
 
 
 def _take(dataset, n):
@@ -124,7 +126,7 @@ def test_bucketed_input_gives_each_replica_its_piece_of_every_batch():
     lengths = rng.integers(1, 50, size=103)
     x = np.zeros((103, 50), np.int32)
     for i, n in enumerate(lengths):
-        x[i, 50 - n:] = i + 1  # each row carries its own index (+1: 0 is padding)
+        x[i, 50 - n :] = i + 1  # each row carries its own index (+1: 0 is padding)
     y = (np.arange(103) % 2).astype(np.int64)
     (worker0, worker1), steps = bucketed_dataset(_TwoPipelines(), x, y, batch_size=10, seed=7)
     assert steps == 11  # 10 full batches + one of 3 reviews (split 2 + 1)

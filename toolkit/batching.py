@@ -34,7 +34,7 @@ def lengths(x: np.ndarray) -> np.ndarray:
 def trim(x: np.ndarray, rows_lengths: np.ndarray | None = None) -> np.ndarray:
     """``x`` without the columns that are padding in every row (at least one column is kept)."""
     longest = int((lengths(x) if rows_lengths is None else rows_lengths).max(initial=1))
-    return x[:, x.shape[1] - max(longest, 1):]
+    return x[:, x.shape[1] - max(longest, 1) :]
 
 
 def right_align(x: np.ndarray, rows_lengths: np.ndarray | None = None) -> np.ndarray:
@@ -47,8 +47,9 @@ def right_align(x: np.ndarray, rows_lengths: np.ndarray | None = None) -> np.nda
     return np.take_along_axis(x, columns, axis=1)
 
 
-def epoch_batches(row_lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
-                  pool_batches: int = POOL_BATCHES) -> list[np.ndarray]:
+def epoch_batches(
+    row_lengths: np.ndarray, batch_size: int, seed: int, epoch: int, pool_batches: int = POOL_BATCHES
+) -> list[np.ndarray]:
     """One training epoch's global batches as row indices: shuffle (seeded by ``seed`` and ``epoch``),
     cut into pools of ``pool_batches`` batches, sort each pool by length, cut it into batches, shuffle
     the batch order. Every row appears exactly once; as many batches as plain batching gives."""
@@ -57,14 +58,15 @@ def epoch_batches(row_lengths: np.ndarray, batch_size: int, seed: int, epoch: in
     pool = batch_size * pool_batches
     batches = []
     for start in range(0, len(order), pool):
-        chunk = order[start:start + pool]
+        chunk = order[start : start + pool]
         chunk = chunk[np.argsort(row_lengths[chunk], kind="stable")]
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def epoch_pieces(x: np.ndarray, row_lengths: np.ndarray, batch_size: int, seed: int, epoch: int, replicas: int,
-                 mine: range) -> Iterator[np.ndarray]:
+def epoch_pieces(
+    x: np.ndarray, row_lengths: np.ndarray, batch_size: int, seed: int, epoch: int, replicas: int, mine: range
+) -> Iterator[np.ndarray]:
     """One training epoch's batch pieces for the replicas in ``mine``, as Keras gets them: each global
     batch of :func:`epoch_batches` split into ``replicas`` pieces in order, each piece trimmed to its
     longest review and right-aligned (cuDNN-eligible). Yields ``(row indices, ids)``. A last batch
@@ -78,7 +80,9 @@ def epoch_pieces(x: np.ndarray, row_lengths: np.ndarray, batch_size: int, seed: 
             yield split[r], right_align(piece, row_lengths[split[r]])
 
 
-def inference_batches(x: np.ndarray, batch_size: int, variable_length: bool, right_padded: bool = False) -> Iterator[tuple]:
+def inference_batches(
+    x: np.ndarray, batch_size: int, variable_length: bool, right_padded: bool = False
+) -> Iterator[tuple]:
     """``(rows, ids)`` for inference; put each batch's results at ``out[rows]``.
 
     A variable-length model (masked padding) gets batches of ascending length, each trimmed to its
@@ -86,11 +90,11 @@ def inference_batches(x: np.ndarray, batch_size: int, variable_length: bool, rig
     tutorial's fixed-length model gets ``x``'s rows in order, all columns, as encoded."""
     if not variable_length:
         for start in range(0, len(x), batch_size):
-            yield slice(start, start + batch_size), x[start:start + batch_size]
+            yield slice(start, start + batch_size), x[start : start + batch_size]
         return
     row_lengths = lengths(x)
     order = np.argsort(row_lengths, kind="stable")
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         ids = trim(x[rows], row_lengths[rows])
         yield rows, (right_align(ids, row_lengths[rows]) if right_padded else ids)

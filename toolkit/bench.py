@@ -30,8 +30,8 @@ import numpy as np
 from .errors import ToolkitError
 from .export import TEXT_FILES, VARIANT_FILES, open_export
 from .export import variable_length as is_variable_length
-from .progress import log
 from .files import WriteError, atomic_write_text, check_can_write
+from .progress import log
 
 DEFAULT_BATCHES = (1, 64, 256)
 TRAIN_SETUPS = ("faithful", "fast")
@@ -65,7 +65,9 @@ def _batches(x: np.ndarray, bs: int, variable_length: bool, max_batches: int) ->
     return [(batches[i][0], np.ascontiguousarray(batches[i][1])) for i in keep]
 
 
-def _measure(run_batch, x: np.ndarray, batch_sizes: Sequence[int], repeats: int, max_batches: int, variable_length: bool) -> dict:
+def _measure(
+    run_batch, x: np.ndarray, batch_sizes: Sequence[int], repeats: int, max_batches: int, variable_length: bool
+) -> dict:
     """Per batch size: warm up on every batch shape once, then ``repeats`` timed passes."""
     results = {}
     for bs in batch_sizes:
@@ -104,8 +106,18 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _infer_child(backend: str, model_path: str, threads: int, x: np.ndarray, texts: list, batch_sizes, repeats: int,
-                 max_batches: int, variable_length: bool, queue) -> None:
+def _infer_child(
+    backend: str,
+    model_path: str,
+    threads: int,
+    x: np.ndarray,
+    texts: list,
+    batch_sizes,
+    repeats: int,
+    max_batches: int,
+    variable_length: bool,
+    queue,
+) -> None:
     """One backend in its own process. "keras" (model_path: the run folder) and "onnx" take the batches'
     token ids; "onnx_tokenize" encodes the batch's texts with toolkit.text first (vocab.json beside the
     model), as predict does; "onnx_text" gives a text model the texts themselves."""
@@ -160,8 +172,12 @@ def _litert_runner(run_dir: str, batch_sizes, threads: int):
         concrete = call.get_concrete_function(tf.TensorSpec([bs, None], tf.int32))
         blob = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model).convert()
         interpreter = Interpreter(model_content=blob, num_threads=threads or mp.cpu_count())
-        interpreters[bs] = [interpreter, interpreter.get_input_details()[0]["index"],
-                            interpreter.get_output_details()[0]["index"], None]
+        interpreters[bs] = [
+            interpreter,
+            interpreter.get_input_details()[0]["index"],
+            interpreter.get_output_details()[0]["index"],
+            None,
+        ]
 
     def run_batch(rows, ids):
         entry = interpreters[len(ids)]
@@ -191,9 +207,16 @@ def _in_child(*args) -> dict:
     return result
 
 
-def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, reviews: int = 1024, repeats: int = 3,
-                max_batches: int = 200, threads: Sequence[int] = (0,), out: Optional[str] = None,
-                litert: bool = False) -> dict:
+def bench_infer(
+    export_dir: str,
+    batch_sizes: Sequence[int] = DEFAULT_BATCHES,
+    reviews: int = 1024,
+    repeats: int = 3,
+    max_batches: int = 200,
+    threads: Sequence[int] = (0,),
+    out: Optional[str] = None,
+    litert: bool = False,
+) -> dict:
     """Keras vs onnxruntime fp32 / int8 (at each intra-op thread count in ``threads``; 0 = onnxruntime's
     default) on ``reviews`` real test reviews; returns and writes the figures."""
     from .config import DataConfig, from_dict
@@ -226,7 +249,12 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
                 kind = "onnx_text" if variant in TEXT_FILES else "onnx"
                 backends[f"onnx_{variant}{suffix}"] = (kind, str(export / name), (export / name).stat().st_size, t)
                 if variant == "fp32" and (export / TEXT_FILES["text"]).is_file():  # the same path, tokenising in Python
-                    backends[f"onnx_fp32+tok{suffix}"] = ("onnx_tokenize", str(export / name), (export / name).stat().st_size, t)
+                    backends[f"onnx_fp32+tok{suffix}"] = (
+                        "onnx_tokenize",
+                        str(export / name),
+                        (export / name).stat().st_size,
+                        t,
+                    )
     if litert:
         backends["litert"] = ("litert", str(run.path), run.model_file.stat().st_size, 0)
     if any(kind in ("onnx_tokenize", "onnx_text") for kind, *_ in backends.values()):
@@ -239,7 +267,9 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
         "export": str(export.resolve()),
         "reviews": int(len(x)),
         "maxlen": int(x.shape[1]),
-        "input": "batches of similar length, each trimmed to its longest review" if variable_length else f"{x.shape[1]} tokens per review",
+        "input": "batches of similar length, each trimmed to its longest review"
+        if variable_length
+        else f"{x.shape[1]} tokens per review",
         "mean_tokens": round(float((x != 0).sum(1).mean()), 1),
         "median_tokens": float(np.median((x != 0).sum(1))),
         "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} CPU(s), {platform.python_version()}",
@@ -248,7 +278,12 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
     for name, (kind, path, size, t) in backends.items():
         log(f"bench infer: {name} at batch {', '.join(map(str, batch_sizes))} ...")
         result = _in_child(kind, path, t, x, texts, tuple(batch_sizes), repeats, max_batches, variable_length)
-        report["backends"][name] = {"model_bytes": size, "threads": t, "peak_rss_mb": result["peak_rss_mb"], "batch": result["ok"]}
+        report["backends"][name] = {
+            "model_bytes": size,
+            "threads": t,
+            "peak_rss_mb": result["peak_rss_mb"],
+            "batch": result["ok"],
+        }
     keras = report["backends"]["keras"]["batch"]
     for figures in report["backends"].values():
         for bs, row in figures["batch"].items():
@@ -259,13 +294,17 @@ def bench_infer(export_dir: str, batch_sizes: Sequence[int] = DEFAULT_BATCHES, r
 
 
 def infer_table(report: dict) -> str:
-    lines = [f"inference on {report['reviews']:,} real test reviews (median {report['median_tokens']:.0f} tokens; input: "
-             f"{report['input']}), {report['machine']}",
-             f"{'backend':<17} {'batch':>5} {'reviews/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'x Keras':>8} {'peak MB':>8} {'size MB':>8}"]
+    lines = [
+        f"inference on {report['reviews']:,} real test reviews (median {report['median_tokens']:.0f} tokens; input: "
+        f"{report['input']}), {report['machine']}",
+        f"{'backend':<17} {'batch':>5} {'reviews/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'x Keras':>8} {'peak MB':>8} {'size MB':>8}",
+    ]
     for name, b in report["backends"].items():
         for bs, row in b["batch"].items():
-            lines.append(f"{name:<17} {bs:>5} {row['reviews_per_second']:>11,.1f} {row['latency_ms_p50']:>9.2f} "
-                         f"{row['latency_ms_p99']:>9.2f} {row['ratio_to_keras']:>8.2f} {b['peak_rss_mb']:>8.0f} {b['model_bytes'] / 1e6:>8.2f}")
+            lines.append(
+                f"{name:<17} {bs:>5} {row['reviews_per_second']:>11,.1f} {row['latency_ms_p50']:>9.2f} "
+                f"{row['latency_ms_p99']:>9.2f} {row['ratio_to_keras']:>8.2f} {b['peak_rss_mb']:>8.0f} {b['model_bytes'] / 1e6:>8.2f}"
+            )
     return "\n".join(lines)
 
 
@@ -282,9 +321,16 @@ def train_setups(names: Sequence[str], model_cfg, train_cfg) -> dict:
     return {n: (replace(model_cfg, mask_padding=fast[n]), replace(train_cfg, length_buckets=fast[n])) for n in names}
 
 
-def bench_train(data_cfg, steps: int = 40, repeats: int = 3, workers: Sequence[int] = DEFAULT_WORKERS,
-                setups: Sequence[str] = TRAIN_SETUPS, batch_size: int = 64, out: Optional[str] = None,
-                gpus_per_worker: float = 0) -> dict:
+def bench_train(
+    data_cfg,
+    steps: int = 40,
+    repeats: int = 3,
+    workers: Sequence[int] = DEFAULT_WORKERS,
+    setups: Sequence[str] = TRAIN_SETUPS,
+    batch_size: int = 64,
+    out: Optional[str] = None,
+    gpus_per_worker: float = 0,
+) -> dict:
     """Training throughput of each setup x each worker count over the same ``steps * batch_size`` reviews.
     The single process uses every local device (its GPUs when there are some); Ray workers get
     ``gpus_per_worker`` GPUs each (a fraction shares one) and the CPUs split between them."""
@@ -297,7 +343,9 @@ def bench_train(data_cfg, steps: int = 40, repeats: int = 3, workers: Sequence[i
     data = load_imdb(data_cfg)
     n = steps * batch_size
     if n > len(data.train):
-        raise BenchError(f"--steps {steps} x batch {batch_size} = {n:,} reviews, the training split has {len(data.train):,}: use fewer --steps")
+        raise BenchError(
+            f"--steps {steps} x batch {batch_size} = {n:,} reviews, the training split has {len(data.train):,}: use fewer --steps"
+        )
     pick = np.sort(np.random.default_rng(0).permutation(len(data.train))[:n])
     x, y = data.train.x[pick], data.train.y[pick]
     cpus = multiprocessing.cpu_count()
@@ -305,12 +353,18 @@ def bench_train(data_cfg, steps: int = 40, repeats: int = 3, workers: Sequence[i
         "benchmark": "train",
         "machine": f"{platform.machine()}, {cpus} CPU(s), {platform.python_version()}",
         "gpus_per_worker": gpus_per_worker,
-        "reviews": n, "steps": steps, "batch_size": batch_size, "repeats": repeats, "maxlen": int(x.shape[1]),
+        "reviews": n,
+        "steps": steps,
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "maxlen": int(x.shape[1]),
         "mean_tokens": round(float((x != 0).sum(1).mean()), 1),
         "results": [],
     }
-    log(f"bench train: {n:,} training reviews ({steps} batches of {batch_size}), setups {', '.join(setups)}, "
-        f"workers {', '.join(map(str, workers))}; 1 warm-up epoch + {repeats} timed epochs each")
+    log(
+        f"bench train: {n:,} training reviews ({steps} batches of {batch_size}), setups {', '.join(setups)}, "
+        f"workers {', '.join(map(str, workers))}; 1 warm-up epoch + {repeats} timed epochs each"
+    )
     report["input_reviews_per_second"] = input_rate(x, batch_size)
     ray_workers = [w for w in workers if w > 0]
     if 0 in workers:
@@ -320,7 +374,9 @@ def bench_train(data_cfg, steps: int = 40, repeats: int = 3, workers: Sequence[i
         strategy = local_strategy()
         report["single_process_devices"] = devices_line(strategy)
         log(f"bench train: single process on {report['single_process_devices']} ...")
-        _add_results(report, "single-process", 0, strategy.num_replicas_in_sync, time_epochs(strategy, x, y, configs, repeats))
+        _add_results(
+            report, "single-process", 0, strategy.num_replicas_in_sync, time_epochs(strategy, x, y, configs, repeats)
+        )
     if ray_workers:
         from .distributed import bench_on_ray, check_resources, ray_session
 
@@ -334,7 +390,9 @@ def bench_train(data_cfg, steps: int = 40, repeats: int = 3, workers: Sequence[i
                 _add_results(report, "ray", w, result["replicas"], result["seconds"])
     reference = next((r for r in report["results"] if r["setup"] == "faithful" and r["workers"] == 0), None)
     for r in report["results"]:
-        r["ratio_to_faithful_single"] = round(r["reviews_per_second"] / reference["reviews_per_second"], 3) if reference else None
+        r["ratio_to_faithful_single"] = (
+            round(r["reviews_per_second"] / reference["reviews_per_second"], 3) if reference else None
+        )
     if out:
         atomic_write_text(Path(out), json.dumps(report, indent=2))
     return report
@@ -359,18 +417,25 @@ def input_rate(x: np.ndarray, batch_size: int, repeats: int = 3) -> float:
 def _add_results(report: dict, mode: str, workers: int, replicas: int, seconds: dict) -> None:
     for setup, times in seconds.items():
         rates = [report["reviews"] / t for t in times]
-        report["results"].append({
-            "setup": setup, "mode": mode, "workers": workers, "replicas": replicas,
-            "reviews_per_second": round(float(np.median(rates)), 1),
-            "epoch_seconds": [round(t, 3) for t in times],
-        })
+        report["results"].append(
+            {
+                "setup": setup,
+                "mode": mode,
+                "workers": workers,
+                "replicas": replicas,
+                "reviews_per_second": round(float(np.median(rates)), 1),
+                "epoch_seconds": [round(t, 3) for t in times],
+            }
+        )
 
 
 def train_table(report: dict) -> str:
-    lines = [f"training on {report['reviews']:,} real reviews ({report['steps']} batches of {report['batch_size']}, "
-             f"mean {report['mean_tokens']} tokens), median of {report['repeats']} epochs, {report['machine']}; "
-             f"Python input alone: {report['input_reviews_per_second']:,.0f} reviews/s on one core",
-             f"{'setup':<9} {'where':<16} {'replicas':>8} {'reviews/s':>10} {'x faithful 1-process':>21}"]
+    lines = [
+        f"training on {report['reviews']:,} real reviews ({report['steps']} batches of {report['batch_size']}, "
+        f"mean {report['mean_tokens']} tokens), median of {report['repeats']} epochs, {report['machine']}; "
+        f"Python input alone: {report['input_reviews_per_second']:,.0f} reviews/s on one core",
+        f"{'setup':<9} {'where':<16} {'replicas':>8} {'reviews/s':>10} {'x faithful 1-process':>21}",
+    ]
     for r in report["results"]:
         where = "1 process" if r["workers"] == 0 else f"Ray, {r['workers']} worker(s)"
         ratio = f"{r['ratio_to_faithful_single']:.2f}" if r["ratio_to_faithful_single"] is not None else "-"
@@ -389,8 +454,9 @@ INTRA_NODE_GBPS = 1200.0  # 150 GB/s
 INTRA_HOP_US, INTER_HOP_US = 5.0, 25.0
 
 
-def allreduce_seconds(gpus: int, gbps: float, gradient_bytes: int = GRADIENT_BYTES,
-                      gpus_per_node: int = GPUS_PER_NODE) -> float:
+def allreduce_seconds(
+    gpus: int, gbps: float, gradient_bytes: int = GRADIENT_BYTES, gpus_per_node: int = GPUS_PER_NODE
+) -> float:
     """One flat ring all-reduce of ``gradient_bytes`` over ``gpus`` GPUs: every GPU sends and receives
     ``2 (N-1)/N`` of the gradient, at the slowest link of the ring (``gbps`` between nodes as soon
     as there are two nodes, NVLink inside one), plus ``2 (N-1)`` hop latencies."""
@@ -403,9 +469,14 @@ def allreduce_seconds(gpus: int, gbps: float, gradient_bytes: int = GRADIENT_BYT
     return steps / gpus * gradient_bytes / bandwidth + steps * hop
 
 
-def scaling_table(step_seconds: float, per_gpu_batch: int = 64, reviews: int = 25_000,
-                  gpus: Sequence[int] = DEFAULT_GPUS, gbps: Sequence[float] = DEFAULT_GBPS,
-                  gpus_per_node: int = GPUS_PER_NODE) -> list[dict]:
+def scaling_table(
+    step_seconds: float,
+    per_gpu_batch: int = 64,
+    reviews: int = 25_000,
+    gpus: Sequence[int] = DEFAULT_GPUS,
+    gbps: Sequence[float] = DEFAULT_GBPS,
+    gpus_per_node: int = GPUS_PER_NODE,
+) -> list[dict]:
     """Seconds per epoch and scaling efficiency for data-parallel training with a fixed per-GPU batch
     (the global batch grows with the GPUs): each step computes for ``step_seconds`` (measured at
     ``per_gpu_batch``), then all-reduces the gradient, with no overlap of the two (tf_keras
@@ -416,31 +487,62 @@ def scaling_table(step_seconds: float, per_gpu_batch: int = 64, reviews: int = 2
             comm = allreduce_seconds(n, link, gpus_per_node=gpus_per_node)
             steps = -(-reviews // (n * per_gpu_batch))
             step = step_seconds + comm
-            rows.append({
-                "gpus": n, "nodes": -(-n // gpus_per_node), "inter_node_gbps": link, "global_batch": n * per_gpu_batch,
-                "steps_per_epoch": steps, "allreduce_ms": round(comm * 1e3, 3), "step_ms": round(step * 1e3, 3),
-                "epoch_seconds": round(steps * step, 3), "efficiency": round(step_seconds / step, 4),
-                "speedup": round(n * step_seconds / step, 2),
-            })
+            rows.append(
+                {
+                    "gpus": n,
+                    "nodes": -(-n // gpus_per_node),
+                    "inter_node_gbps": link,
+                    "global_batch": n * per_gpu_batch,
+                    "steps_per_epoch": steps,
+                    "allreduce_ms": round(comm * 1e3, 3),
+                    "step_ms": round(step * 1e3, 3),
+                    "epoch_seconds": round(steps * step, 3),
+                    "efficiency": round(step_seconds / step, 4),
+                    "speedup": round(n * step_seconds / step, 2),
+                }
+            )
     return rows
 
 
-def bench_scaling(data_cfg=None, step_ms: Optional[float] = None, steps: int = 20, repeats: int = 3,
-                  per_gpu_batch: int = 64, gpus: Sequence[int] = DEFAULT_GPUS, gbps: Sequence[float] = DEFAULT_GBPS,
-                  out: Optional[str] = None) -> dict:
+def bench_scaling(
+    data_cfg=None,
+    step_ms: Optional[float] = None,
+    steps: int = 20,
+    repeats: int = 3,
+    per_gpu_batch: int = 64,
+    gpus: Sequence[int] = DEFAULT_GPUS,
+    gbps: Sequence[float] = DEFAULT_GBPS,
+    out: Optional[str] = None,
+) -> dict:
     """The scaling model with this device's measured step time (the default setup, one process,
     ``steps`` batches of ``per_gpu_batch`` real reviews, median of ``repeats`` epochs), or ``step_ms``."""
     check_out(out)
-    report = {"benchmark": "scaling", "per_gpu_batch": per_gpu_batch, "gradient_bytes": GRADIENT_BYTES,
-              "gpus_per_node": GPUS_PER_NODE, "assumptions": {
-                  "intra_node_gbps": INTRA_NODE_GBPS, "intra_hop_us": INTRA_HOP_US, "inter_hop_us": INTER_HOP_US,
-                  "all_reduce": "flat ring, not overlapped with compute", "per_gpu_batch": "fixed (global batch grows)"}}
+    report = {
+        "benchmark": "scaling",
+        "per_gpu_batch": per_gpu_batch,
+        "gradient_bytes": GRADIENT_BYTES,
+        "gpus_per_node": GPUS_PER_NODE,
+        "assumptions": {
+            "intra_node_gbps": INTRA_NODE_GBPS,
+            "intra_hop_us": INTRA_HOP_US,
+            "inter_hop_us": INTER_HOP_US,
+            "all_reduce": "flat ring, not overlapped with compute",
+            "per_gpu_batch": "fixed (global batch grows)",
+        },
+    }
     if step_ms is None:
-        measured = bench_train(data_cfg, steps=steps, repeats=repeats, workers=(0,), setups=("fast",), batch_size=per_gpu_batch)
+        measured = bench_train(
+            data_cfg, steps=steps, repeats=repeats, workers=(0,), setups=("fast",), batch_size=per_gpu_batch
+        )
         row = measured["results"][0]
         step_ms = 1000 * float(np.median(row["epoch_seconds"])) / steps
-        report["measured"] = {"device": measured.get("single_process_devices"), "machine": measured["machine"],
-                              "steps": steps, "epoch_seconds": row["epoch_seconds"], "mean_tokens": measured["mean_tokens"]}
+        report["measured"] = {
+            "device": measured.get("single_process_devices"),
+            "machine": measured["machine"],
+            "steps": steps,
+            "epoch_seconds": row["epoch_seconds"],
+            "mean_tokens": measured["mean_tokens"],
+        }
     if not step_ms > 0:
         raise BenchError(f"--step-ms must be > 0, got {step_ms}")
     report["step_ms"] = round(step_ms, 3)
@@ -452,11 +554,15 @@ def bench_scaling(data_cfg=None, step_ms: Optional[float] = None, steps: int = 2
 
 def scaling_table_text(report: dict) -> str:
     source = f"measured on {report['measured']['device']}" if "measured" in report else "given"
-    lines = [f"data-parallel scaling, per-GPU batch {report['per_gpu_batch']}, compute {report['step_ms']:.1f} ms/step "
-             f"({source}), all-reduce of {report['gradient_bytes'] / 1e6:.2f} MB per step",
-             f"{'GPUs':>5} {'nodes':>5} {'Gb/s':>5} {'batch':>6} {'steps':>6} {'all-reduce ms':>13} {'s/epoch':>9} "
-             f"{'efficiency':>10} {'speed-up':>9}"]
+    lines = [
+        f"data-parallel scaling, per-GPU batch {report['per_gpu_batch']}, compute {report['step_ms']:.1f} ms/step "
+        f"({source}), all-reduce of {report['gradient_bytes'] / 1e6:.2f} MB per step",
+        f"{'GPUs':>5} {'nodes':>5} {'Gb/s':>5} {'batch':>6} {'steps':>6} {'all-reduce ms':>13} {'s/epoch':>9} "
+        f"{'efficiency':>10} {'speed-up':>9}",
+    ]
     for r in report["rows"]:
-        lines.append(f"{r['gpus']:>5} {r['nodes']:>5} {r['inter_node_gbps']:>5g} {r['global_batch']:>6} {r['steps_per_epoch']:>6} "
-                     f"{r['allreduce_ms']:>13.3f} {r['epoch_seconds']:>9.2f} {r['efficiency']:>10.1%} {r['speedup']:>9.2f}")
+        lines.append(
+            f"{r['gpus']:>5} {r['nodes']:>5} {r['inter_node_gbps']:>5g} {r['global_batch']:>6} {r['steps_per_epoch']:>6} "
+            f"{r['allreduce_ms']:>13.3f} {r['epoch_seconds']:>9.2f} {r['efficiency']:>10.1%} {r['speedup']:>9.2f}"
+        )
     return "\n".join(lines)

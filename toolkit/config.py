@@ -61,8 +61,10 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _require(self.source in ("aclimdb", "keras"), f"unknown data source {self.source!r}: use 'aclimdb' or 'keras'")
-        _require(3 < self.num_words <= MAX_NUM_WORDS,
-                 f"num_words must be > 3 (ids 0-2 are reserved) and <= {MAX_NUM_WORDS:,}, got {self.num_words}")
+        _require(
+            3 < self.num_words <= MAX_NUM_WORDS,
+            f"num_words must be > 3 (ids 0-2 are reserved) and <= {MAX_NUM_WORDS:,}, got {self.num_words}",
+        )
         _require(1 <= self.maxlen <= MAX_MAXLEN, f"maxlen must be between 1 and {MAX_MAXLEN:,}, got {self.maxlen}")
         _require(self.limit is None or self.limit >= 2, f"limit must be >= 2 (one review per class), got {self.limit}")
         _require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
@@ -87,10 +89,14 @@ class ModelConfig:
     mask_padding: bool = True
 
     def __post_init__(self) -> None:
-        _require(3 < self.num_words <= MAX_NUM_WORDS, f"num_words must be > 3 and <= {MAX_NUM_WORDS:,}, got {self.num_words}")
+        _require(
+            3 < self.num_words <= MAX_NUM_WORDS, f"num_words must be > 3 and <= {MAX_NUM_WORDS:,}, got {self.num_words}"
+        )
         _require(1 <= self.maxlen <= MAX_MAXLEN, f"maxlen must be between 1 and {MAX_MAXLEN:,}, got {self.maxlen}")
-        _require(1 <= self.embedding_dim <= 4096 and 1 <= self.lstm_units <= 4096,
-                 "embedding_dim and lstm_units must be between 1 and 4096")
+        _require(
+            1 <= self.embedding_dim <= 4096 and 1 <= self.lstm_units <= 4096,
+            "embedding_dim and lstm_units must be between 1 and 4096",
+        )
         _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
 
 
@@ -117,10 +123,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _require(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
-        _require(self.learning_rate > 0 and math.isfinite(self.learning_rate),
-                 f"learning rate must be a finite number > 0, got {self.learning_rate}")
-        _require(self.clipnorm >= 0 and math.isfinite(self.clipnorm),
-                 f"clipnorm must be a finite number >= 0 (0 turns clipping off), got {self.clipnorm}")
+        _require(
+            self.learning_rate > 0 and math.isfinite(self.learning_rate),
+            f"learning rate must be a finite number > 0, got {self.learning_rate}",
+        )
+        _require(
+            self.clipnorm >= 0 and math.isfinite(self.clipnorm),
+            f"clipnorm must be a finite number >= 0 (0 turns clipping off), got {self.clipnorm}",
+        )
         _require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
         _require(self.eval_batch_size >= 1, f"eval batch size must be >= 1, got {self.eval_batch_size}")
         if self.run_name is not None:
@@ -155,17 +165,28 @@ class ClusterConfig:
         g = self.gpus_per_worker
         _require(self.workers >= 0, f"workers must be >= 0 (0 = single process), got {self.workers}")
         _require(g >= 0 and math.isfinite(g), f"gpus per worker must be a finite number >= 0, got {g}")
-        _require(g < 1 or float(g).is_integer(),
-                 f"gpus per worker must be a fraction below 1 (workers share a GPU) or a whole number, got {g:g}")
-        _require(self.cpus_per_worker is None or self.cpus_per_worker >= 1,
-                 f"cpus per worker must be >= 1, got {self.cpus_per_worker}")
-        _require(self.collective in COLLECTIVES, f"unknown collective {self.collective!r}: use one of {', '.join(COLLECTIVES)}")
-        _require(self.collective != "nccl" or g >= 1,
-                 "--collective nccl needs a GPU of its own for every worker (--gpus-per-worker 1 or more): "
-                 "NCCL cannot run two replicas on one GPU; use --collective ring or auto")
+        _require(
+            g < 1 or float(g).is_integer(),
+            f"gpus per worker must be a fraction below 1 (workers share a GPU) or a whole number, got {g:g}",
+        )
+        _require(
+            self.cpus_per_worker is None or self.cpus_per_worker >= 1,
+            f"cpus per worker must be >= 1, got {self.cpus_per_worker}",
+        )
+        _require(
+            self.collective in COLLECTIVES,
+            f"unknown collective {self.collective!r}: use one of {', '.join(COLLECTIVES)}",
+        )
+        _require(
+            self.collective != "nccl" or g >= 1,
+            "--collective nccl needs a GPU of its own for every worker (--gpus-per-worker 1 or more): "
+            "NCCL cannot run two replicas on one GPU; use --collective ring or auto",
+        )
         _require(self.max_failures >= 0, f"max failures must be >= 0, got {self.max_failures}")
-        _require(self.workers > 0 or (self.address is None and g == 0),
-                 "--address and --gpus-per-worker need --workers >= 1 (Ray training)")
+        _require(
+            self.workers > 0 or (self.address is None and g == 0),
+            "--address and --gpus-per-worker need --workers >= 1 (Ray training)",
+        )
 
     @property
     def worker_cpus(self) -> int:

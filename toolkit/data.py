@@ -120,7 +120,9 @@ def resolve_source(cfg: DataConfig) -> Path:
         if (cache / name).exists():
             return cache / name
     if not cfg.download:
-        raise DataError(f"no IMDB reviews found: pass --data PATH, set TOOLKIT_DATA, or put aclImdb_v1.tar.gz in {cache}")
+        raise DataError(
+            f"no IMDB reviews found: pass --data PATH, set TOOLKIT_DATA, or put aclImdb_v1.tar.gz in {cache}"
+        )
     return download(cfg.url, cache / "aclImdb_v1.tar.gz", cfg.sha256)
 
 
@@ -158,7 +160,9 @@ def download(url: str, dest: Path, sha256: str) -> Path:
             )
         os.replace(part, dest)
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        raise DataError(f"could not download {url} ({exc}): check the network, or pass --data with a local copy") from None
+        raise DataError(
+            f"could not download {url} ({exc}): check the network, or pass --data with a local copy"
+        ) from None
     finally:
         part.unlink(missing_ok=True)
     return dest
@@ -201,8 +205,10 @@ def read_reviews(source: Path) -> tuple[dict[str, list[Review]], int]:
                     m = _MEMBER_RE.match(member.name)
                     if m and member.isfile():
                         if member.size > MAX_REVIEW_BYTES:
-                            raise DataError(f"{source}: {member.name} is {member.size:,} bytes, more than a review can be "
-                                            f"({MAX_REVIEW_BYTES:,}): {_HINT}")
+                            raise DataError(
+                                f"{source}: {member.name} is {member.size:,} bytes, more than a review can be "
+                                f"({MAX_REVIEW_BYTES:,}): {_HINT}"
+                            )
                         add(m[1], m[2], m[3], m[4], tar.extractfile(member).read())
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise DataError(f"{source} is not a readable tar archive ({exc}): {_HINT}") from None
@@ -249,13 +255,17 @@ def _subset(items: list[Review], cfg: DataConfig, split: str) -> list[Review]:
     if cfg.limit is None:
         return items
     if cfg.limit > len(items):
-        raise DataError(f"--limit {cfg.limit:,} is larger than the data ({len(items):,} {split} reviews): use a smaller limit")
+        raise DataError(
+            f"--limit {cfg.limit:,} is larger than the data ({len(items):,} {split} reviews): use a smaller limit"
+        )
     rng = np.random.default_rng(cfg.seed)
     chosen: list[Review] = []
     for label, count in ((0, cfg.limit // 2), (1, cfg.limit - cfg.limit // 2)):
         pool = [r for r in items if r[1] == label]
         if count > len(pool):
-            raise DataError(f"--limit {cfg.limit:,} needs {count:,} {LABELS[label]} {split} reviews, the data has {len(pool):,}")
+            raise DataError(
+                f"--limit {cfg.limit:,} needs {count:,} {LABELS[label]} {split} reviews, the data has {len(pool):,}"
+            )
         keep = np.sort(rng.permutation(len(pool))[:count])
         chosen.extend(pool[i] for i in keep)
     return chosen
@@ -294,8 +304,12 @@ def _write_cache(path: Path, data: ImdbData) -> None:
         with os.fdopen(fd, "wb") as f:
             np.savez(
                 f,
-                x_train=data.train.x, y_train=data.train.y, ids_train=data.train.ids,
-                x_test=data.test.x, y_test=data.test.y, ids_test=data.test.ids,
+                x_train=data.train.x,
+                y_train=data.train.y,
+                ids_train=data.train.ids,
+                x_test=data.test.x,
+                y_test=data.test.y,
+                ids_test=data.test.ids,
                 vocabulary=np.array(data.vocabulary.to_json()),
                 meta=np.array(json.dumps({"source_sha256": data.source_sha256, "invalid_utf8": data.invalid_utf8})),
             )

@@ -106,9 +106,11 @@ def train_on_ray(
                 logging_config=LoggingConfig(log_level="WARNING"),
             ),
         )
-        log(f"training on {cluster.workers} Ray worker(s) x {cluster.worker_cpus} CPU"
+        log(
+            f"training on {cluster.workers} Ray worker(s) x {cluster.worker_cpus} CPU"
             f"{f' x {cluster.gpus_per_worker:g} GPU' if cluster.gpus_per_worker else ''}; {collective_line(cluster)}; "
-            f"checkpoints in {storage}/{ray_name}")
+            f"checkpoints in {storage}/{ray_name}"
+        )
         result, worker_devices = _fit_with_progress(trainer, progress, train_cfg.epochs)
         if result.checkpoint is None:
             raise ClusterError("training finished without a checkpoint: see the worker logs above")
@@ -177,8 +179,10 @@ def prepare_checkpoints(storage: str, run_name: str, fingerprint: dict, overwrit
         return run_name
     if overwrite:
         if not ((folder / "checkpoint_manager_snapshot.json").exists() or any(folder.glob("epoch-*"))):
-            raise ClusterError(f"{folder} is not a Ray Train checkpoint folder: refusing to remove it for --overwrite; "
-                               "choose another --storage or --run-name")
+            raise ClusterError(
+                f"{folder} is not a Ray Train checkpoint folder: refusing to remove it for --overwrite; "
+                "choose another --storage or --run-name"
+            )
         shutil.rmtree(folder)
         log(f"--overwrite: removed the earlier checkpoints in {folder}")
         return run_name
@@ -190,8 +194,10 @@ def prepare_checkpoints(storage: str, run_name: str, fingerprint: dict, overwrit
             previous = None
         mismatch = fingerprint_difference(previous, fingerprint)
         if mismatch:
-            raise ClusterError(f"the checkpoints in {folder} were trained with other settings ({mismatch}): pass the same "
-                               "settings to resume, or --overwrite to start afresh")
+            raise ClusterError(
+                f"the checkpoints in {folder} were trained with other settings ({mismatch}): pass the same "
+                "settings to resume, or --overwrite to start afresh"
+            )
     return run_name
 
 
@@ -240,10 +246,14 @@ def _fit_with_progress(trainer: TensorflowTrainer, progress: Queue, epochs: int)
             outcome["diverged"] = row["diverged"]
         elif "worker" in row:
             devices[(row["worker"], row["start"])] = row
-            log(f"[worker {row['worker']}/{row['world']}] devices: {row['devices']}; CUDA_VISIBLE_DEVICES="
-                f"{row['cuda_visible_devices']!r}; {row['replicas']} replica(s) in sync; per-replica batch {row['per_replica_batch']}")
+            log(
+                f"[worker {row['worker']}/{row['world']}] devices: {row['devices']}; CUDA_VISIBLE_DEVICES="
+                f"{row['cuda_visible_devices']!r}; {row['replicas']} replica(s) in sync; per-replica batch {row['per_replica_batch']}"
+            )
         elif "epoch_progress" in row:
-            log(f"epoch {row['epoch_progress']}/{epochs}: {row['batch'] / row['steps']:.0%} ({row['batch']}/{row['steps']} batches)")
+            log(
+                f"epoch {row['epoch_progress']}/{epochs}: {row['batch'] / row['steps']:.0%} ({row['batch']}/{row['steps']} batches)"
+            )
         elif "resumed_from_epoch" in row:
             log(f"resuming from the epoch-{row['resumed_from_epoch']} checkpoint (restart {row['restart']})")
         else:
@@ -294,7 +304,12 @@ def local_ray_options() -> dict:
     """``ray.init`` options of the embedded local Ray: bound to 127.0.0.1, its dashboard on (Ray Train
     V2's state API needs it), workers with tf_keras selected and TensorFlow quiet."""
     env = {"env_vars": {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}}
-    return {"include_dashboard": True, "dashboard_host": "127.0.0.1", "_node_ip_address": "127.0.0.1", "runtime_env": env}
+    return {
+        "include_dashboard": True,
+        "dashboard_host": "127.0.0.1",
+        "_node_ip_address": "127.0.0.1",
+        "runtime_env": env,
+    }
 
 
 def check_reachable(address: str, timeout_s: float, what: str = "--address") -> None:
@@ -308,8 +323,10 @@ def check_reachable(address: str, timeout_s: float, what: str = "--address") -> 
         with socket.create_connection((parsed.hostname, parsed.port), timeout=min(timeout_s, 10.0)):
             pass
     except OSError as exc:
-        raise ClusterError(f"Ray cluster at {address} ({what}) is unreachable ({exc}): check the address and that the "
-                           "head node is up" + ("; unset RAY_ADDRESS to train on a local Ray" if what == "RAY_ADDRESS" else "")) from None
+        raise ClusterError(
+            f"Ray cluster at {address} ({what}) is unreachable ({exc}): check the address and that the "
+            "head node is up" + ("; unset RAY_ADDRESS to train on a local Ray" if what == "RAY_ADDRESS" else "")
+        ) from None
 
 
 def describe_resources() -> str:
@@ -373,7 +390,9 @@ def _worker_strategy(threads: int, collective: str = "ring"):
     # The strategy comes first: collective ops must be configured before any other TensorFlow op.
     if world > 1:
         impl = tf.distribute.experimental.CommunicationImplementation
-        options = tf.distribute.experimental.CommunicationOptions(implementation=impl.NCCL if collective == "nccl" else impl.RING)
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=impl.NCCL if collective == "nccl" else impl.RING
+        )
         return rank, world, tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     from .train import local_strategy
 
@@ -383,19 +402,27 @@ def _worker_strategy(threads: int, collective: str = "ring"):
 def worker_loop(config: dict) -> None:
     """Runs in every Ray Train worker (see the module docstring for the steps)."""
     rank, world, strategy = _worker_strategy(int(config["cpus_per_worker"]), config.get("collective", "ring"))
+    from ._tf import keras
     from .model import build_model, compile_model
     from .train import EpochLog, devices_line, seed_everything, train_input
-    from ._tf import keras
 
     model_cfg, train_cfg = from_dict(ModelConfig, config["model"]), from_dict(TrainConfig, config["train"])
     seed_everything(train_cfg.seed)
     with strategy.scope():
         model = compile_model(build_model(model_cfg), train_cfg)
     replicas = strategy.num_replicas_in_sync
-    config["progress"].put({"worker": rank, "world": world, "start": time.time(), "devices": devices_line(strategy),
-                            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
-                            "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "replicas": replicas,
-                            "per_replica_batch": train_cfg.batch_size // replicas})
+    config["progress"].put(
+        {
+            "worker": rank,
+            "world": world,
+            "start": time.time(),
+            "devices": devices_line(strategy),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+            "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+            "replicas": replicas,
+            "per_replica_batch": train_cfg.batch_size // replicas,
+        }
+    )
 
     state = {"epoch": 0, "history": [], "resumes": [], "replicas": replicas, "fingerprint": config["fingerprint"]}
     checkpoint = ray.train.get_checkpoint()
@@ -404,7 +431,9 @@ def worker_loop(config: dict) -> None:
             weights, optimizer, state = read_state(Path(folder))
         mismatch = fingerprint_difference(state.get("fingerprint"), config["fingerprint"])
         if mismatch:  # remote storage: the driver could not look before starting
-            raise ValueError(f"the checkpoint was trained with other settings ({mismatch}): use --overwrite to start afresh")
+            raise ValueError(
+                f"the checkpoint was trained with other settings ({mismatch}): use --overwrite to start afresh"
+            )
         with strategy.scope():
             model.set_weights(weights)
             model.optimizer.build(model.trainable_variables)
@@ -438,8 +467,14 @@ def worker_loop(config: dict) -> None:
 
     dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg, initial_epoch=state["epoch"])
     try:
-        model.fit(dataset, epochs=train_cfg.epochs, steps_per_epoch=steps, initial_epoch=state["epoch"],
-                  callbacks=[epoch_log, ReportEachEpoch()], verbose=0)
+        model.fit(
+            dataset,
+            epochs=train_cfg.epochs,
+            steps_per_epoch=steps,
+            initial_epoch=state["epoch"],
+            callbacks=[epoch_log, ReportEachEpoch()],
+            verbose=0,
+        )
     except TrainingDiverged as exc:
         # Every rank sees the same (all-reduced) loss and stops here; the driver refuses to save.
         # Returning rather than raising keeps Ray from restarting the workers into the same divergence.
@@ -455,8 +490,11 @@ def _report(model, state: dict, rank: int) -> None:
         return
     with tempfile.TemporaryDirectory() as folder:
         write_state(Path(folder), model, state)
-        ray.train.report(metrics, checkpoint=Checkpoint.from_directory(folder),
-                         checkpoint_dir_name=f"epoch-{state['epoch']:03d}-r{len(state['resumes'])}")
+        ray.train.report(
+            metrics,
+            checkpoint=Checkpoint.from_directory(folder),
+            checkpoint_dir_name=f"epoch-{state['epoch']:03d}-r{len(state['resumes'])}",
+        )
 
 
 # --- benchmarking (toolkit bench train) -----------------------------------------------------------
@@ -466,12 +504,22 @@ def bench_on_ray(x: np.ndarray, y: np.ndarray, setups: dict, cluster: ClusterCon
     storage = tempfile.mkdtemp(prefix="toolkit-bench-")  # Ray Train wants one; nothing is kept
     trainer = TensorflowTrainer(
         _bench_worker,
-        train_loop_config={"x": ray.put(x), "y": ray.put(y), "repeats": repeats, "cpus_per_worker": cluster.worker_cpus,
-                           "collective": cluster.resolved_collective,
-                           "setups": {name: (to_dict(m), to_dict(t)) for name, (m, t) in setups.items()}, "results": results},
+        train_loop_config={
+            "x": ray.put(x),
+            "y": ray.put(y),
+            "repeats": repeats,
+            "cpus_per_worker": cluster.worker_cpus,
+            "collective": cluster.resolved_collective,
+            "setups": {name: (to_dict(m), to_dict(t)) for name, (m, t) in setups.items()},
+            "results": results,
+        },
         scaling_config=scaling_config(cluster),
-        run_config=RunConfig(name=f"bench-{cluster.workers}w-{int(time.time())}", storage_path=storage,
-                             failure_config=FailureConfig(max_failures=0), logging_config=LoggingConfig(log_level="WARNING")),
+        run_config=RunConfig(
+            name=f"bench-{cluster.workers}w-{int(time.time())}",
+            storage_path=storage,
+            failure_config=FailureConfig(max_failures=0),
+            logging_config=LoggingConfig(log_level="WARNING"),
+        ),
     )
     try:
         trainer.fit()
@@ -489,5 +537,6 @@ def _bench_worker(config: dict) -> None:
     setups = {name: (from_dict(ModelConfig, m), from_dict(TrainConfig, t)) for name, (m, t) in config["setups"].items()}
     seconds = time_epochs(strategy, ray.get(config["x"]), ray.get(config["y"]), setups, config["repeats"])
     if rank == 0:
-        config["results"].put({"seconds": seconds, "replicas": strategy.num_replicas_in_sync,
-                               "devices": devices_line(strategy)})
+        config["results"].put(
+            {"seconds": seconds, "replicas": strategy.num_replicas_in_sync, "devices": devices_line(strategy)}
+        )

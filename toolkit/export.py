@@ -29,8 +29,8 @@ from typing import Optional, Sequence
 from . import __version__
 from .errors import ToolkitError
 from .files import WriteError, atomic_write_text, check_target, file_mode, sha256_file, staged_folder
-from .rundir import VOCAB_FILE, Run, is_toolkit_export, read_run
 from .progress import log
+from .rundir import VOCAB_FILE, Run, is_toolkit_export, read_run
 from .text import OOV_ID, PAD_ID, START_ID
 
 MODEL_FILE = "model.onnx"
@@ -60,8 +60,13 @@ def default_export_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "onnx"
 
 
-def export_run(run_dir: str | os.PathLike, out: Optional[str | os.PathLike] = None, opset: int = DEFAULT_OPSET,
-               quantize: Sequence[str] = (), overwrite: bool = False) -> ExportResult:
+def export_run(
+    run_dir: str | os.PathLike,
+    out: Optional[str | os.PathLike] = None,
+    opset: int = DEFAULT_OPSET,
+    quantize: Sequence[str] = (),
+    overwrite: bool = False,
+) -> ExportResult:
     """Convert ``run_dir``'s model to ONNX (plus quantised variants) into ``out``; return what was written.
 
     ``out`` may replace only an earlier export folder of this toolkit's, and only with ``overwrite``:
@@ -105,8 +110,10 @@ def write_text_models(folder: Path, files: dict, run: Run) -> dict:
     from .textgraph import text_model
 
     if run.vocabulary.tokenizer_version != 2:
-        log(f"no text model: {run.path} was trained with tokenizer version {run.vocabulary.tokenizer_version}; "
-            "train it again for one")
+        log(
+            f"no text model: {run.path} was trained with tokenizer version {run.vocabulary.tokenizer_version}; "
+            "train it again for one"
+        )
         return {}
     written = {}
     for variant, source in TEXT_SOURCE.items():
@@ -117,8 +124,11 @@ def write_text_models(folder: Path, files: dict, run: Run) -> dict:
         for key in ("variant.name", "variant.source_sha256"):
             for prop in [p for p in model.metadata_props if p.key == key]:
                 model.metadata_props.remove(prop)
-        for key, value in (("variant.name", variant), ("variant.source_sha256", sha256_file(src)),
-                           ("preprocessing.in_graph", "true")):
+        for key, value in (
+            ("variant.name", variant),
+            ("variant.source_sha256", sha256_file(src)),
+            ("preprocessing.in_graph", "true"),
+        ):
             model.metadata_props.add(key=key, value=value)
         try:
             onnx.checker.check_model(model, full_check=True)
@@ -141,9 +151,10 @@ def check_export_target(out: Path, overwrite: bool) -> None:
 def convert(run: Run, opset: int):
     """tf2onnx conversion of the run's model, traced on the CPU, with metadata; checked."""
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # before TensorFlow starts: trace on the CPU
-    from ._tf import keras, tf
     import onnx
     import tf2onnx
+
+    from ._tf import keras, tf
 
     with tf.device("/CPU:0"):
         model = run.load_model()
@@ -192,14 +203,14 @@ def _skip_padding(proto) -> None:
     row's token count as ``sequence_lens`` (so it runs only over the tokens), and the classifier reads
     the LSTM's final state ``Y_h`` (the state after the last token) instead of the last time step.
     """
-    from onnx import TensorProto, helper, numpy_helper
     import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
 
     graph = proto.graph
     ids = graph.input[0].name
     lstm = next(n for n in graph.node if n.op_type == "LSTM")
 
-    def const(name: str, value) -> "onnx.NodeProto":
+    def const(name: str, value) -> "NodeProto":
         return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value), name))
 
     prefix = "skip_padding/"
@@ -341,7 +352,9 @@ def metadata(run: Run, opset: int) -> dict[str, str]:
         "provenance.run_dir": str(run.path.resolve()),
         "provenance.keras_sha256": sha256_file(run.model_file),
         "training.test_accuracy": str(metrics.get("test", {}).get("accuracy", "")),
-        "training.metrics": json.dumps({k: metrics.get(k) for k in ("epochs", "test", "mode", "workers", "replicas", "restarts")}),
+        "training.metrics": json.dumps(
+            {k: metrics.get(k) for k in ("epochs", "test", "mode", "workers", "replicas", "restarts")}
+        ),
         "training.config": json.dumps(run.config),
     }
 
@@ -360,8 +373,10 @@ def open_export(export_dir: str | os.PathLike, variant: str = "fp32", threads: i
         raise ExportError(f"unknown variant {variant!r}: use one of {sorted(VARIANT_FILES)}")
     for name in dict.fromkeys((VARIANT_FILES["fp32"], VARIANT_FILES[variant], VOCAB_FILE)):
         if not (export_dir / name).is_file():
-            hint = {VARIANT_FILES["int8"]: " (export with --quantize int8)",
-                    VARIANT_FILES["text"]: " (export a run trained with tokenizer version 2)"}.get(name, "")
+            hint = {
+                VARIANT_FILES["int8"]: " (export with --quantize int8)",
+                VARIANT_FILES["text"]: " (export a run trained with tokenizer version 2)",
+            }.get(name, "")
             raise ExportError(f"{export_dir} has no {name}{hint}: export the run again with 'toolkit export RUN'")
     session = _session(export_dir / VARIANT_FILES["fp32"], threads)  # the anchor: it must load
     if variant != "fp32":
@@ -377,8 +392,10 @@ def open_export(export_dir: str | os.PathLike, variant: str = "fp32", threads: i
     except VocabularyError as exc:
         raise ExportError(str(exc)) from None
     if vocab.sha256 != expected:
-        raise ExportError(f"{export_dir / VOCAB_FILE} belongs to another model (sha256 {vocab.sha256[:12]}..., the model "
-                          f"expects {expected[:12]}...): use the vocab.json exported with this model")
+        raise ExportError(
+            f"{export_dir / VOCAB_FILE} belongs to another model (sha256 {vocab.sha256[:12]}..., the model "
+            f"expects {expected[:12]}...): use the vocab.json exported with this model"
+        )
     return session, meta, vocab
 
 
@@ -394,8 +411,10 @@ def check_derived(export_dir: Path, variant: str) -> None:
         recorded = read_metadata(derived).get("variant.source_sha256") if derived.is_file() else None
         actual = sha256_file(source) if source.is_file() else "missing"
         if recorded != actual:
-            raise ExportError(f"{derived} was not made from {source} (it records {(recorded or 'no source')[:12]}..., "
-                              f"the file is {actual[:12]}...): export the run again")
+            raise ExportError(
+                f"{derived} was not made from {source} (it records {(recorded or 'no source')[:12]}..., "
+                f"the file is {actual[:12]}...): export the run again"
+            )
         variant = DERIVED_FROM[variant]
 
 
@@ -405,8 +424,10 @@ def _session(path: Path, threads: int):
     try:
         return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own InvalidProtobuf / Fail types
-        raise ExportError(f"{path} is not a loadable ONNX model ({type(exc).__name__}): it may be truncated or corrupt; "
-                          "export the run again") from None
+        raise ExportError(
+            f"{path} is not a loadable ONNX model ({type(exc).__name__}): it may be truncated or corrupt; "
+            "export the run again"
+        ) from None
 
 
 def variable_length(session) -> bool:
@@ -477,11 +498,20 @@ def model_card(run: Run, files: dict, sizes: dict, opset: int, parity: Optional[
         "",
         "## Inputs and outputs",
         "",
-        (f"- input `token_ids`: int32 `[batch, tokens]`, any number of tokens; padding (id {PAD_ID}) is skipped, so a"
-         " review gets the same probability however it is padded" if any_length
-         else f"- input `token_ids`: int32 `[batch, {vocab.maxlen}]`"),
-        *([f"- `{TEXT_FILES['text']}`: input `text`, string `[batch]`, the raw reviews; the preprocessing below runs"
-           " inside the graph (standard onnxruntime ops only)"] if "text" in files else []),
+        (
+            f"- input `token_ids`: int32 `[batch, tokens]`, any number of tokens; padding (id {PAD_ID}) is skipped, so a"
+            " review gets the same probability however it is padded"
+            if any_length
+            else f"- input `token_ids`: int32 `[batch, {vocab.maxlen}]`"
+        ),
+        *(
+            [
+                f"- `{TEXT_FILES['text']}`: input `text`, string `[batch]`, the raw reviews; the preprocessing below runs"
+                " inside the graph (standard onnxruntime ops only)"
+            ]
+            if "text" in files
+            else []
+        ),
         "- output `probability`: float32 `[batch, 1]`, the probability that the review is positive;"
         f" label `positive` when it is >= {THRESHOLD}",
         "",
@@ -500,10 +530,15 @@ def model_card(run: Run, files: dict, sizes: dict, opset: int, parity: Optional[
         "",
     ]
     if parity:
-        lines += ["| variant | labels equal | max abs diff | ONNX accuracy | Keras accuracy |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            "| variant | labels equal | max abs diff | ONNX accuracy | Keras accuracy |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for variant, p in parity.items():
-            lines.append(f"| {variant} | {p['labels_equal']:,} / {p['reviews']:,} | {p['max_abs_diff']:.2e} | "
-                         f"{p['onnx_accuracy']:.4f} | {p['keras_accuracy']:.4f} |")
+            lines.append(
+                f"| {variant} | {p['labels_equal']:,} / {p['reviews']:,} | {p['max_abs_diff']:.2e} | "
+                f"{p['onnx_accuracy']:.4f} | {p['keras_accuracy']:.4f} |"
+            )
     else:
         lines.append("Not verified yet: run `toolkit verify` on this folder.")
     lines += ["", f"Exported by toolkit {__version__} with tf2onnx, opset {opset}."]

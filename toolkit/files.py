@@ -118,8 +118,10 @@ def check_can_write(folder: Path, name: str | None = None) -> None:
         except (OSError, ValueError):
             limit = 255
         if len(name.encode("utf-8")) + _NAME_RESERVE > limit:
-            raise WriteError(f"the name {name[:40]!r}... is too long ({len(name.encode('utf-8'))} bytes; at most "
-                             f"{limit - _NAME_RESERVE} here): choose a shorter one")
+            raise WriteError(
+                f"the name {name[:40]!r}... is too long ({len(name.encode('utf-8'))} bytes; at most "
+                f"{limit - _NAME_RESERVE} here): choose a shorter one"
+            )
 
 
 def check_target(path: Path, overwrite: bool, ours: Callable[[Path], bool], what: str, flag: str) -> None:
@@ -132,8 +134,10 @@ def check_target(path: Path, overwrite: bool, ours: Callable[[Path], bool], what
             raise WriteError(f"{what} {path} already exists: pass --overwrite to replace it, or choose another {flag}")
         if not ours(path):
             article = "an" if what[0] in "aeiou" else "a"
-            raise WriteError(f"{path} exists and is not {article} {what} written by toolkit: refusing to replace it; "
-                             f"choose another {flag}")
+            raise WriteError(
+                f"{path} exists and is not {article} {what} written by toolkit: refusing to replace it; "
+                f"choose another {flag}"
+            )
 
 
 @contextmanager

@@ -9,9 +9,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from ._tf import keras, tf
 from .config import ModelConfig, TrainConfig
 from .errors import RunError, first_line
-from ._tf import keras, tf
 
 INPUT_NAME = "token_ids"
 OUTPUT_NAME = "probability"
@@ -26,7 +26,9 @@ def build_model(cfg: ModelConfig = ModelConfig()) -> "keras.Model":
     the same in both (masking adds none)."""
     length = None if cfg.mask_padding else cfg.maxlen
     token_ids = keras.Input(shape=(length,), dtype=tf.int32, name=INPUT_NAME)
-    x = keras.layers.Embedding(cfg.num_words, cfg.embedding_dim, mask_zero=cfg.mask_padding, name="embedding")(token_ids)
+    x = keras.layers.Embedding(cfg.num_words, cfg.embedding_dim, mask_zero=cfg.mask_padding, name="embedding")(
+        token_ids
+    )
     x = keras.layers.Dropout(cfg.dropout, name="dropout_embedding")(x)
     x = keras.layers.LSTM(cfg.lstm_units, name="lstm")(x)
     x = keras.layers.Dropout(cfg.dropout, name="dropout_lstm")(x)
@@ -55,8 +57,10 @@ def load_trained(path: Path, cfg: ModelConfig) -> "keras.Model":
     path = Path(path)
     try:
         if not zipfile.is_zipfile(path):
-            raise RunError(f"{path} is not a Keras v3 model file (a .keras zip): refusing to load it; "
-                           "train the run again with 'toolkit train'")
+            raise RunError(
+                f"{path} is not a Keras v3 model file (a .keras zip): refusing to load it; "
+                "train the run again with 'toolkit train'"
+            )
         with zipfile.ZipFile(path) as archive:
             if "model.weights.h5" not in archive.namelist():
                 raise RunError(f"{path} holds no model.weights.h5: not a model saved by toolkit; train the run again")
@@ -66,6 +70,8 @@ def load_trained(path: Path, cfg: ModelConfig) -> "keras.Model":
     try:
         model.load_weights(str(path))
     except Exception as exc:  # h5py and Keras raise many types for a corrupt or foreign file
-        raise RunError(f"cannot load the weights in {path} into the run's architecture ({first_line(exc)[:200]}): "
-                       "train the run again") from None
+        raise RunError(
+            f"cannot load the weights in {path} into the run's architecture ({first_line(exc)[:200]}): "
+            "train the run again"
+        ) from None
     return model

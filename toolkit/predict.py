@@ -54,8 +54,9 @@ class Classifier:
         # text.py: a variable-length export (masked padding) batches of similar length trimmed to
         # their longest review, a fixed-length one (the tutorial's model) maxlen tokens.
         self.takes_text = session.get_inputs()[0].name == TEXT_INPUT
-        self.variable_length = (metadata.get("input.variable_length", "true") == "true" if self.takes_text
-                                else variable_length(session))
+        self.variable_length = (
+            metadata.get("input.variable_length", "true") == "true" if self.takes_text else variable_length(session)
+        )
 
     @classmethod
     def load(cls, export_dir: str | os.PathLike, variant: str = "auto", threads: int = 0) -> "Classifier":
@@ -104,7 +105,7 @@ def run_text_model(session, texts: list[str], batch_size: int = 256, progress=No
     out = np.empty(len(texts), dtype=np.float32)
     order = np.argsort([len(t) for t in texts], kind="stable")
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         out[rows] = session.run([OUTPUT], {TEXT_INPUT: np.array([texts[i] for i in rows], dtype=object)})[0][:, 0]
         if progress:
             progress(start + len(rows))
@@ -115,8 +116,10 @@ def _finite(out: np.ndarray) -> np.ndarray:
     """``out``, unless the model gave NaN or infinite probabilities (a broken model: refused)."""
     bad = np.flatnonzero(~np.isfinite(out))
     if len(bad):
-        raise PredictError(f"the model gave NaN or infinite probabilities for {len(bad):,} of {len(out):,} review(s) "
-                           f"(first: review {bad[0] + 1}): the export is broken; run 'toolkit verify' on it")
+        raise PredictError(
+            f"the model gave NaN or infinite probabilities for {len(bad):,} of {len(out):,} review(s) "
+            f"(first: review {bad[0] + 1}): the export is broken; run 'toolkit verify' on it"
+        )
     return out
 
 
@@ -136,7 +139,9 @@ def read_reviews_file(path: str | os.PathLike) -> list[str]:
     if not path.is_file():  # a FIFO, a device such as /dev/zero: reading could block or never end
         raise PredictError(f"{path} is not a regular file: pass a .txt, .jsonl or .csv file, or '-' for stdin")
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise PredictError(f"{path} is {path.stat().st_size / 1e6:,.0f} MB, more than {MAX_FILE_BYTES // 10**6:,} MB: split it")
+        raise PredictError(
+            f"{path} is {path.stat().st_size / 1e6:,.0f} MB, more than {MAX_FILE_BYTES // 10**6:,} MB: split it"
+        )
     try:
         content = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:

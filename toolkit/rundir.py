@@ -39,8 +39,17 @@ def run_path(exports_dir: str, run_name: Optional[str]) -> Path:
 
 
 # What an export folder holds (toolkit export writes the first four, toolkit verify the reports)
-EXPORT_FILES = ("model.onnx", "model.int8.onnx", "model.text.onnx", "model.text.int8.onnx", VOCAB_FILE, "README.md",
-                "parity.json", "parity.md", "parity.png")
+EXPORT_FILES = (
+    "model.onnx",
+    "model.int8.onnx",
+    "model.text.onnx",
+    "model.text.int8.onnx",
+    VOCAB_FILE,
+    "README.md",
+    "parity.json",
+    "parity.md",
+    "parity.png",
+)
 
 
 def is_toolkit_export(path: Path) -> bool:

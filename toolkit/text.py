@@ -72,7 +72,7 @@ def pad_sequences(sequences: Sequence[Sequence[int]], maxlen: int, value: int = 
     for i, seq in enumerate(sequences):
         tail = list(seq)[-maxlen:] if maxlen else []
         if tail:
-            out[i, maxlen - len(tail):] = tail
+            out[i, maxlen - len(tail) :] = tail
     return out
 
 
@@ -88,7 +88,9 @@ class Vocabulary:
 
     def __post_init__(self) -> None:
         if self.tokenizer_version not in TOKENIZERS:
-            raise VocabularyError(f"tokenizer version {self.tokenizer_version} is not supported (this toolkit reads {TOKENIZERS})")
+            raise VocabularyError(
+                f"tokenizer version {self.tokenizer_version} is not supported (this toolkit reads {TOKENIZERS})"
+            )
         if len(self.words) > self.num_words - FIRST_WORD_ID:
             raise VocabularyError(f"{len(self.words)} words do not fit in num_words={self.num_words}")
         object.__setattr__(self, "_index", {w: FIRST_WORD_ID + i for i, w in enumerate(self.words)})
@@ -117,8 +119,12 @@ class Vocabulary:
         if self.tokenizer_version == 1:
             tokenizer = {"token_pattern": TOKEN_PATTERN, "lowercase": True, "strip_html_breaks": True}
         else:
-            tokenizer = {"token_pattern": WORD_PATTERN, "break_pattern": BREAK_PATTERN, "lowercase": "ascii",
-                         "strip_html_breaks": True}
+            tokenizer = {
+                "token_pattern": WORD_PATTERN,
+                "break_pattern": BREAK_PATTERN,
+                "lowercase": "ascii",
+                "strip_html_breaks": True,
+            }
         return {
             "format": VOCAB_FORMAT,
             "format_version": VOCAB_FORMAT_VERSION,

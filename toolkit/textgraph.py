@@ -40,7 +40,7 @@ def front_nodes(vocab: Vocabulary, fixed_length: bool = False) -> list:
     def p(name: str) -> str:
         return "text/" + name
 
-    def const(name: str, value) -> "onnx.NodeProto":
+    def const(name: str, value) -> "NodeProto":
         return helper.make_node("Constant", [], [p(name)], value=numpy_helper.from_array(np.asarray(value), p(name)))
 
     node = helper.make_node
@@ -57,19 +57,42 @@ def front_nodes(vocab: Vocabulary, fixed_length: bool = False) -> list:
         node("Constant", [], [p("empty")], value=helper.make_tensor(p("empty"), TensorProto.STRING, [1], [b""])),
         # 1-2: tags and words in one pass, rows padded with "" (RE2 takes the leftmost match, as Python's
         # tag removal then word search does: a word never contains the "<" that starts a tag)
-        node("Tokenizer", [TEXT_INPUT], [p("tokens")], domain="com.microsoft", mark=0, mincharnum=1, pad_value="",
-             tokenexp=f"{BREAK_PATTERN}|{WORD_PATTERN}"),
+        node(
+            "Tokenizer",
+            [TEXT_INPUT],
+            [p("tokens")],
+            domain="com.microsoft",
+            mark=0,
+            mincharnum=1,
+            pad_value="",
+            tokenexp=f"{BREAK_PATTERN}|{WORD_PATTERN}",
+        ),
         node("Reshape", [p("tokens"), p("flat")], [p("tokens_flat")]),
         # which tokens are tags: the only ones holding "<" (a "<" appended keeps the search non-empty)
         node("Constant", [], [p("lt")], value=helper.make_tensor(p("lt"), TensorProto.STRING, [1], [b"<"])),
         node("Concat", [p("tokens_flat"), p("lt")], [p("tokens_flat_lt")], axis=0),
-        node("Tokenizer", [p("tokens_flat_lt")], [p("lt_found")], domain="com.microsoft", mark=0, mincharnum=1,
-             pad_value="", tokenexp="<"),
+        node(
+            "Tokenizer",
+            [p("tokens_flat_lt")],
+            [p("lt_found")],
+            domain="com.microsoft",
+            mark=0,
+            mincharnum=1,
+            pad_value="",
+            tokenexp="<",
+        ),
         node("Slice", [p("lt_found"), p("zero"), p("one"), p("one")], [p("lt_first")]),
         node("Reshape", [p("lt_first"), p("flat")], [p("lt_first_flat")]),
         node("Slice", [p("lt_first_flat"), p("zero"), p("flat")], [p("lt_token")]),
-        node("LabelEncoder", [p("lt_token")], [p("is_tag")], domain="ai.onnx.ml", keys_strings=["<"], values_int64s=[1],
-             default_int64=0),
+        node(
+            "LabelEncoder",
+            [p("lt_token")],
+            [p("is_tag")],
+            domain="ai.onnx.ml",
+            keys_strings=["<"],
+            values_int64s=[1],
+            default_int64=0,
+        ),
         node("Sub", [p("one_s"), p("is_tag")], [p("keep")]),
         # 3: lower-case (StringNormalizer takes 1-D input; one extra "" keeps it non-empty)
         node("Concat", [p("tokens_flat"), p("empty")], [p("words_flat1")], axis=0),
@@ -78,8 +101,15 @@ def front_nodes(vocab: Vocabulary, fixed_length: bool = False) -> list:
         node("Shape", [TEXT_INPUT], [p("batch")]),
         node("Concat", [p("batch"), p("flat")], [p("rows_shape")], axis=0),
         # 4: words -> ids
-        node("LabelEncoder", [p("lower_flat")], [p("word_ids_flat")], domain="ai.onnx.ml", keys_strings=[""] + words,
-             values_int64s=[PAD_ID] + list(range(FIRST_WORD_ID, FIRST_WORD_ID + len(words))), default_int64=OOV_ID),
+        node(
+            "LabelEncoder",
+            [p("lower_flat")],
+            [p("word_ids_flat")],
+            domain="ai.onnx.ml",
+            keys_strings=[""] + words,
+            values_int64s=[PAD_ID] + list(range(FIRST_WORD_ID, FIRST_WORD_ID + len(words))),
+            default_int64=OOV_ID,
+        ),
         node("Mul", [p("word_ids_flat"), p("keep")], [p("word_ids_kept")]),  # tags -> 0, removed with the padding
         node("Reshape", [p("word_ids_kept"), p("rows_shape")], [p("word_ids")]),
         # 5: [START] + ids, packed to the right end of the row in order, the last maxlen kept
@@ -97,15 +127,23 @@ def front_nodes(vocab: Vocabulary, fixed_length: bool = False) -> list:
         node("Sub", [p("after"), p("one_s")], [p("target")]),
         node("Expand", [p("width"), p("ids_shape")], [p("spare")]),  # padding goes to an extra column
         node("Where", [p("valid"), p("target"), p("spare")], [p("index")]),
-        node("ConstantOfShape", [p("column_shape")], [p("zero_column")], value=numpy_helper.from_array(np.array([0], np.int64))),
+        node(
+            "ConstantOfShape",
+            [p("column_shape")],
+            [p("zero_column")],
+            value=numpy_helper.from_array(np.array([0], np.int64)),
+        ),
         node("Concat", [p("ids"), p("zero_column")], [p("wide")], axis=1),
         node("Mul", [p("wide"), p("zero_s")], [p("canvas")]),
         node("ScatterElements", [p("canvas"), p("index"), p("ids")], [p("packed_wide")], axis=1),
         node("Unsqueeze", [p("width"), p("zero")], [p("width_1d")]),
         node("Slice", [p("packed_wide"), p("zero"), p("width_1d"), p("one")], [p("packed")]),
         node("Slice", [p("packed"), p("neg_maxlen"), p("end"), p("one")], [p("last")]),
-        *(_pad_to_maxlen(vocab.maxlen, p, const, node) if fixed_length else
-          [node("Identity", [p("last")], [p("fixed")])]),
+        *(
+            _pad_to_maxlen(vocab.maxlen, p, const, node)
+            if fixed_length
+            else [node("Identity", [p("last")], [p("fixed")])]
+        ),
         node("Cast", [p("fixed")], [IDS_OUTPUT], to=TensorProto.INT32),
     ]
 
@@ -127,7 +165,8 @@ def front_model(vocab: Vocabulary, opset: int, ir_version: int, fixed_length: bo
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        front_nodes(vocab, fixed_length), "text_preprocessing",
+        front_nodes(vocab, fixed_length),
+        "text_preprocessing",
         [helper.make_tensor_value_info(TEXT_INPUT, TensorProto.STRING, ["batch"])],
         [helper.make_tensor_value_info(IDS_OUTPUT, TensorProto.INT32, ["batch", "tokens"])],
         value_info=[  # the contrib Tokenizer has no shape inference: full_check needs these
@@ -135,8 +174,14 @@ def front_model(vocab: Vocabulary, opset: int, ir_version: int, fixed_length: bo
             helper.make_tensor_value_info("text/lt_found", TensorProto.STRING, ["tokens_total", "found"]),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[
-        helper.make_opsetid("", opset), helper.make_opsetid("com.microsoft", MS_OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)])
+    model = helper.make_model(
+        graph,
+        opset_imports=[
+            helper.make_opsetid("", opset),
+            helper.make_opsetid("com.microsoft", MS_OPSET),
+            helper.make_opsetid("ai.onnx.ml", ML_OPSET),
+        ],
+    )
     model.ir_version = ir_version  # the ids model's: onnxruntime-node refuses newer IR versions
     return model
 
@@ -175,10 +220,31 @@ def text_model(ids_model, vocab: Vocabulary):
 # --- checking the in-graph preprocessing against text.py ------------------------------------------
 # Strings where a careless reimplementation of the tokenizer goes wrong (verify runs every one)
 HARD_STRINGS = (
-    "", " ", "!!!", "'", "''", "a''b 'quoted' don't 90's x'", "<br />", "<BR/>", "<Br >", "<br\t/>", "<br\xa0/>",
-    "a<br />b<br/>c<br>d", "don<br />t", "<br<br />", "\u00c9COLE \u00e9cole na\u00efve caf\u00e9", "\u0130stanbul",
-    "\u212a Kelvin", "\u00df STRASSE", "emoji \U0001f600 great \U0001f44d", "nul\x00byte", "tab\tnew\nline\r\n",
-    "\u2028line\u2029separator\x0cform feed", "ＦＵＬＬＷＩＤＴＨ great", "GREAT Great great", "123 4,5 6.7",
+    "",
+    " ",
+    "!!!",
+    "'",
+    "''",
+    "a''b 'quoted' don't 90's x'",
+    "<br />",
+    "<BR/>",
+    "<Br >",
+    "<br\t/>",
+    "<br\xa0/>",
+    "a<br />b<br/>c<br>d",
+    "don<br />t",
+    "<br<br />",
+    "\u00c9COLE \u00e9cole na\u00efve caf\u00e9",
+    "\u0130stanbul",
+    "\u212a Kelvin",
+    "\u00df STRASSE",
+    "emoji \U0001f600 great \U0001f44d",
+    "nul\x00byte",
+    "tab\tnew\nline\r\n",
+    "\u2028line\u2029separator\x0cform feed",
+    "ＦＵＬＬＷＩＤＴＨ great",
+    "GREAT Great great",
+    "123 4,5 6.7",
     "word " * 200_000,  # 1 MB
 )
 
@@ -202,9 +268,9 @@ def id_mismatches(session, vocab: Vocabulary, texts, batch_size: int = 256) -> l
     bad = []
     order = np.argsort([len(t) for t in texts], kind="stable")
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         ids = session.run([IDS_OUTPUT], {TEXT_INPUT: np.array([texts[i] for i in rows], dtype=object)})[0]
         for i, row in zip(rows, ids):
-            if row[row != PAD_ID].tolist() != vocab.ids(texts[i])[-vocab.maxlen:]:
+            if row[row != PAD_ID].tolist() != vocab.ids(texts[i])[-vocab.maxlen :]:
                 bad.append(int(i))
     return sorted(bad)

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, batching
+from ._tf import keras, tf
 from .config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from .data import ImdbData, Split, load_imdb
 from .errors import ConfigError, RunError, TrainingDiverged
 from .model import build_model, compile_model
 from .progress import Progress, log
 from .rundir import check_writable, read_run, rescue, run_path, write_run
-from ._tf import keras, tf
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,9 @@ def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> "
     return ds.with_options(options)
 
 
-def bucketed_dataset(strategy: "tf.distribute.Strategy", x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                     initial_epoch: int = 0):
+def bucketed_dataset(
+    strategy: "tf.distribute.Strategy", x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, initial_epoch: int = 0
+):
     """Length-bucketed input (``toolkit.batching.epoch_batches``): ``(distributed dataset, steps per epoch)``.
 
     Each global batch holds reviews of similar length; it is split into one piece per replica in
@@ -97,8 +98,14 @@ def bucketed_dataset(strategy: "tf.distribute.Strategy", x: np.ndarray, y: np.nd
     return strategy.distribute_datasets_from_function(make), steps
 
 
-def train_input(strategy: "tf.distribute.Strategy", x: np.ndarray, y: np.ndarray, model_cfg: ModelConfig,
-                train_cfg: TrainConfig, initial_epoch: int = 0):
+def train_input(
+    strategy: "tf.distribute.Strategy",
+    x: np.ndarray,
+    y: np.ndarray,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    initial_epoch: int = 0,
+):
     """``(dataset, steps per epoch or None)`` for ``model.fit``: bucketed, or the tutorial's batches."""
     if not train_cfg.length_buckets:
         # a masked model gets its reviews right-padded (cuDNN-eligible); the tutorial's, as encoded
@@ -123,7 +130,11 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
-        self._bar = None if self.quiet else Progress(self.params.get("steps") or 0, f"epoch {epoch + 1}/{self.epochs}", unit=" batches", steps=4)
+        self._bar = (
+            None
+            if self.quiet
+            else Progress(self.params.get("steps") or 0, f"epoch {epoch + 1}/{self.epochs}", unit=" batches", steps=4)
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         if self._bar:
@@ -150,8 +161,10 @@ def check_finite(loss: float, epoch: int) -> None:
     """Stop at the end of the first epoch whose loss is NaN or infinite: its weights are garbage, and a
     run folder holding them would pass for a model."""
     if not math.isfinite(loss):
-        raise TrainingDiverged(f"training diverged: the loss is {loss} after epoch {epoch}; nothing was saved. "
-                               "Lower --learning-rate or keep --clipnorm on")
+        raise TrainingDiverged(
+            f"training diverged: the loss is {loss} after epoch {epoch}; nothing was saved. "
+            "Lower --learning-rate or keep --clipnorm on"
+        )
 
 
 def epoch_line(row: dict, epochs: int) -> str:
@@ -165,7 +178,9 @@ def predict_probabilities(model: "keras.Model", x: np.ndarray, batch_size: int) 
     """float32 ``[n]``. A model that takes any length gets batches of similar length, each trimmed to
     its longest review and right-padded (``toolkit.batching``); the tutorial's fixed-length model gets ``x`` as is."""
     out = np.empty(len(x), dtype=np.float32)
-    for rows, ids in batching.inference_batches(x, batch_size, variable_length=model.input.shape[1] is None, right_padded=True):
+    for rows, ids in batching.inference_batches(
+        x, batch_size, variable_length=model.input.shape[1] is None, right_padded=True
+    ):
         out[rows] = model.predict_on_batch(ids)[:, 0]
     return out
 
@@ -218,7 +233,9 @@ def time_epochs(strategy: "tf.distribute.Strategy", x: np.ndarray, y: np.ndarray
     return seconds
 
 
-def train(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, data: ImdbData | None = None) -> TrainResult:
+def train(
+    data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, data: ImdbData | None = None
+) -> TrainResult:
     """Load (unless ``data`` is given), fit, evaluate, write ``exports/<run-name>/``; return its path and metrics."""
     out = run_path(train_cfg.exports_dir, train_cfg.run_name)
     check_writable(out, train_cfg.overwrite)
@@ -231,16 +248,23 @@ def train(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     with strategy.scope():
         model = compile_model(build_model(model_cfg), train_cfg)
     replicas = strategy.num_replicas_in_sync
-    log(f"training {model.count_params():,} parameters on {len(data.train):,} reviews: "
+    log(
+        f"training {model.count_params():,} parameters on {len(data.train):,} reviews: "
         f"{train_cfg.epochs} epochs, global batch {train_cfg.batch_size}, {replicas} replica(s) "
-        f"({devices_line(strategy)}); {input_line(model_cfg, train_cfg)}")
+        f"({devices_line(strategy)}); {input_line(model_cfg, train_cfg)}"
+    )
 
     epoch_log = EpochLog(len(data.train), train_cfg.epochs)
     dataset, steps = train_input(strategy, data.train.x, data.train.y, model_cfg, train_cfg)
     start = time.perf_counter()
     model.fit(dataset, epochs=train_cfg.epochs, steps_per_epoch=steps, callbacks=[epoch_log], verbose=0)
-    run_info = {"mode": "single-process", "workers": 1, "replicas": replicas, "restarts": 0,
-                "train_seconds": round(time.perf_counter() - start, 3)}
+    run_info = {
+        "mode": "single-process",
+        "workers": 1,
+        "replicas": replicas,
+        "restarts": 0,
+        "train_seconds": round(time.perf_counter() - start, 3),
+    }
     return finish_run(model, data, (data_cfg, model_cfg, train_cfg), epoch_log.history, run_info, out)
 
 
@@ -259,12 +283,22 @@ def devices_line(strategy: "tf.distribute.Strategy") -> str:
         return (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[0].name
 
 
-def finish_run(model: "keras.Model", data: ImdbData, configs: tuple, history: list[dict], run_info: dict, out: Path) -> TrainResult:
+def finish_run(
+    model: "keras.Model", data: ImdbData, configs: tuple, history: list[dict], run_info: dict, out: Path
+) -> TrainResult:
     """Evaluate on the test split and write the run folder; shared by single-process and Ray training."""
     data_cfg, model_cfg, train_cfg = configs
     test = evaluate_split(model, data.test, train_cfg.eval_batch_size)
-    log(f"test: loss {test['loss']:.4f}  accuracy {test['accuracy']:.4f} ({test['reviews']:,} reviews, {test['seconds']:.1f} s)")
-    metrics = {**run_info, "epochs": history, "test": test, "train_reviews": len(data.train), "environment": environment()}
+    log(
+        f"test: loss {test['loss']:.4f}  accuracy {test['accuracy']:.4f} ({test['reviews']:,} reviews, {test['seconds']:.1f} s)"
+    )
+    metrics = {
+        **run_info,
+        "epochs": history,
+        "test": test,
+        "train_reviews": len(data.train),
+        "environment": environment(),
+    }
     config = {
         "data": {**to_dict(data_cfg), "path": data.source, "source_sha256": data.source_sha256},
         "model": to_dict(model_cfg),
@@ -288,5 +322,7 @@ def evaluate_run(run_dir: str, data_path: str | None = None, batch_size: int = 5
         data_cfg = from_dict(DataConfig, {**to_dict(data_cfg), "path": data_path})
     data = load_imdb(data_cfg)
     if run.vocabulary is not None and data.vocabulary is not None and run.vocabulary.sha256 != data.vocabulary.sha256:
-        raise RunError(f"the data's vocabulary differs from the run's vocab.json: pass the --data the run {run_dir} was trained on")
+        raise RunError(
+            f"the data's vocabulary differs from the run's vocab.json: pass the --data the run {run_dir} was trained on"
+        )
     return evaluate_split(model, data.test, batch_size)

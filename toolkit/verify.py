@@ -25,12 +25,20 @@ import numpy as np
 from . import batching
 from .config import DataConfig, Tolerances, from_dict, to_dict
 from .errors import ToolkitError
-from .export import (CARD_FILE, DERIVED_FROM, TEXT_FILES, VARIANT_FILES, ExportError, check_derived, model_card,
-                     open_export)
+from .export import (
+    CARD_FILE,
+    DERIVED_FROM,
+    TEXT_FILES,
+    VARIANT_FILES,
+    ExportError,
+    check_derived,
+    model_card,
+    open_export,
+)
 from .export import variable_length as is_variable_length
+from .files import WriteError, atomic_write_text, check_can_write, sha256_file
 from .progress import Progress, log
 from .rundir import Run, read_run
-from .files import WriteError, atomic_write_text, check_can_write, sha256_file
 
 REPORT_JSON, REPORT_MD, REPORT_PNG = "parity.json", "parity.md", "parity.png"
 FULL_PRECISION = ("fp32", "text")  # judged by |dp| and flips; the others (int8) by accuracy and agreement
@@ -86,8 +94,17 @@ def _positive(p: np.ndarray) -> np.ndarray:
     return (p >= 0.5).astype(np.int32)
 
 
-def compare(variant: str, file: str, size: int, keras_p: np.ndarray, onnx_p: np.ndarray, y: np.ndarray,
-            ids: np.ndarray, tol: Tolerances, seconds: float = 0.0) -> VariantParity:
+def compare(
+    variant: str,
+    file: str,
+    size: int,
+    keras_p: np.ndarray,
+    onnx_p: np.ndarray,
+    y: np.ndarray,
+    ids: np.ndarray,
+    tol: Tolerances,
+    seconds: float = 0.0,
+) -> VariantParity:
     """The parity figures of one variant, and whether they meet the tolerances."""
     with np.errstate(invalid="ignore"):  # NaN probabilities: counted as non-finite, not warned about
         return _compare(variant, file, size, keras_p, onnx_p, y, ids, tol, seconds)
@@ -101,12 +118,22 @@ def _compare(variant, file, size, keras_p, onnx_p, y, ids, tol, seconds) -> Vari
     flips = np.flatnonzero(lk != lo)
     over = int((diff > tol.atol + tol.rtol * np.abs(keras_p)).sum())
     result = VariantParity(
-        variant=variant, file=file, size_bytes=size, reviews=len(y),
-        max_abs_diff=float(diff.max(initial=0.0)), mean_abs_diff=float(diff.mean()) if len(diff) else 0.0,
-        p99_abs_diff=float(np.percentile(diff, 99)) if len(diff) else 0.0, over_tolerance=over, non_finite=non_finite,
-        labels_equal=int((lk == lo).sum()), label_agreement=float((lk == lo).mean()) if len(y) else 1.0,
-        keras_accuracy=float((lk == y).mean()), onnx_accuracy=float((lo == y).mean()),
-        flipped=[{"id": str(ids[i]), "label": int(y[i]), "keras": float(keras_p[i]), "onnx": float(onnx_p[i])} for i in flips],
+        variant=variant,
+        file=file,
+        size_bytes=size,
+        reviews=len(y),
+        max_abs_diff=float(diff.max(initial=0.0)),
+        mean_abs_diff=float(diff.mean()) if len(diff) else 0.0,
+        p99_abs_diff=float(np.percentile(diff, 99)) if len(diff) else 0.0,
+        over_tolerance=over,
+        non_finite=non_finite,
+        labels_equal=int((lk == lo).sum()),
+        label_agreement=float((lk == lo).mean()) if len(y) else 1.0,
+        keras_accuracy=float((lk == y).mean()),
+        onnx_accuracy=float((lo == y).mean()),
+        flipped=[
+            {"id": str(ids[i]), "label": int(y[i]), "keras": float(keras_p[i]), "onnx": float(onnx_p[i])} for i in flips
+        ],
         seconds=round(seconds, 3),
     )
     try:
@@ -119,27 +146,36 @@ def _compare(variant, file, size, keras_p, onnx_p, y, ids, tol, seconds) -> Vari
 def check(p: VariantParity, tol: Tolerances) -> None:
     """Raise the typed error for the first violated tolerance."""
     if p.non_finite:
-        raise NonFiniteProbabilities(f"{p.variant}: {p.non_finite:,} of {p.reviews:,} probabilities are NaN or infinite "
-                                     "(Keras or ONNX): the model is broken; train it again")
+        raise NonFiniteProbabilities(
+            f"{p.variant}: {p.non_finite:,} of {p.reviews:,} probabilities are NaN or infinite "
+            "(Keras or ONNX): the model is broken; train it again"
+        )
     if p.variant in FULL_PRECISION:
         if p.over_tolerance:
-            raise ProbabilityMismatch(f"fp32: {p.over_tolerance:,} of {p.reviews:,} probabilities differ by more than "
-                                      f"atol {tol.atol:g} + rtol {tol.rtol:g} (max |dp| {p.max_abs_diff:.3g})")
+            raise ProbabilityMismatch(
+                f"fp32: {p.over_tolerance:,} of {p.reviews:,} probabilities differ by more than "
+                f"atol {tol.atol:g} + rtol {tol.rtol:g} (max |dp| {p.max_abs_diff:.3g})"
+            )
         if len(p.flipped) > tol.max_label_flips:
             raise LabelFlips(f"fp32: {len(p.flipped):,} labels flipped (allowed {tol.max_label_flips})")
     else:
         drop = p.keras_accuracy - p.onnx_accuracy
         if drop > tol.max_accuracy_drop:
-            raise AccuracyDrop(f"{p.variant}: accuracy {p.onnx_accuracy:.4f} is {drop * 100:.2f} points below Keras "
-                               f"{p.keras_accuracy:.4f} (allowed {tol.max_accuracy_drop * 100:.2f})")
+            raise AccuracyDrop(
+                f"{p.variant}: accuracy {p.onnx_accuracy:.4f} is {drop * 100:.2f} points below Keras "
+                f"{p.keras_accuracy:.4f} (allowed {tol.max_accuracy_drop * 100:.2f})"
+            )
         if p.label_agreement < tol.min_label_agreement:
-            raise LabelDisagreement(f"{p.variant}: Keras' label on {p.label_agreement:.2%} of reviews "
-                                    f"({p.labels_equal:,} of {p.reviews:,}; required {tol.min_label_agreement:.2%})")
+            raise LabelDisagreement(
+                f"{p.variant}: Keras' label on {p.label_agreement:.2%} of reviews "
+                f"({p.labels_equal:,} of {p.reviews:,}; required {tol.min_label_agreement:.2%})"
+            )
 
 
 # --- probabilities from both sides ----------------------------------------------------------------
-def _probabilities(run_batch, x: np.ndarray, batch_size: int, variable_length: bool, label: str,
-                   right_padded: bool = False) -> np.ndarray:
+def _probabilities(
+    run_batch, x: np.ndarray, batch_size: int, variable_length: bool, label: str, right_padded: bool = False
+) -> np.ndarray:
     out = np.empty(len(x), dtype=np.float32)
     bar = Progress(len(x), label, unit=" reviews")
     done = 0
@@ -175,13 +211,18 @@ def check_text_preprocessing(export_dir: Path, vocab, raw: dict) -> dict:
         result["equal"] += len(texts) - len(bad)
         result["mismatched"] += [f"{split}:{i}" for i in bad[:50]]
     bad = id_mismatches(session, vocab, HARD_STRINGS)
-    result["hard_strings"] = {"total": len(HARD_STRINGS), "equal": len(HARD_STRINGS) - len(bad),
-                              "mismatched": [repr(HARD_STRINGS[i][:40]) for i in bad]}
+    result["hard_strings"] = {
+        "total": len(HARD_STRINGS),
+        "equal": len(HARD_STRINGS) - len(bad),
+        "mismatched": [repr(HARD_STRINGS[i][:40]) for i in bad],
+    }
     result["passed"] = result["equal"] == result["reviews"] and not bad
     return result
 
 
-def onnx_probabilities(export_dir: Path, variant: str, x: np.ndarray, batch_size: int, variable_length: bool) -> np.ndarray:
+def onnx_probabilities(
+    export_dir: Path, variant: str, x: np.ndarray, batch_size: int, variable_length: bool
+) -> np.ndarray:
     session, _, _ = open_export(export_dir, variant)
     run = lambda ids: session.run(["probability"], {"token_ids": np.ascontiguousarray(ids)})[0][:, 0]  # noqa: E731
     return _probabilities(run, x, batch_size, variable_length, f"onnx {variant}")
@@ -196,14 +237,21 @@ def keras_probabilities(run: Run, x: np.ndarray, batch_size: int, variable_lengt
 
     with tf.device(REFERENCE_DEVICE):
         model = run.load_model()
-        return _probabilities(lambda ids: model.predict_on_batch(ids)[:, 0], x, batch_size, variable_length, "keras",
-                              right_padded=True)
+        return _probabilities(
+            lambda ids: model.predict_on_batch(ids)[:, 0], x, batch_size, variable_length, "keras", right_padded=True
+        )
 
 
 # --- the whole check ------------------------------------------------------------------------------
-def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Tolerances = Tolerances(),
-                  data_path: Optional[str] = None, batch_size: int = 256, write_reports: bool = True,
-                  run_dir: Optional[str | os.PathLike] = None) -> dict:
+def verify_export(
+    export_dir: str | os.PathLike,
+    split: str = "test",
+    tol: Tolerances = Tolerances(),
+    data_path: Optional[str] = None,
+    batch_size: int = 256,
+    write_reports: bool = True,
+    run_dir: Optional[str | os.PathLike] = None,
+) -> dict:
     """Keras vs onnxruntime on every review of ``split``; reports written; returns the report dict.
 
     The Keras side is the run folder the export was converted from: ``run_dir``, else the path the
@@ -231,7 +279,9 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
         data_cfg = from_dict(DataConfig, {**to_dict(data_cfg), "path": data_path})
     data = load_imdb(data_cfg)
     if data.vocabulary is not None and data.vocabulary.sha256 != vocab.sha256:
-        raise ExportError("the data encodes with another vocabulary than the export's: pass the --data the run was trained on")
+        raise ExportError(
+            "the data encodes with another vocabulary than the export's: pass the --data the run was trained on"
+        )
     s = getattr(data, split)
     log(f"verifying {export_dir} on {len(s):,} {split} reviews")
     start = time.perf_counter()
@@ -250,8 +300,17 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
             onnx_p = text_probabilities(export_dir, variant, texts, batch_size)
         else:
             onnx_p = onnx_probabilities(export_dir, variant, s.x, batch_size, variable_length)
-        results[variant] = compare(variant, file, (export_dir / file).stat().st_size, keras_p, onnx_p, s.y, s.ids, tol,
-                                   time.perf_counter() - start)
+        results[variant] = compare(
+            variant,
+            file,
+            (export_dir / file).stat().st_size,
+            keras_p,
+            onnx_p,
+            s.y,
+            s.ids,
+            tol,
+            time.perf_counter() - start,
+        )
         if variant == "fp32" and write_reports:
             fp32_p = onnx_p
     report = {
@@ -262,7 +321,9 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
         "tolerances": asdict(tol),
         "keras_seconds": round(keras_seconds, 3),
         "keras_device": REFERENCE_DEVICE,
-        "input": "batches of similar length, each trimmed to its longest review" if variable_length else f"{s.x.shape[1]} tokens per review",
+        "input": "batches of similar length, each trimmed to its longest review"
+        if variable_length
+        else f"{s.x.shape[1]} tokens per review",
         "passed": all(r.passed for r in results.values()) and (preprocessing is None or preprocessing["passed"]),
         "variants": {v: asdict(r) for v, r in results.items()},
         "text_preprocessing": preprocessing,
@@ -271,7 +332,9 @@ def verify_export(export_dir: str | os.PathLike, split: str = "test", tol: Toler
         write_reports_to(export_dir, report, keras_p, fp32_p)
         opset = int(meta.get("provenance.opset", 0))
         sizes = {v: r.size_bytes for v, r in results.items()}
-        atomic_write_text(export_dir / CARD_FILE, model_card(run, variants, sizes, opset, report["variants"], variable_length))
+        atomic_write_text(
+            export_dir / CARD_FILE, model_card(run, variants, sizes, opset, report["variants"], variable_length)
+        )
     return report
 
 
@@ -279,12 +342,16 @@ def matching_run(export_dir: Path, meta: dict, run_dir: Optional[str | os.PathLi
     """The run an export came from, proven by checksums rather than trusted by name."""
     expected = meta.get("provenance.keras_sha256")
     if not expected:
-        raise ExportError(f"{export_dir} records no checksum of its Keras model (an older export): export the run again")
+        raise ExportError(
+            f"{export_dir} records no checksum of its Keras model (an older export): export the run again"
+        )
     run = read_run(run_dir if run_dir is not None else meta.get("provenance.run_dir", ""))
     actual = sha256_file(run.model_file)
     if actual != expected:
-        raise ExportError(f"{run.model_file} is not the model {export_dir} was exported from (sha256 {actual[:12]}..., "
-                          f"the export records {expected[:12]}...): pass --run with the run folder it came from")
+        raise ExportError(
+            f"{run.model_file} is not the model {export_dir} was exported from (sha256 {actual[:12]}..., "
+            f"the export records {expected[:12]}...): pass --run with the run folder it came from"
+        )
     for variant in DERIVED_FROM:
         if (export_dir / VARIANT_FILES[variant]).is_file():
             check_derived(export_dir, variant)
@@ -311,15 +378,25 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {v} | {r['size_bytes'] / 1e6:.2f} MB | {r['max_abs_diff']:.3e} | {r['mean_abs_diff']:.3e} | {r['p99_abs_diff']:.3e} | "
             f"{r['labels_equal']:,} / {r['reviews']:,} ({r['label_agreement']:.4%}) | {r['keras_accuracy']:.4f} | "
-            f"{r['onnx_accuracy']:.4f} | {'pass' if r['passed'] else 'FAIL: ' + r['failure']} |")
+            f"{r['onnx_accuracy']:.4f} | {'pass' if r['passed'] else 'FAIL: ' + r['failure']} |"
+        )
     t = report.get("text_preprocessing")
     if t:
-        lines += ["", f"In-graph text preprocessing ({t['file']}) vs toolkit.text: equal token ids on {t['equal']:,} of "
-                  f"{t['reviews']:,} reviews and on {t['hard_strings']['equal']} of {t['hard_strings']['total']} hard "
-                  f"strings: **{'pass' if t['passed'] else 'FAIL'}**."]
+        lines += [
+            "",
+            f"In-graph text preprocessing ({t['file']}) vs toolkit.text: equal token ids on {t['equal']:,} of "
+            f"{t['reviews']:,} reviews and on {t['hard_strings']['equal']} of {t['hard_strings']['total']} hard "
+            f"strings: **{'pass' if t['passed'] else 'FAIL'}**.",
+        ]
     for v, r in report["variants"].items():
         if r["flipped"]:
-            lines += ["", f"## {v}: {len(r['flipped'])} flipped review(s)", "", "| review | label | Keras p | ONNX p |", "| --- | --- | --- | --- |"]
+            lines += [
+                "",
+                f"## {v}: {len(r['flipped'])} flipped review(s)",
+                "",
+                "| review | label | Keras p | ONNX p |",
+                "| --- | --- | --- | --- |",
+            ]
             lines += [f"| {f['id']} | {f['label']} | {f['keras']:.6f} | {f['onnx']:.6f} |" for f in r["flipped"][:200]]
     return "\n".join(lines) + "\n"
 
