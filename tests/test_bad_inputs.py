@@ -22,6 +22,9 @@ import numpy as np
 import pytest
 
 from toolkit.cli import main
+from toolkit.contract import KERAS_FILE
+
+pytestmark = pytest.mark.slow  # every case runs against a trained run and its export
 
 BIN = Path(sys.executable).parent
 TINY = ["--maxlen", "20", "--num-words", "40", "--epochs", "1", "--batch-size", "8"]
@@ -274,9 +277,10 @@ def test_the_cases_cover_every_command():
 
 
 def test_nan_models_fail_verify_and_training_stops_on_a_nan_loss(world, capsys, tmp_path):
+    from toolkit.config import VerifyConfig
     from toolkit.verify import verify_export
 
-    report = verify_export(world.nan_export, write_reports=False)
+    report = verify_export(world.nan_export, VerifyConfig(write_reports=False))
     fp32 = report["variants"]["fp32"]
     assert not report["passed"] and fp32["non_finite"] == fp32["reviews"] and "NaN or infinite" in fp32["failure"]
     code, err = run_cli(
@@ -303,14 +307,15 @@ def test_nan_models_fail_verify_and_training_stops_on_a_nan_loss(world, capsys, 
 
 
 def test_verify_passes_on_the_genuine_export_and_checks_the_int8_gate(world):
-    from toolkit.config import Tolerances
+    from toolkit.config import Tolerances, VerifyConfig
     from toolkit.verify import verify_export
 
-    report = verify_export(world.export, write_reports=False, run_dir=world.run)
+    report = verify_export(world.export, VerifyConfig(write_reports=False, run_dir=world.run))
     assert report["passed"], report
     int8 = report["variants"]["int8"]
     strict = verify_export(
-        world.export, write_reports=False, tol=Tolerances(min_label_agreement=1.0, max_accuracy_drop=1.0)
+        world.export,
+        VerifyConfig(write_reports=False, tolerances=Tolerances(min_label_agreement=1.0, max_accuracy_drop=1.0)),
     )
     assert strict["variants"]["int8"]["passed"] == (int8["labels_equal"] == int8["reviews"])
 
@@ -328,7 +333,7 @@ def test_classifier_takes_one_string_or_any_iterable(world):
 
 
 def test_review_files_split_only_at_newlines(world, tmp_path, capsys):
-    from toolkit.predict import read_reviews_file
+    from toolkit.reviewfiles import read_reviews_file
 
     txt = tmp_path / "reviews.txt"
     txt.write_text("great film\u2028really\nawful\x0cbad\r\n\nfine\n", encoding="utf-8")
@@ -341,7 +346,11 @@ def test_review_files_split_only_at_newlines(world, tmp_path, capsys):
     assert read_reviews_file(jsonl) == ["line\u2028separated", "ok"]
     code, err = run_cli(capsys, "predict", world.export, "--file", jsonl, "--json")
     assert code == 0, err
-    assert len(json.loads(run_cli.out)) == 2
+    from toolkit.predict import Classifier
+
+    expected = Classifier.load(world.export).predict(["line\u2028separated", "ok"])  # the reviews as read
+    printed = [(p["label"], p["probability"]) for p in json.loads(run_cli.out)]
+    assert printed == [(p.label, round(p.probability, 6)) for p in expected]
 
 
 def test_export_replaces_only_its_own_earlier_export_with_overwrite(world, capsys, tmp_path):
@@ -350,8 +359,8 @@ def test_export_replaces_only_its_own_earlier_export_with_overwrite(world, capsy
     code, err = run_cli(capsys, "export", world.run, "--out", out)
     assert_one_line_error(code, err, 1, "already exists: pass --overwrite")
     assert run_cli(capsys, "export", world.run, "--out", out, "--overwrite")[0] == 0
-    from toolkit.export import read_metadata
     from toolkit.files import sha256_file
+    from toolkit.runtime import read_metadata
 
     assert read_metadata(out / "model.onnx")["provenance.keras_sha256"] == sha256_file(world.run / "model.keras")
     (out / "notes.txt").write_text("mine")  # now the folder holds something toolkit did not write
@@ -444,8 +453,6 @@ def test_artifacts_follow_the_umask(world, tmp_path):
 def test_a_failed_final_write_keeps_the_trained_model(world, capsys, tmp_path, monkeypatch):
     import errno
 
-    import toolkit.rundir as rundir
-
     def full_disk(path, save_model, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
@@ -465,5 +472,5 @@ def test_a_failed_final_write_keeps_the_trained_model(world, capsys, tmp_path, m
     )
     assert_one_line_error(code, err, 1, "No space left on device (ENOSPC)")
     saved = Path(err.strip().splitlines()[-1].split("the trained model is saved in ")[1])
-    assert saved.name == rundir.MODEL_FILE and saved.is_file()
+    assert saved.name == KERAS_FILE and saved.is_file()
     shutil.rmtree(saved.parent)

@@ -50,12 +50,12 @@ def test_inference_batches_put_every_result_back_in_place(variable_length, right
     x = _padded(np.random.default_rng(2).integers(1, 30, size=53))
     out = np.full(len(x), -1, np.int64)
     widths = []
-    for rows, ids in batching.inference_batches(x, 8, variable_length, right_padded):
-        assert len(ids) <= 8
-        widths.append(ids.shape[1])
+    for rows, tokens in batching.inference_batches(x, 8, variable_length, right_padded):
+        assert len(tokens) <= 8
+        widths.append(tokens.shape[1])
         if right_padded:
-            ids = batching.right_align(ids[:, ::-1])[:, ::-1]  # back to pre-padding
-        out[rows] = ids[:, -1]  # each row's last token identifies it
+            tokens = batching.right_align(tokens[:, ::-1])[:, ::-1]  # back to pre-padding
+        out[rows] = tokens[:, -1]  # each row's last token identifies it
     assert np.array_equal(out, x[:, -1])
     if variable_length:
         assert widths == sorted(widths) and widths[0] < 30  # ascending lengths, trimmed
@@ -80,9 +80,9 @@ def test_epoch_pieces_are_trimmed_right_padded_pieces_of_each_global_batch():
     batches = [b for b in batching.epoch_batches(lengths, 10, 7, 0) if len(b) >= 2]
     assert len(pieces) == 2 * len(batches)
     for k, rows in enumerate(batches):
-        (rows0, ids0), (rows1, ids1) = pieces[2 * k], pieces[2 * k + 1]
+        (rows0, tokens0), (rows1, tokens1) = pieces[2 * k], pieces[2 * k + 1]
         assert sorted(np.concatenate([rows0, rows1]).tolist()) == sorted(rows.tolist())
-        for r, ids in ((rows0, ids0), (rows1, ids1)):
-            assert ids.shape == (len(r), lengths[r].max())  # trimmed to the piece's longest review
-            np.testing.assert_array_equal(batching.lengths(ids), lengths[r])
-            np.testing.assert_array_equal(batching.right_align(x[r])[:, : ids.shape[1]], ids)
+        for r, tokens in ((rows0, tokens0), (rows1, tokens1)):
+            assert tokens.shape == (len(r), lengths[r].max())  # trimmed to the piece's longest review
+            np.testing.assert_array_equal(batching.lengths(tokens), lengths[r])
+            np.testing.assert_array_equal(batching.right_align(x[r])[:, : tokens.shape[1]], tokens)

@@ -10,6 +10,7 @@ import pytest
 BIN = Path(sys.executable).parent
 
 
+@pytest.mark.slow
 def test_bench_train_writes_sane_figures(corpus_tarball, tmp_path):
     out = tmp_path / "bench-train.json"
     proc = subprocess.run(
@@ -81,7 +82,7 @@ def test_bench_train_asks_for_no_more_reviews_than_there_are(corpus_tarball, tmp
 
 
 def test_scaling_model_matches_a_hand_computed_ring_all_reduce():
-    from toolkit.bench import GRADIENT_BYTES, allreduce_seconds, scaling_table
+    from toolkit.bench_scaling import GRADIENT_BYTES, allreduce_seconds, scaling_table
 
     assert GRADIENT_BYTES == 853_204  # 213,301 float32
     assert allreduce_seconds(1, 25) == 0.0
@@ -106,6 +107,7 @@ def test_scaling_model_matches_a_hand_computed_ring_all_reduce():
     assert fast["efficiency"] > slow["efficiency"]
 
 
+@pytest.mark.slow
 def test_bench_scaling_measures_a_step_and_writes_the_table(corpus_tarball, tmp_path):
     out = tmp_path / "scaling.json"
     proc = subprocess.run(
@@ -148,3 +150,35 @@ def test_bench_scaling_measures_a_step_and_writes_the_table(corpus_tarball, tmp_
         timeout=60,
     )
     assert given.returncode == 2 and "positive" in given.stderr and not (tmp_path / "x.json").exists()
+
+
+class _DiesOnArrival:
+    """Unpickled in the benchmark's child process, it ends that process at once (exit code 3)."""
+
+    def __reduce__(self):
+        import os
+
+        return (os._exit, (3,))
+
+
+def _work(texts):
+    import numpy as np
+
+    from toolkit.bench_backends import Workload
+    from toolkit.config import InferBenchConfig
+
+    return Workload(np.ones((4, 3), np.int32), texts, True, InferBenchConfig(batch_sizes=(2,), reviews=4))
+
+
+def test_a_benchmark_child_that_dies_is_an_error_at_once_not_a_hang(tmp_path):
+    import time
+
+    from toolkit.bench_backends import Backend, run_in_child
+    from toolkit.errors import BenchError
+
+    start = time.monotonic()
+    with pytest.raises(BenchError, match=r"onnx: the benchmark process ended without figures \(exit code 3\)"):
+        run_in_child(Backend("onnx", str(tmp_path / "model.onnx"), 0), _work([_DiesOnArrival()]))
+    assert time.monotonic() - start < 60
+    with pytest.raises(BenchError, match="onnx: ExportError: .* is not a loadable ONNX model"):
+        run_in_child(Backend("onnx", str(tmp_path / "model.onnx"), 0), _work([]))  # the child's own error

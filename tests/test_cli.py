@@ -72,11 +72,14 @@ def test_usage_errors_are_one_line(args, expected):
 
 
 def test_faithful_is_one_flag_for_the_tutorials_model_and_input():
-    from toolkit.cli import build_parser, configs_from_args
+    from toolkit.cli import build_parser
+    from toolkit.commands import job_from_args
 
-    _, model, train, _ = configs_from_args(build_parser().parse_args(["train"]))
+    job = job_from_args(build_parser().parse_args(["train"]))
+    model, train = job.model, job.train
     assert model.mask_padding and train.length_buckets
-    _, model, train, _ = configs_from_args(build_parser().parse_args(["train", "--faithful"]))
+    job = job_from_args(build_parser().parse_args(["train", "--faithful"]))
+    model, train = job.model, job.train
     assert not model.mask_padding and not train.length_buckets and model.maxlen == 500
 
 
@@ -105,6 +108,7 @@ def test_evaluate_errors(tmp_path):
     assert "no trained model" in error_line(run_cli("evaluate", str(tmp_path / "half")))
 
 
+@pytest.mark.slow
 def test_train_then_evaluate_end_to_end(tmp_path, corpus_tarball):
     """The real CLI path on the tiny corpus: a run folder, its summary line, re-evaluation, no clobbering."""
     args = [

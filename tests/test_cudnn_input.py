@@ -9,6 +9,8 @@ import pytest
 from toolkit import batching
 from toolkit.config import DataConfig, ModelConfig, TrainConfig
 
+pytestmark = pytest.mark.slow  # the real reviews
+
 
 @pytest.fixture(scope="module")
 def real_data(real_tarball, real_cache):
@@ -42,7 +44,7 @@ class _TwoPipelines:
 
 def test_every_piece_of_a_real_default_epoch_is_cudnn_eligible(real_data):
     from toolkit._tf import tf
-    from toolkit.train import train_input
+    from toolkit.pipeline import train_input
 
     x, y = real_data.train.x, real_data.train.y
     model_cfg, train_cfg = ModelConfig(), TrainConfig()  # the defaults: masked padding, length buckets, batch 64
@@ -64,7 +66,7 @@ def test_every_piece_of_a_real_default_epoch_is_cudnn_eligible(real_data):
 
 
 def test_each_replicas_piece_is_eligible_with_two_workers(real_data):
-    from toolkit.train import bucketed_dataset
+    from toolkit.pipeline import bucketed_dataset
 
     x, y = real_data.train.x[:6400], real_data.train.y[:6400]
     (worker0, worker1), steps = bucketed_dataset(_TwoPipelines(), x, y, batch_size=64, seed=7)
@@ -76,7 +78,7 @@ def test_the_unbucketed_masked_input_and_evaluation_batches_are_eligible(real_da
     from dataclasses import replace
 
     from toolkit._tf import tf
-    from toolkit.train import train_input
+    from toolkit.pipeline import train_input
 
     x, y = real_data.train.x[:1024], real_data.train.y[:1024]
     dataset, _ = train_input(
@@ -103,7 +105,8 @@ def test_right_and_pre_padded_input_give_the_same_probabilities(real_data):
     p_pre, p_right = model.predict_on_batch(pre)[:, 0], model.predict_on_batch(right)[:, 0]
     diff = np.abs(p_pre.astype(np.float64) - p_right)
     print(
-        f"\npre- vs right-padded, 512 real reviews: max |dp| {diff.max():.2e}; probabilities {p_pre.min():.3f}..{p_pre.max():.3f}"
+        f"\npre- vs right-padded, 512 real reviews: max |dp| {diff.max():.2e}; "
+        f"probabilities {p_pre.min():.3f}..{p_pre.max():.3f}"
     )
     assert p_pre.std() > 0.05  # a model whose outputs vary, so the comparison means something
     assert diff.max() <= 1e-6

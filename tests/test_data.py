@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from toolkit.config import DataConfig
-from toolkit.data import download, load_imdb, resolve_source
+from toolkit.data import load_imdb
 from toolkit.errors import DataError
+from toolkit.sources import download, resolve_source
 from toolkit.text import OOV_ID, START_ID
 
 PER_CLASS = 20  # tiny corpus reviews per class per split (+1 non-UTF-8 train/pos review)
@@ -27,8 +28,8 @@ def test_tiny_corpus_sources_read_labels_and_ignore_unsup(kind, corpus_dir, corp
     assert int(data.train.y.sum()) == PER_CLASS + 1  # pos = 1, plus the non-UTF-8 one
     assert data.invalid_utf8 == 1
     assert data.train.x.shape == (2 * PER_CLASS + 1, 40) and data.train.x.dtype == np.int32
-    assert "pos/20_9" in set(data.train.ids)  # the non-UTF-8 review, id from its file name
-    assert any(i.startswith("neg/0_") for i in data.train.ids)
+    assert "pos/20_9" in set(data.train.review_ids)  # the non-UTF-8 review, id from its file name
+    assert any(i.startswith("neg/0_") for i in data.train.review_ids)
     # labels follow the folder: positive cue words only ever appear in positive reviews
     great = data.vocabulary.ids("great")[1]
     has_great = (data.train.x == great).any(axis=1)
@@ -44,7 +45,7 @@ def test_folder_and_tarball_give_identical_arrays(corpus_dir, corpus_tarball):
     a, b = load_imdb(_cfg(corpus_dir)), load_imdb(_cfg(corpus_tarball))
     for split in ("train", "test"):
         np.testing.assert_array_equal(getattr(a, split).x, getattr(b, split).x)
-        np.testing.assert_array_equal(getattr(a, split).ids, getattr(b, split).ids)
+        np.testing.assert_array_equal(getattr(a, split).review_ids, getattr(b, split).review_ids)
     assert a.vocabulary == b.vocabulary
 
 
@@ -57,7 +58,7 @@ def test_encoded_arrays_are_cached_by_source_and_settings(corpus_tarball, tmp_pa
     second = load_imdb(cfg)
     assert second.from_cache and second.vocabulary == first.vocabulary and second.invalid_utf8 == 1
     np.testing.assert_array_equal(second.train.x, first.train.x)
-    np.testing.assert_array_equal(second.test.ids, first.test.ids)
+    np.testing.assert_array_equal(second.test.review_ids, first.test.review_ids)
     # another maxlen is another cache entry, not a stale hit
     other = load_imdb(DataConfig(path=str(corpus_tarball), num_words=30, maxlen=10, cache_dir=str(tmp_path)))
     assert not other.from_cache and other.train.x.shape[1] == 10
@@ -176,8 +177,10 @@ def test_keras_source_reads_imdb_npz_from_keras_home(tmp_path, monkeypatch):
     datasets = tmp_path / "datasets"
     datasets.mkdir()
     rng = np.random.default_rng(0)
+
     def seqs(n):
         return np.array([list(rng.integers(1, 9000, size=rng.integers(3, 30))) for _ in range(n)], dtype=object)
+
     np.savez(
         datasets / "imdb.npz",
         x_train=seqs(12),
@@ -198,11 +201,12 @@ def test_keras_source_reads_imdb_npz_from_keras_home(tmp_path, monkeypatch):
 
 
 # --- the real reviews --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_real_tarball_has_25000_reviews_per_split(real_tarball, real_cache):
     data = load_imdb(DataConfig(path=str(real_tarball), cache_dir=real_cache))
     for split in (data.train, data.test):
         assert len(split) == 25_000
         assert int((split.y == 0).sum()) == 12_500 and int((split.y == 1).sum()) == 12_500
         assert split.x.shape == (25_000, 500) and split.x.max() < 5000
-        assert len(set(split.ids)) == 25_000
+        assert len(set(split.review_ids)) == 25_000
     assert len(data.vocabulary.words) == 4997 and data.vocabulary.words[:3] == ("the", "and", "a")

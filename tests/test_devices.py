@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.config import ClusterConfig, DataConfig, ModelConfig, TrainConfig
+from toolkit.config import ClusterConfig, DataConfig, JobConfig, ModelConfig, TrainConfig
 from toolkit.errors import ConfigError
 
 BIN = Path(sys.executable).parent
@@ -51,7 +51,7 @@ def test_default_cpus_per_worker_feed_gpu_workers():
 
 
 def test_fractional_gpus_are_requested_from_ray_as_fractions():
-    from toolkit.distributed import collective_line, scaling_config
+    from toolkit.raycluster import collective_line, scaling_config
 
     shared = ClusterConfig(workers=2, gpus_per_worker=0.5)
     sc = scaling_config(shared)
@@ -68,6 +68,7 @@ def test_fractional_gpus_are_requested_from_ray_as_fractions():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting, expected", [(None, "True true"), ("false", "False false")])
 def test_gpu_memory_growth_is_on_unless_turned_off(setting, expected):
     env = {k: v for k, v in os.environ.items() if k != "TF_FORCE_GPU_ALLOW_GROWTH"}
@@ -85,10 +86,11 @@ def test_gpu_memory_growth_is_on_unless_turned_off(setting, expected):
 
 
 def test_gpu_flags_on_the_command_line(tmp_path, corpus_tarball):
-    from toolkit.cli import build_parser, configs_from_args
+    from toolkit.cli import build_parser
+    from toolkit.commands import job_from_args
 
     args = build_parser().parse_args(["train", "--workers", "2", "--gpus-per-worker", "0.5", "--collective", "ring"])
-    cluster = configs_from_args(args)[3]
+    cluster = job_from_args(args).cluster
     assert cluster.gpus_per_worker == 0.5 and cluster.collective == "ring" and cluster.worker_cpus == 2
     bad = subprocess.run(
         [str(BIN / "toolkit"), "train", "--workers", "2", "--gpus-per-worker", "1.5"],
@@ -122,13 +124,15 @@ def test_gpu_flags_on_the_command_line(tmp_path, corpus_tarball):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, tmp_path, monkeypatch):
     """On a Ray instance that declares one GPU: two workers asking for 0.5 GPU each are both scheduled
     on it (Ray sets CUDA_VISIBLE_DEVICES=0 in both) and train in sync over RING collectives; two workers
     asking for none get CUDA_VISIBLE_DEVICES emptied before TensorFlow loads."""
     import ray
 
-    from toolkit.distributed import local_ray_options, train_on_ray
+    from toolkit.distributed import train_on_ray
+    from toolkit.raycluster import local_ray_options
 
     def configs(name):
         return (
@@ -143,10 +147,14 @@ def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, 
     try:
         ray.init(num_cpus=2, num_gpus=1, logging_level="WARNING", **local_ray_options())
         shared = train_on_ray(
-            *configs("shared"),
-            ClusterConfig(workers=2, gpus_per_worker=0.5, cpus_per_worker=1, storage=str(tmp_path / "storage")),
+            JobConfig(
+                *configs("shared"),
+                ClusterConfig(workers=2, gpus_per_worker=0.5, cpus_per_worker=1, storage=str(tmp_path / "storage")),
+            )
         )
-        hidden = train_on_ray(*configs("hidden"), ClusterConfig(workers=2, storage=str(tmp_path / "storage")))
+        hidden = train_on_ray(
+            JobConfig(*configs("hidden"), ClusterConfig(workers=2, storage=str(tmp_path / "storage")))
+        )
     finally:
         ray.shutdown()
     m = shared.metrics

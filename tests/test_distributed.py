@@ -13,8 +13,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from toolkit.config import ClusterConfig, DataConfig, ModelConfig, TrainConfig
+from toolkit.config import ClusterConfig, DataConfig, JobConfig, ModelConfig, TrainConfig
+
+pytestmark = pytest.mark.slow  # Ray and training
 
 BIN = Path(sys.executable).parent
 
@@ -45,11 +48,12 @@ def _wait_for_checkpoint(storage: Path, name: str, timeout: float = 240) -> None
 
 def test_two_cpu_workers_train_in_sync_and_save_the_final_checkpoint(real_tarball, real_cache, tmp_path):
     from toolkit._tf import keras
-    from toolkit.distributed import read_state, train_on_ray
+    from toolkit.checkpoints import read_state
+    from toolkit.distributed import train_on_ray
 
     storage = tmp_path / "storage"
     result = train_on_ray(
-        *_configs(real_tarball, real_cache, tmp_path, "two"), ClusterConfig(workers=2, storage=str(storage))
+        JobConfig(*_configs(real_tarball, real_cache, tmp_path, "two"), ClusterConfig(workers=2, storage=str(storage)))
     )
     metrics = result.metrics
     assert metrics["mode"] == "ray" and metrics["workers"] == 2 and metrics["replicas"] == 2
@@ -84,8 +88,10 @@ def test_a_worker_killed_during_epoch_2_costs_at_most_that_epoch(real_tarball, r
     def run():
         try:
             outcome["result"] = train_on_ray(
-                *_configs(real_tarball, real_cache, tmp_path, "kill", limit=4000, maxlen=200, epochs=3),
-                ClusterConfig(workers=2, storage=str(storage), max_failures=2),
+                JobConfig(
+                    *_configs(real_tarball, real_cache, tmp_path, "kill", limit=4000, maxlen=200, epochs=3),
+                    ClusterConfig(workers=2, storage=str(storage), max_failures=2),
+                )
             )
         except BaseException as exc:
             outcome["error"] = exc
@@ -161,8 +167,10 @@ def test_two_ray_nodes_on_one_machine(real_tarball, real_cache, tmp_path):
     cluster.add_node(num_cpus=1)
     try:
         result = train_on_ray(
-            *_configs(real_tarball, real_cache, tmp_path, "nodes", limit=600, maxlen=50, epochs=1),
-            ClusterConfig(workers=2, address=cluster.address, storage=str(tmp_path / "storage")),
+            JobConfig(
+                *_configs(real_tarball, real_cache, tmp_path, "nodes", limit=600, maxlen=50, epochs=1),
+                ClusterConfig(workers=2, address=cluster.address, storage=str(tmp_path / "storage")),
+            )
         )
         assert result.metrics["replicas"] == 2 and (result.run_dir / "model.keras").is_file()
         ray.init(address=cluster.address)
@@ -330,7 +338,10 @@ def test_unreachable_address_is_a_clear_error(tmp_path, corpus_tarball):
         timeout=120,
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "unreachable" in proc.stderr
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("toolkit: error: Ray cluster at 127.0.0.1:9 (--address) is unreachable (")
+    assert error.endswith("check the address and that the head node is up"), error
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith("imdb-lstm")]  # no run folder, no checkpoints
 
 
 def test_one_worker_replicates_over_logical_cpu_devices(corpus_tarball, tmp_path):
@@ -339,10 +350,11 @@ def test_one_worker_replicates_over_logical_cpu_devices(corpus_tarball, tmp_path
         from toolkit._tf import tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from toolkit.config import DataConfig, ModelConfig, TrainConfig
+        from toolkit.config import DataConfig, JobConfig, TrainConfig
         from toolkit.train import train
-        r = train(DataConfig(path={str(corpus_tarball)!r}, num_words=40, maxlen=20), ModelConfig(num_words=40, maxlen=20),
-                  TrainConfig(epochs=1, batch_size=8, run_name="split", exports_dir={str(tmp_path)!r}))
+        data = DataConfig(path={str(corpus_tarball)!r}, num_words=40, maxlen=20)
+        r = train(JobConfig(data, train=TrainConfig(epochs=1, batch_size=8, run_name="split",
+                                                    exports_dir={str(tmp_path)!r})))
         print("REPLICAS", r.metrics["replicas"])
     """)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # on a GPU machine too: the CPU split is what is tested

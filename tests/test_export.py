@@ -10,8 +10,12 @@ import numpy as np
 import onnx
 import pytest
 
-from toolkit.config import DataConfig, ModelConfig, TrainConfig, from_dict
-from toolkit.export import ExportError, export_run, open_export, read_metadata
+from toolkit.config import DataConfig, ExportConfig, JobConfig, ModelConfig, TrainConfig, from_dict
+from toolkit.errors import ExportError
+from toolkit.export import export_run
+from toolkit.runtime import open_export, read_metadata
+
+pytestmark = pytest.mark.slow  # a model trained on real reviews, exported
 
 BIN = Path(sys.executable).parent
 MAXLEN = 80
@@ -24,13 +28,15 @@ def trained_run(real_tarball, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("export-run")
     data = DataConfig(path=str(real_tarball), cache_dir=str(root / "cache"), limit=1000, maxlen=MAXLEN)
-    result = train(data, ModelConfig(maxlen=MAXLEN), TrainConfig(epochs=1, run_name="small", exports_dir=str(root)))
+    result = train(
+        JobConfig(data, ModelConfig(maxlen=MAXLEN), TrainConfig(epochs=1, run_name="small", exports_dir=str(root)))
+    )
     return result.run_dir
 
 
 @pytest.fixture(scope="module")
 def exported(trained_run):
-    return export_run(trained_run, quantize=["int8"])
+    return export_run(trained_run, ExportConfig(quantize=("int8",)))
 
 
 def test_export_folder_graph_and_metadata(exported, trained_run):
@@ -130,7 +136,8 @@ def test_the_tutorials_fixed_length_model_exports_with_its_fixed_input(trained_r
     assert len(lstm.input) < 5 or not lstm.input[4]
     texts = ["A wonderful film.", "Dull and far too long, the worst film of the year."]
     clf = Classifier.load(result.path)
-    assert not clf.variable_length and read_metadata(result.path / "model.onnx")["input.variable_length"] == "false"
+    assert not clf.variable_length
+    assert read_metadata(result.path / "model.onnx")["input.variable_length"] == "false"
     assert f"`[batch, {MAXLEN}]`" in (result.path / "README.md").read_text()
     ids = source.vocabulary.encode(texts)
     assert np.abs(clf.probabilities(texts) - model.predict_on_batch(ids)[:, 0]).max() <= 1e-5
@@ -256,6 +263,7 @@ def test_predict_bad_inputs(exported, tmp_path):
         return subprocess.run(
             [str(BIN / "toolkit"), "predict", str(exported.path), *a], capture_output=True, text=True, timeout=120, **kw
         )
+
     assert "review 1 is empty" in _error(run(""))
     assert "review 2 is empty" in _error(run("fine film", "   "))
     latin1 = tmp_path / "latin1.txt"
@@ -316,7 +324,7 @@ def test_a_failed_export_leaves_no_model_behind(trained_run, tmp_path, monkeypat
     monkeypatch.setattr(export, "quantize_int8", crash)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="crash"):
-        export_run(trained_run, out=out, quantize=["int8"])
+        export_run(trained_run, ExportConfig(out=str(out), quantize=("int8",)))
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -435,7 +443,7 @@ def test_text_model_takes_raw_text_with_standard_ops_only(exported):
 
 
 def test_in_graph_ids_equal_toolkit_text_on_real_reviews_and_hard_strings(exported, real_tarball):
-    from toolkit.data import raw_reviews
+    from toolkit.sources import raw_reviews
     from toolkit.text import Vocabulary
     from toolkit.textgraph import HARD_STRINGS, id_mismatches, preprocessing_session
 
@@ -454,8 +462,8 @@ def test_in_graph_ids_equal_toolkit_text_on_real_reviews_and_hard_strings(export
 
 
 def test_predict_uses_the_text_model_and_equals_the_ids_path(exported, real_tarball):
-    from toolkit.data import raw_reviews
     from toolkit.predict import Classifier
+    from toolkit.sources import raw_reviews
 
     texts = list(raw_reviews(DataConfig(path=str(real_tarball)))["test"].values())[::125]
     auto, ids = Classifier.load(exported.path), Classifier.load(exported.path, variant="fp32")
@@ -500,8 +508,8 @@ def test_the_node_client_gives_pythons_probabilities(exported, real_tarball, tmp
     on 1,000 real test reviews: the same labels and probabilities as Python's text model."""
     import os
 
-    from toolkit.data import raw_reviews
     from toolkit.predict import Classifier
+    from toolkit.sources import raw_reviews
 
     node, npm = shutil.which("node"), shutil.which("npm")
     if not (node and npm):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from toolkit import batching
-from toolkit.config import ClusterConfig, DataConfig, ModelConfig, TrainConfig
+from toolkit.config import ClusterConfig, DataConfig, JobConfig, ModelConfig, TrainConfig
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 
 
 def _gpus():
@@ -50,9 +50,11 @@ def default_run(real_tarball, real_cache, real_data, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("gpu-runs")
     result = train(
-        DataConfig(path=str(real_tarball), cache_dir=real_cache),
-        ModelConfig(),
-        TrainConfig(epochs=1, run_name="default", exports_dir=str(root)),
+        JobConfig(
+            DataConfig(path=str(real_tarball), cache_dir=real_cache),
+            ModelConfig(),
+            TrainConfig(epochs=1, run_name="default", exports_dir=str(root)),
+        ),
         data=real_data,
     )
     return result
@@ -71,7 +73,7 @@ def test_the_lstm_runs_the_cudnn_kernel_on_default_training_batches(real_data):
     from tf_keras.src.layers.rnn import gru_lstm_utils
 
     from toolkit._tf import keras, tf
-    from toolkit.train import train_input
+    from toolkit.pipeline import train_input
 
     embedding = keras.layers.Embedding(5000, 32, mask_zero=True)
     lstm = keras.layers.LSTM(100, return_runtime=True)  # tf_keras reports the kernel that actually ran
@@ -103,9 +105,11 @@ def test_one_epoch_default_and_faithful_on_the_gpu(default_run, real_tarball, re
     from toolkit.train import train
 
     faithful = train(
-        DataConfig(path=str(real_tarball), cache_dir=real_cache),
-        replace(ModelConfig(), mask_padding=False),
-        TrainConfig(epochs=1, run_name="faithful", exports_dir=str(tmp_path), length_buckets=False),
+        JobConfig(
+            DataConfig(path=str(real_tarball), cache_dir=real_cache),
+            replace(ModelConfig(), mask_padding=False),
+            TrainConfig(epochs=1, run_name="faithful", exports_dir=str(tmp_path), length_buckets=False),
+        ),
         data=real_data,
     )
     for result in (default_run, faithful):
@@ -146,10 +150,12 @@ def test_two_ray_workers_share_one_gpu_and_train_in_sync(real_tarball, real_cach
     from toolkit.distributed import train_on_ray
 
     result = train_on_ray(
-        DataConfig(path=str(real_tarball), cache_dir=real_cache, limit=2000, maxlen=100),
-        ModelConfig(maxlen=100),
-        TrainConfig(epochs=1, run_name="shared", exports_dir=str(tmp_path)),
-        ClusterConfig(workers=2, gpus_per_worker=0.5, storage=str(tmp_path / "storage")),
+        JobConfig(
+            DataConfig(path=str(real_tarball), cache_dir=real_cache, limit=2000, maxlen=100),
+            ModelConfig(maxlen=100),
+            TrainConfig(epochs=1, run_name="shared", exports_dir=str(tmp_path)),
+            ClusterConfig(workers=2, gpus_per_worker=0.5, storage=str(tmp_path / "storage")),
+        )
     )
     m = result.metrics
     _record(test="ray-shared-gpu", worker_devices=m["worker_devices"], seconds=m["epochs"][0]["seconds"])

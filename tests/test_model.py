@@ -1,7 +1,8 @@
 import numpy as np
 
 from toolkit.config import ModelConfig
-from toolkit.model import INPUT_NAME, OUTPUT_NAME, build_model
+from toolkit.contract import OUTPUT, TOKENS_INPUT
+from toolkit.model import build_model
 
 
 def test_seed_architecture_has_213301_parameters_and_named_io():
@@ -9,9 +10,9 @@ def test_seed_architecture_has_213301_parameters_and_named_io():
         model = build_model(ModelConfig(mask_padding=mask_padding))
         assert model.count_params() == 213_301  # masking adds no weights
         assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 213_301
-        assert model.input.name.startswith(INPUT_NAME) and model.input.dtype.name == "int32"
+        assert model.input.name.startswith(TOKENS_INPUT) and model.input.dtype.name == "int32"
         assert tuple(model.input.shape) == (None, length)
-        assert model.output_names == [OUTPUT_NAME] and tuple(model.output.shape) == (None, 1)
+        assert model.output_names == [OUTPUT] and tuple(model.output.shape) == (None, 1)
         assert [layer.__class__.__name__ for layer in model.layers] == [
             "InputLayer",
             "Embedding",

@@ -5,13 +5,13 @@ import sys
 import numpy as np
 import pytest
 
+from toolkit.errors import VocabularyError
 from toolkit.text import (
     FIRST_WORD_ID,
     OOV_ID,
     PAD_ID,
     START_ID,
     Vocabulary,
-    VocabularyError,
     pad_sequences,
     tokenize,
 )

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from toolkit.config import DataConfig, ModelConfig, TrainConfig
+from toolkit.config import DataConfig, JobConfig, ModelConfig, TrainConfig
 from toolkit.errors import RunError
 from toolkit.rundir import RUN_FILES, read_run, write_run
 from toolkit.text import Vocabulary
@@ -24,13 +24,15 @@ def _weights(path):
     return keras.models.load_model(path).get_weights()
 
 
+@pytest.mark.slow
 def test_one_epoch_on_a_real_subset_changes_weights_and_writes_a_complete_run(real_tarball, real_cache, tmp_path):
     from toolkit._tf import keras
+    from toolkit.evaluation import evaluate_run
     from toolkit.model import build_model
-    from toolkit.train import evaluate_run, train
+    from toolkit.train import train
 
     data_cfg, model_cfg, train_cfg = _configs(real_tarball, real_cache, tmp_path, "one")
-    result = train(data_cfg, model_cfg, train_cfg)
+    result = train(JobConfig(data_cfg, model_cfg, train_cfg))
     assert result.run_dir == tmp_path / "one"
     assert sorted(p.name for p in result.run_dir.iterdir()) == sorted(RUN_FILES)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
@@ -56,6 +58,7 @@ def test_one_epoch_on_a_real_subset_changes_weights_and_writes_a_complete_run(re
     assert again["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_weights(real_tarball, real_cache, tmp_path):
     from toolkit._tf import tf
     from toolkit.train import train
@@ -63,21 +66,22 @@ def test_same_seed_gives_identical_weights(real_tarball, real_cache, tmp_path):
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("op determinism is switched on only without a GPU (cuDNN's LSTM kernels are not deterministic)")
 
-    a = train(*_configs(real_tarball, real_cache, tmp_path, "a"))
-    b = train(*_configs(real_tarball, real_cache, tmp_path, "b"))
-    c = train(*_configs(real_tarball, real_cache, tmp_path, "c", seed=8))
+    a = train(JobConfig(*_configs(real_tarball, real_cache, tmp_path, "a")))
+    b = train(JobConfig(*_configs(real_tarball, real_cache, tmp_path, "b")))
+    c = train(JobConfig(*_configs(real_tarball, real_cache, tmp_path, "c", seed=8)))
     wa, wb, wc = (_weights(r.run_dir / "model.keras") for r in (a, b, c))
     for x, y in zip(wa, wb):
         np.testing.assert_array_equal(x, y)
     assert any(not np.array_equal(x, z) for x, z in zip(wa, wc))
 
 
+@pytest.mark.slow
 def test_existing_run_folder_is_not_clobbered(real_tarball, real_cache, tmp_path):
     from toolkit.train import train
 
     (tmp_path / "taken").mkdir()
     with pytest.raises(RunError, match="already exists"):
-        train(*_configs(real_tarball, real_cache, tmp_path, "taken"))
+        train(JobConfig(*_configs(real_tarball, real_cache, tmp_path, "taken")))
 
 
 def test_write_run_is_atomic_when_saving_fails(tmp_path):
@@ -120,7 +124,7 @@ def _take(dataset, n):
 
 def test_bucketed_input_gives_each_replica_its_piece_of_every_batch():
     from toolkit import batching
-    from toolkit.train import bucketed_dataset
+    from toolkit.pipeline import bucketed_dataset
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 50, size=103)
@@ -142,7 +146,7 @@ def test_bucketed_input_gives_each_replica_its_piece_of_every_batch():
 
 
 def test_a_last_batch_too_small_to_split_is_left_out():
-    from toolkit.train import bucketed_dataset
+    from toolkit.pipeline import bucketed_dataset
 
     x = np.ones((21, 5), np.int32)
     _, steps = bucketed_dataset(_TwoPipelines(), x, np.zeros(21), batch_size=10, seed=7)
@@ -151,7 +155,7 @@ def test_a_last_batch_too_small_to_split_is_left_out():
 
 def test_bucketed_input_resumes_with_the_batches_of_its_epoch():
     from toolkit._tf import tf
-    from toolkit.train import bucketed_dataset
+    from toolkit.pipeline import bucketed_dataset
 
     x = np.tril(np.ones((40, 12), np.int32))[:, ::-1].copy() * np.arange(1, 41)[:, None]
     x[:, -1] = np.arange(1, 41)
@@ -164,6 +168,7 @@ def test_bucketed_input_resumes_with_the_batches_of_its_epoch():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_faithful_flag_trains_the_tutorials_fixed_length_model(real_tarball, real_cache, tmp_path):
     from dataclasses import replace
 
@@ -171,19 +176,10 @@ def test_faithful_flag_trains_the_tutorials_fixed_length_model(real_tarball, rea
     from toolkit.train import train
 
     data_cfg, model_cfg, train_cfg = _configs(real_tarball, real_cache, tmp_path, "faithful")
-    result = train(data_cfg, replace(model_cfg, mask_padding=False), replace(train_cfg, length_buckets=False))
+    result = train(
+        JobConfig(data_cfg, replace(model_cfg, mask_padding=False), replace(train_cfg, length_buckets=False))
+    )
     model = keras.models.load_model(result.run_dir / "model.keras")
     assert tuple(model.input.shape) == (None, 60) and not model.get_layer("embedding").mask_zero
     config = read_run(result.run_dir).config
     assert config["model"]["mask_padding"] is False and config["train"]["length_buckets"] is False
-
-
-def test_length_buckets_need_a_masked_model(real_tarball, real_cache, tmp_path):
-    from dataclasses import replace
-
-    from toolkit.errors import ConfigError
-    from toolkit.train import train
-
-    data_cfg, model_cfg, train_cfg = _configs(real_tarball, real_cache, tmp_path, "bad")
-    with pytest.raises(ConfigError, match="mask"):
-        train(data_cfg, replace(model_cfg, mask_padding=False), train_cfg)

@@ -69,7 +69,7 @@ def epoch_pieces(
 ) -> Iterator[np.ndarray]:
     """One training epoch's batch pieces for the replicas in ``mine``, as Keras gets them: each global
     batch of :func:`epoch_batches` split into ``replicas`` pieces in order, each piece trimmed to its
-    longest review and right-aligned (cuDNN-eligible). Yields ``(row indices, ids)``. A last batch
+    longest review and right-aligned (cuDNN-eligible). Yields ``(row indices, tokens)``. A last batch
     smaller than ``replicas`` cannot be split and is left out."""
     for rows in epoch_batches(row_lengths, batch_size, seed, epoch):
         if len(rows) < replicas:
@@ -83,7 +83,7 @@ def epoch_pieces(
 def inference_batches(
     x: np.ndarray, batch_size: int, variable_length: bool, right_padded: bool = False
 ) -> Iterator[tuple]:
-    """``(rows, ids)`` for inference; put each batch's results at ``out[rows]``.
+    """``(rows, tokens)`` for inference; put each batch's results at ``out[rows]``.
 
     A variable-length model (masked padding) gets batches of ascending length, each trimmed to its
     longest review (and right-aligned with ``right_padded``: what Keras needs for cuDNN); the
@@ -96,5 +96,5 @@ def inference_batches(
     order = np.argsort(row_lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        ids = trim(x[rows], row_lengths[rows])
-        yield rows, (right_align(ids, row_lengths[rows]) if right_padded else ids)
+        tokens = trim(x[rows], row_lengths[rows])
+        yield rows, (right_align(tokens, row_lengths[rows]) if right_padded else tokens)

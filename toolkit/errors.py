@@ -1,7 +1,11 @@
-"""Errors the toolkit raises for things a user can fix.
+"""Every error the toolkit raises for things a user can fix, in one place.
 
 The CLI prints a ``ToolkitError`` as one line (``toolkit: error: ...``) and exits non-zero; anything
-else is a bug and keeps its traceback.
+else is a bug and keeps its traceback. Each stage has its own subclass, so a library user can catch
+exactly what a stage may raise. Rules: the message says what went wrong and what to do; an error that
+wraps another library's exception keeps its first line (:func:`first_line`) and is raised
+``from None`` (the library's traceback would only repeat it), except a failed Ray training, which keeps
+the workers' error as its ``__cause__`` (the only place a worker's stack survives).
 """
 
 
@@ -16,17 +20,69 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-class DataError(ToolkitError):
-    """The reviews could not be found, read, downloaded or verified."""
-
-
+# --- inputs -----------------------------------------------------------------------------------------
 class ConfigError(ToolkitError):
     """A setting is out of range or inconsistent."""
 
 
+class DataError(ToolkitError):
+    """The reviews could not be found, read, downloaded or verified."""
+
+
+class VocabularyError(ToolkitError):
+    """A vocabulary file (``vocab.json``) is unreadable, edited, or of an unsupported version."""
+
+
+class WriteError(ToolkitError):
+    """A file or folder cannot be written where asked, or would replace something that is not ours."""
+
+
+# --- stages -----------------------------------------------------------------------------------------
 class RunError(ToolkitError):
     """A run folder is missing, incomplete, or would be overwritten."""
 
 
 class TrainingDiverged(ToolkitError):
     """The loss became NaN or infinite: the weights are garbage and nothing is saved."""
+
+
+class ClusterError(ToolkitError):
+    """The Ray cluster is unreachable, too small for the request, or training failed on it."""
+
+
+class ExportError(ToolkitError):
+    """The run cannot be exported, an export folder is incomplete or inconsistent, or the conversion
+    produced something unusable."""
+
+
+class PredictError(ToolkitError):
+    """A review or an input file cannot be classified."""
+
+
+class BenchError(ToolkitError):
+    """A benchmark cannot run with these settings."""
+
+
+# --- parity (toolkit verify): one type per violated tolerance ----------------------------------------
+class ParityError(ToolkitError):
+    """ONNX does not behave like Keras within the tolerances."""
+
+
+class ProbabilityMismatch(ParityError):
+    """Some probabilities differ by more than atol + rtol * |p|."""
+
+
+class LabelFlips(ParityError):
+    """More labels differ than allowed."""
+
+
+class AccuracyDrop(ParityError):
+    """A quantised variant lost more accuracy than allowed."""
+
+
+class LabelDisagreement(ParityError):
+    """A quantised variant gives Keras' label on too few reviews."""
+
+
+class NonFiniteProbabilities(ParityError):
+    """Keras or ONNX gave NaN or infinite probabilities: the model is broken, whatever the differences."""

@@ -22,15 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import ToolkitError
+from .errors import WriteError
 
 # ".<name>.staging-<pid>-<random>" and ".<name>.old-<pid>": what staged_folder leaves while it works
 _LEFTOVER = re.compile(r"^\..+\.(?:staging|old)-(\d+)(?:-[^/]*)?$")
 _NAME_RESERVE = 40  # room for ".staging-<pid>-<random>" around a name
-
-
-class WriteError(ToolkitError):
-    """An artifact cannot be written where it was asked for."""
 
 
 def umask() -> int:

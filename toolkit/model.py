@@ -11,10 +11,8 @@ from pathlib import Path
 
 from ._tf import keras, tf
 from .config import ModelConfig, TrainConfig
+from .contract import OUTPUT, TOKENS_INPUT
 from .errors import RunError, first_line
-
-INPUT_NAME = "token_ids"
-OUTPUT_NAME = "probability"
 
 
 def build_model(cfg: ModelConfig = ModelConfig()) -> "keras.Model":
@@ -25,14 +23,14 @@ def build_model(cfg: ModelConfig = ModelConfig()) -> "keras.Model":
     unpadded review. Without it (the tutorial's model) ``tokens`` is ``cfg.maxlen``. The weights are
     the same in both (masking adds none)."""
     length = None if cfg.mask_padding else cfg.maxlen
-    token_ids = keras.Input(shape=(length,), dtype=tf.int32, name=INPUT_NAME)
+    token_ids = keras.Input(shape=(length,), dtype=tf.int32, name=TOKENS_INPUT)
     x = keras.layers.Embedding(cfg.num_words, cfg.embedding_dim, mask_zero=cfg.mask_padding, name="embedding")(
         token_ids
     )
     x = keras.layers.Dropout(cfg.dropout, name="dropout_embedding")(x)
     x = keras.layers.LSTM(cfg.lstm_units, name="lstm")(x)
     x = keras.layers.Dropout(cfg.dropout, name="dropout_lstm")(x)
-    probability = keras.layers.Dense(1, activation="sigmoid", name=OUTPUT_NAME)(x)
+    probability = keras.layers.Dense(1, activation="sigmoid", name=OUTPUT)(x)
     return keras.Model(token_ids, probability, name="imdb_lstm")
 
 
@@ -75,3 +73,22 @@ def load_trained(path: Path, cfg: ModelConfig) -> "keras.Model":
             "train the run again"
         ) from None
     return model
+
+
+def compiled_model(model_cfg: ModelConfig, train_cfg: TrainConfig, strategy=None) -> "keras.Model":
+    """The model built and compiled inside ``strategy``'s scope (the default strategy when None): what
+    single-process training, each Ray worker and the benchmarks train."""
+    with (strategy or tf.distribute.get_strategy()).scope():
+        return compile_model(build_model(model_cfg), train_cfg)
+
+
+def unmasked_twin(model: "keras.Model") -> "keras.Model":
+    """The same layers and weights without the embedding's mask (what tf2onnx and the LiteRT converter
+    get: a masked LSTM would become a ``Loop``; padding is handled by ``graph.skip_padding``)."""
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "Embedding":
+            layer["config"]["mask_zero"] = False
+    twin = keras.Model.from_config(config)
+    twin.set_weights(model.get_weights())
+    return twin

@@ -46,7 +46,8 @@ class Progress:
         if self.total:
             frac = min(self.done / self.total, 1.0)
             bar = "#" * int(frac * 30)
-            return f"{self.label} [{bar:<30}] {frac:4.0%} {_fmt(self.done, self.unit)}/{_fmt(self.total, self.unit)} {elapsed:5.1f}s"
+            counts = f"{_fmt(self.done, self.unit)}/{_fmt(self.total, self.unit)}"
+            return f"{self.label} [{bar:<30}] {frac:4.0%} {counts} {elapsed:5.1f}s"
         return f"{self.label} {_fmt(self.done, self.unit)} {elapsed:5.1f}s"
 
 

@@ -12,44 +12,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 from . import __version__
-from .config import ModelConfig, from_dict
-from .errors import RunError
-from .files import WriteError, atomic_write_text, check_target, describe, file_mode, staged_folder
-from .text import Vocabulary, VocabularyError
-
-MODEL_FILE = "model.keras"
-VOCAB_FILE = "vocab.json"
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
-RUN_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE)
-
-
-def default_run_name() -> str:
-    return time.strftime("imdb-lstm-%Y%m%d-%H%M%S")
-
-
-def run_path(exports_dir: str, run_name: Optional[str]) -> Path:
-    return Path(exports_dir) / (run_name or default_run_name())
-
-
-# What an export folder holds (toolkit export writes the first four, toolkit verify the reports)
-EXPORT_FILES = (
-    "model.onnx",
-    "model.int8.onnx",
-    "model.text.onnx",
-    "model.text.int8.onnx",
-    VOCAB_FILE,
-    "README.md",
-    "parity.json",
-    "parity.md",
-    "parity.png",
-)
+from .config import DataConfig, ModelConfig, from_dict, to_dict
+from .contract import CONFIG_FILE, EXPORT_FILES, KERAS_FILE, METRICS_FILE, ONNX_FILE, RUN_FILES, VOCAB_FILE
+from .errors import RunError, WriteError
+from .files import atomic_write_text, check_target, describe, file_mode, staged_folder
+from .text import Vocabulary
 
 
 def is_toolkit_export(path: Path) -> bool:
@@ -58,12 +30,12 @@ def is_toolkit_export(path: Path) -> bool:
     if not path.is_dir() or path.is_symlink():
         return False
     names = {p.name for p in path.iterdir()}
-    if not names <= set(EXPORT_FILES) or "model.onnx" not in names:
+    if not names <= set(EXPORT_FILES) or ONNX_FILE not in names:
         return False
     try:
-        import onnx
+        import onnx  # only here: reading a run folder needs no ONNX
 
-        model = onnx.load(str(path / "model.onnx"), load_external_data=False)
+        model = onnx.load(str(path / ONNX_FILE), load_external_data=False)
     except Exception:  # not an ONNX file at all
         return False
     return any(p.key == "toolkit.format_version" for p in model.metadata_props)
@@ -75,7 +47,7 @@ def is_toolkit_run(path: Path) -> bool:
     if not path.is_dir() or path.is_symlink():
         return False
     names = {p.name for p in path.iterdir()}
-    if not names <= set(RUN_FILES) | {"onnx"} or MODEL_FILE not in names:
+    if not names <= set(RUN_FILES) | {"onnx"} or KERAS_FILE not in names:
         return False
     if "onnx" in names and not is_toolkit_export(path / "onnx"):
         return False
@@ -105,7 +77,7 @@ def write_run(
     """Write a complete run folder at ``path`` atomically (staging folder, then rename)."""
     check_writable(path, overwrite)
     with staged_folder(path) as stage:
-        save_model(stage / MODEL_FILE)
+        save_model(stage / KERAS_FILE)
         if vocabulary is not None:
             vocabulary.save(stage / VOCAB_FILE)
         atomic_write_text(stage / CONFIG_FILE, json.dumps({"toolkit_version": __version__, **config}, indent=2))
@@ -119,7 +91,7 @@ def rescue(save_model: Callable[[Path], None], exc: OSError, path: Path) -> RunE
     """The run folder could not be written (disk full, permissions): save the finished model in the
     system's temporary folder so the work is not lost, and say where in the error."""
     try:
-        spare = Path(tempfile.mkdtemp(prefix="toolkit-rescued-")) / MODEL_FILE
+        spare = Path(tempfile.mkdtemp(prefix="toolkit-rescued-")) / KERAS_FILE
         save_model(spare)
         kept = f"the trained model is saved in {spare}"
     except Exception as second:  # the rescue itself failed: say so, the first error matters most
@@ -136,16 +108,21 @@ class Run:
 
     @property
     def model_file(self) -> Path:
-        return self.path / MODEL_FILE
+        return self.path / KERAS_FILE
 
     @property
     def model_config(self) -> ModelConfig:
         """The architecture the run trained (``config.json``, type-checked: the file may be someone else's)."""
         return from_dict(ModelConfig, self.config.get("model", {}))
 
+    def data_config(self, data_path: Optional[str] = None) -> DataConfig:
+        """The data the run was trained on (``config.json``, type-checked), read from ``data_path`` if given."""
+        cfg = from_dict(DataConfig, self.config.get("data", {}))
+        return cfg if data_path is None else from_dict(DataConfig, {**to_dict(cfg), "path": data_path})
+
     def load_model(self):
         """The trained Keras model: architecture from the config, weights from ``model.keras`` (never code)."""
-        from .model import load_trained
+        from .model import load_trained  # TensorFlow: only when a model is needed, not to read a run
 
         return load_trained(self.model_file, self.model_config)
 
@@ -155,8 +132,8 @@ def read_run(path: str | os.PathLike) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"run folder {path} does not exist: pass a folder written by 'toolkit train'")
-    if not (path / MODEL_FILE).is_file():
-        raise RunError(f"{path} has no trained model ({MODEL_FILE}): train one with 'toolkit train'")
+    if not (path / KERAS_FILE).is_file():
+        raise RunError(f"{path} has no trained model ({KERAS_FILE}): train one with 'toolkit train'")
     try:
         config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
         metrics = json.loads((path / METRICS_FILE).read_text(encoding="utf-8"))
@@ -164,8 +141,5 @@ def read_run(path: str | os.PathLike) -> Run:
         raise RunError(f"{path} is not a complete run folder ({exc}): train it again with 'toolkit train'") from None
     vocabulary = None
     if (path / VOCAB_FILE).exists():
-        try:
-            vocabulary = Vocabulary.load(path / VOCAB_FILE)
-        except VocabularyError as exc:
-            raise RunError(f"bad vocabulary in run folder: {exc}") from None
+        vocabulary = Vocabulary.load(path / VOCAB_FILE)  # a bad file: VocabularyError, naming it
     return Run(path, config, metrics, vocabulary)

@@ -34,6 +34,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .errors import VocabularyError
 from .files import atomic_write_text
 
 PAD_ID = 0
@@ -53,10 +54,6 @@ _TOKEN_RE = re.compile(TOKEN_PATTERN)
 _BR_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _WORD_RE = re.compile(WORD_PATTERN)
 _BREAK_RE = re.compile(BREAK_PATTERN)
-
-
-class VocabularyError(ValueError):
-    """A vocabulary file is unreadable, of an unknown format, or fails its checksum."""
 
 
 def tokenize(text: str, version: int = TOKENIZER_VERSION) -> list[str]:

@@ -24,146 +24,175 @@ the equality on every review and a list of hard strings.
 from __future__ import annotations
 
 import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import NodeProto, TensorProto, compose, helper, numpy_helper
 
+from .contract import TEXT_INPUT
+from .errors import ExportError
+from .runtime import session_options
 from .text import BREAK_PATTERN, FIRST_WORD_ID, OOV_ID, PAD_ID, START_ID, WORD_PATTERN, Vocabulary
 
-TEXT_INPUT = "text"
+node = helper.make_node
 IDS_OUTPUT = "text/token_ids"  # the front end's output, fed to the ids model's token_ids
 ML_OPSET, MS_OPSET = 2, 1
 
 
-def front_nodes(vocab: Vocabulary, fixed_length: bool = False) -> list:
+def _p(name: str) -> str:
+    return "text/" + name
+
+
+def _const(name: str, value) -> NodeProto:
+    return node("Constant", [], [_p(name)], value=numpy_helper.from_array(np.asarray(value), _p(name)))
+
+
+def _string(name: str, value: bytes) -> NodeProto:
+    return node("Constant", [], [_p(name)], value=helper.make_tensor(_p(name), TensorProto.STRING, [1], [value]))
+
+
+def front_nodes(vocab: Vocabulary, fixed_length: bool = False) -> list[NodeProto]:
     """The nodes from ``text`` to ``IDS_OUTPUT`` (int32 ``[batch, tokens]``, pre-padded; exactly
     ``maxlen`` tokens with ``fixed_length``, for the tutorial's fixed-length model)."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    def p(name: str) -> str:
-        return "text/" + name
-
-    def const(name: str, value) -> "NodeProto":
-        return helper.make_node("Constant", [], [p(name)], value=numpy_helper.from_array(np.asarray(value), p(name)))
-
-    node = helper.make_node
-    words = list(vocab.words)
     return [
-        const("flat", np.array([-1], np.int64)),
-        const("zero", np.array([0], np.int64)),
-        const("one", np.array([1], np.int64)),
-        const("zero_s", np.array(0, np.int64)),
-        const("one_s", np.array(1, np.int64)),
-        const("start", np.array(START_ID, np.int64)),
-        const("neg_maxlen", np.array([-vocab.maxlen], np.int64)),
-        const("end", np.array([np.iinfo(np.int64).max], np.int64)),
-        node("Constant", [], [p("empty")], value=helper.make_tensor(p("empty"), TensorProto.STRING, [1], [b""])),
+        *_constants(vocab.maxlen),
+        *_tokenize_nodes(),
+        *_encode_nodes(list(vocab.words)),
+        *_pack_nodes(vocab.maxlen, fixed_length),
+    ]
+
+
+def _constants(maxlen: int) -> list[NodeProto]:
+    return [
+        _const("flat", np.array([-1], np.int64)),
+        _const("zero", np.array([0], np.int64)),
+        _const("one", np.array([1], np.int64)),
+        _const("zero_s", np.array(0, np.int64)),
+        _const("one_s", np.array(1, np.int64)),
+        _const("start", np.array(START_ID, np.int64)),
+        _const("neg_maxlen", np.array([-maxlen], np.int64)),
+        _const("end", np.array([np.iinfo(np.int64).max], np.int64)),
+        _string("empty", b""),
+    ]
+
+
+def _tokenize_nodes() -> list[NodeProto]:
+    """Steps 1-3: ``text`` -> lower-cased tokens ``lower_flat`` and ``keep`` (0 for a tag)."""
+    return [
         # 1-2: tags and words in one pass, rows padded with "" (RE2 takes the leftmost match, as Python's
         # tag removal then word search does: a word never contains the "<" that starts a tag)
         node(
             "Tokenizer",
             [TEXT_INPUT],
-            [p("tokens")],
+            [_p("tokens")],
             domain="com.microsoft",
             mark=0,
             mincharnum=1,
             pad_value="",
             tokenexp=f"{BREAK_PATTERN}|{WORD_PATTERN}",
         ),
-        node("Reshape", [p("tokens"), p("flat")], [p("tokens_flat")]),
+        node("Reshape", [_p("tokens"), _p("flat")], [_p("tokens_flat")]),
         # which tokens are tags: the only ones holding "<" (a "<" appended keeps the search non-empty)
-        node("Constant", [], [p("lt")], value=helper.make_tensor(p("lt"), TensorProto.STRING, [1], [b"<"])),
-        node("Concat", [p("tokens_flat"), p("lt")], [p("tokens_flat_lt")], axis=0),
+        _string("lt", b"<"),
+        node("Concat", [_p("tokens_flat"), _p("lt")], [_p("tokens_flat_lt")], axis=0),
         node(
             "Tokenizer",
-            [p("tokens_flat_lt")],
-            [p("lt_found")],
+            [_p("tokens_flat_lt")],
+            [_p("lt_found")],
             domain="com.microsoft",
             mark=0,
             mincharnum=1,
             pad_value="",
             tokenexp="<",
         ),
-        node("Slice", [p("lt_found"), p("zero"), p("one"), p("one")], [p("lt_first")]),
-        node("Reshape", [p("lt_first"), p("flat")], [p("lt_first_flat")]),
-        node("Slice", [p("lt_first_flat"), p("zero"), p("flat")], [p("lt_token")]),
+        node("Slice", [_p("lt_found"), _p("zero"), _p("one"), _p("one")], [_p("lt_first")]),
+        node("Reshape", [_p("lt_first"), _p("flat")], [_p("lt_first_flat")]),
+        node("Slice", [_p("lt_first_flat"), _p("zero"), _p("flat")], [_p("lt_token")]),
         node(
             "LabelEncoder",
-            [p("lt_token")],
-            [p("is_tag")],
+            [_p("lt_token")],
+            [_p("is_tag")],
             domain="ai.onnx.ml",
             keys_strings=["<"],
             values_int64s=[1],
             default_int64=0,
         ),
-        node("Sub", [p("one_s"), p("is_tag")], [p("keep")]),
+        node("Sub", [_p("one_s"), _p("is_tag")], [_p("keep")]),
         # 3: lower-case (StringNormalizer takes 1-D input; one extra "" keeps it non-empty)
-        node("Concat", [p("tokens_flat"), p("empty")], [p("words_flat1")], axis=0),
-        node("StringNormalizer", [p("words_flat1")], [p("lower_flat1")], case_change_action="LOWER", locale="C"),
-        node("Slice", [p("lower_flat1"), p("zero"), p("flat")], [p("lower_flat")]),
-        node("Shape", [TEXT_INPUT], [p("batch")]),
-        node("Concat", [p("batch"), p("flat")], [p("rows_shape")], axis=0),
+        node("Concat", [_p("tokens_flat"), _p("empty")], [_p("words_flat1")], axis=0),
+        node("StringNormalizer", [_p("words_flat1")], [_p("lower_flat1")], case_change_action="LOWER", locale="C"),
+        node("Slice", [_p("lower_flat1"), _p("zero"), _p("flat")], [_p("lower_flat")]),
+        node("Shape", [TEXT_INPUT], [_p("batch")]),
+        node("Concat", [_p("batch"), _p("flat")], [_p("rows_shape")], axis=0),
+    ]
+
+
+def _encode_nodes(words: list[str]) -> list[NodeProto]:
+    """Step 4: ``lower_flat`` -> ``word_ids`` ``[batch, tokens]`` (tags and padding 0)."""
+    return [
         # 4: words -> ids
         node(
             "LabelEncoder",
-            [p("lower_flat")],
-            [p("word_ids_flat")],
+            [_p("lower_flat")],
+            [_p("word_ids_flat")],
             domain="ai.onnx.ml",
             keys_strings=[""] + words,
             values_int64s=[PAD_ID] + list(range(FIRST_WORD_ID, FIRST_WORD_ID + len(words))),
             default_int64=OOV_ID,
         ),
-        node("Mul", [p("word_ids_flat"), p("keep")], [p("word_ids_kept")]),  # tags -> 0, removed with the padding
-        node("Reshape", [p("word_ids_kept"), p("rows_shape")], [p("word_ids")]),
-        # 5: [START] + ids, packed to the right end of the row in order, the last maxlen kept
-        node("Concat", [p("batch"), p("one")], [p("column_shape")], axis=0),
-        node("Expand", [p("start"), p("column_shape")], [p("start_column")]),
-        node("Concat", [p("start_column"), p("word_ids")], [p("ids")], axis=1),
-        node("Greater", [p("ids"), p("zero_s")], [p("valid")]),
-        node("Cast", [p("valid")], [p("valid_i")], to=TensorProto.INT64),
-        node("ReduceSum", [p("valid_i"), p("one")], [p("count")], keepdims=1),
-        node("CumSum", [p("valid_i"), p("one_s")], [p("rank")]),
-        node("Shape", [p("ids")], [p("ids_shape")]),
-        node("Gather", [p("ids_shape"), p("one_s")], [p("width")], axis=0),
-        node("Sub", [p("width"), p("count")], [p("first")]),
-        node("Add", [p("first"), p("rank")], [p("after")]),
-        node("Sub", [p("after"), p("one_s")], [p("target")]),
-        node("Expand", [p("width"), p("ids_shape")], [p("spare")]),  # padding goes to an extra column
-        node("Where", [p("valid"), p("target"), p("spare")], [p("index")]),
-        node(
-            "ConstantOfShape",
-            [p("column_shape")],
-            [p("zero_column")],
-            value=numpy_helper.from_array(np.array([0], np.int64)),
-        ),
-        node("Concat", [p("ids"), p("zero_column")], [p("wide")], axis=1),
-        node("Mul", [p("wide"), p("zero_s")], [p("canvas")]),
-        node("ScatterElements", [p("canvas"), p("index"), p("ids")], [p("packed_wide")], axis=1),
-        node("Unsqueeze", [p("width"), p("zero")], [p("width_1d")]),
-        node("Slice", [p("packed_wide"), p("zero"), p("width_1d"), p("one")], [p("packed")]),
-        node("Slice", [p("packed"), p("neg_maxlen"), p("end"), p("one")], [p("last")]),
-        *(
-            _pad_to_maxlen(vocab.maxlen, p, const, node)
-            if fixed_length
-            else [node("Identity", [p("last")], [p("fixed")])]
-        ),
-        node("Cast", [p("fixed")], [IDS_OUTPUT], to=TensorProto.INT32),
+        node("Mul", [_p("word_ids_flat"), _p("keep")], [_p("word_ids_kept")]),  # tags -> 0, removed with the padding
+        node("Reshape", [_p("word_ids_kept"), _p("rows_shape")], [_p("word_ids")]),
     ]
 
 
-def _pad_to_maxlen(maxlen: int, p, const, node) -> list:
+def _pack_nodes(maxlen: int, fixed_length: bool) -> list[NodeProto]:
+    """Step 5: ``word_ids`` -> ``IDS_OUTPUT``."""
+    return [
+        # 5: [START] + ids, packed to the right end of the row in order, the last maxlen kept
+        node("Concat", [_p("batch"), _p("one")], [_p("column_shape")], axis=0),
+        node("Expand", [_p("start"), _p("column_shape")], [_p("start_column")]),
+        node("Concat", [_p("start_column"), _p("word_ids")], [_p("ids")], axis=1),
+        node("Greater", [_p("ids"), _p("zero_s")], [_p("valid")]),
+        node("Cast", [_p("valid")], [_p("valid_i")], to=TensorProto.INT64),
+        node("ReduceSum", [_p("valid_i"), _p("one")], [_p("count")], keepdims=1),
+        node("CumSum", [_p("valid_i"), _p("one_s")], [_p("rank")]),
+        node("Shape", [_p("ids")], [_p("ids_shape")]),
+        node("Gather", [_p("ids_shape"), _p("one_s")], [_p("width")], axis=0),
+        node("Sub", [_p("width"), _p("count")], [_p("first")]),
+        node("Add", [_p("first"), _p("rank")], [_p("after")]),
+        node("Sub", [_p("after"), _p("one_s")], [_p("target")]),
+        node("Expand", [_p("width"), _p("ids_shape")], [_p("spare")]),  # padding goes to an extra column
+        node("Where", [_p("valid"), _p("target"), _p("spare")], [_p("index")]),
+        node(
+            "ConstantOfShape",
+            [_p("column_shape")],
+            [_p("zero_column")],
+            value=numpy_helper.from_array(np.array([0], np.int64)),
+        ),
+        node("Concat", [_p("ids"), _p("zero_column")], [_p("wide")], axis=1),
+        node("Mul", [_p("wide"), _p("zero_s")], [_p("canvas")]),
+        node("ScatterElements", [_p("canvas"), _p("index"), _p("ids")], [_p("packed_wide")], axis=1),
+        node("Unsqueeze", [_p("width"), _p("zero")], [_p("width_1d")]),
+        node("Slice", [_p("packed_wide"), _p("zero"), _p("width_1d"), _p("one")], [_p("packed")]),
+        node("Slice", [_p("packed"), _p("neg_maxlen"), _p("end"), _p("one")], [_p("last")]),
+        *(_pad_to_maxlen(maxlen) if fixed_length else [node("Identity", [_p("last")], [_p("fixed")])]),
+        node("Cast", [_p("fixed")], [IDS_OUTPUT], to=TensorProto.INT32),
+    ]
+
+
+def _pad_to_maxlen(maxlen: int) -> list[NodeProto]:
     """Left-pad ``last`` with zeros to exactly ``maxlen`` columns."""
     return [
-        const("maxlen", np.array([maxlen], np.int64)),
-        const("zero_2", np.array([0, 0], np.int64)),
-        node("Shape", [p("last")], [p("last_shape")], start=1, end=2),
-        node("Sub", [p("maxlen"), p("last_shape")], [p("missing")]),
-        node("Concat", [p("zero"), p("missing"), p("zero_2")], [p("pads")], axis=0),
-        node("Pad", [p("last"), p("pads")], [p("fixed")]),
+        _const("maxlen", np.array([maxlen], np.int64)),
+        _const("zero_2", np.array([0, 0], np.int64)),
+        node("Shape", [_p("last")], [_p("last_shape")], start=1, end=2),
+        node("Sub", [_p("maxlen"), _p("last_shape")], [_p("missing")]),
+        node("Concat", [_p("zero"), _p("missing"), _p("zero_2")], [_p("pads")], axis=0),
+        node("Pad", [_p("last"), _p("pads")], [_p("fixed")]),
     ]
 
 
 def front_model(vocab: Vocabulary, opset: int, ir_version: int, fixed_length: bool = False):
     """The front end alone: ``text`` -> ``IDS_OUTPUT`` (what ``verify`` checks against ``text.py``)."""
-    from onnx import TensorProto, helper
-
     graph = helper.make_graph(
         front_nodes(vocab, fixed_length),
         "text_preprocessing",
@@ -189,11 +218,8 @@ def front_model(vocab: Vocabulary, opset: int, ir_version: int, fixed_length: bo
 def text_model(ids_model, vocab: Vocabulary):
     """``front_model`` + ``ids_model`` as one model: ``text`` -> ``probability``, with the ids model's
     metadata. ``ids_model`` is a toolkit ids export (fp32 or int8) of a tokenizer-version-2 run."""
-    import onnx
-    from onnx import compose
-
     if vocab.tokenizer_version != 2:
-        raise ValueError("the in-graph preprocessing reproduces tokenizer version 2 only")
+        raise ExportError("the in-graph preprocessing reproduces tokenizer version 2 only")
     ids_model, given = onnx.ModelProto(), ids_model
     ids_model.CopyFrom(given)  # the caller's model stays as it was
     opset = next(o.version for o in ids_model.opset_import if o.domain in ("", "ai.onnx"))
@@ -252,11 +278,6 @@ HARD_STRINGS = (
 def preprocessing_session(model_path):
     """An onnxruntime session of the front end of a text model (``text`` -> ``IDS_OUTPUT``), cut out of
     the exported file itself, so that what is checked is what ships."""
-    import onnx
-    import onnxruntime as ort
-
-    from .export import session_options
-
     model = onnx.load(str(model_path))
     front = onnx.utils.Extractor(model).extract_model([TEXT_INPUT], [IDS_OUTPUT])
     return ort.InferenceSession(front.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
@@ -269,8 +290,8 @@ def id_mismatches(session, vocab: Vocabulary, texts, batch_size: int = 256) -> l
     order = np.argsort([len(t) for t in texts], kind="stable")
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        ids = session.run([IDS_OUTPUT], {TEXT_INPUT: np.array([texts[i] for i in rows], dtype=object)})[0]
-        for i, row in zip(rows, ids):
+        tokens = session.run([IDS_OUTPUT], {TEXT_INPUT: np.array([texts[i] for i in rows], dtype=object)})[0]
+        for i, row in zip(rows, tokens):
             if row[row != PAD_ID].tolist() != vocab.ids(texts[i])[-vocab.maxlen :]:
                 bad.append(int(i))
     return sorted(bad)

@@ -1,21 +1,16 @@
-"""Configuration: frozen dataclasses, the single home of every default.
-
-Each stage takes the config it needs. Configs are immutable (a run never changes its settings midway)
-and round-trip through plain dicts (``to_dict`` / ``from_dict``), which is how they cross into
-``config.json`` and, later, into Ray workers.
-"""
+"""Training configs: where the reviews come from, the model, the optimisation, the cluster, and the job
+that joins them (the one place where settings that span configs are derived and checked)."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-import typing
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Optional
 
-from .errors import ConfigError
+from ._checks import require as _require
 
 # The tutorial's preprocessing: the 5,000 most frequent words, reviews cut or pre-padded to 500.
 NUM_WORDS = 5000
@@ -39,9 +34,9 @@ def default_cache_dir() -> str:
     return str(Path(base) / "toolkit")
 
 
-def _require(cond: bool, message: str) -> None:
-    if not cond:
-        raise ConfigError(message)
+def default_run_name() -> str:
+    """``imdb-lstm-<timestamp>``: the run folder's name when none is given."""
+    return time.strftime("imdb-lstm-%Y%m%d-%H%M%S")
 
 
 @dataclass(frozen=True)
@@ -207,61 +202,45 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
-class Tolerances:
-    """How closely ONNX must follow Keras (``toolkit verify``)."""
+class JobConfig:
+    """One training job (``toolkit train`` / ``toolkit run``): the configs of every stage of training,
+    derived and checked together here, once.
 
-    atol: float = 1e-5  # fp32: |p_keras - p_onnx| <= atol + rtol * |p_keras| on every review
-    rtol: float = 0.0
-    max_label_flips: int = 0  # fp32: reviews whose label may differ
-    max_accuracy_drop: float = 0.005  # quantised variants: test accuracy within 0.5 points of Keras
-    # quantised variants: at least this share of reviews keep Keras' label (measured: 99.87 % for int8)
-    min_label_agreement: float = 0.99
+    ``model`` defaults to the seed architecture for ``data``'s vocabulary size and review length (it
+    must agree with them when given); a missing run name becomes ``imdb-lstm-<timestamp>`` now, so
+    that every later step (checkpoints, the run folder, the export) uses the same one.
+    :meth:`create` adds ``faithful``: the tutorial's model and input exactly."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: Optional[ModelConfig] = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:
-        _require(self.atol >= 0 and self.rtol >= 0, f"atol and rtol must be >= 0, got {self.atol:g} and {self.rtol:g}")
-        _require(self.max_label_flips >= 0, "max label flips must be >= 0")
-        _require(0 <= self.max_accuracy_drop <= 1, "max accuracy drop must be between 0 and 100 points")
-        _require(0 <= self.min_label_agreement <= 1, "min label agreement must be between 0 and 100 %")
+        model = self.model or ModelConfig(num_words=self.data.num_words, maxlen=self.data.maxlen)
+        _require(
+            (model.num_words, model.maxlen) == (self.data.num_words, self.data.maxlen),
+            f"the model's num_words {model.num_words} and maxlen {model.maxlen} must be the data's "
+            f"({self.data.num_words} and {self.data.maxlen})",
+        )
+        _require(
+            model.mask_padding or not self.train.length_buckets,
+            "length buckets need a model that masks its padding (ModelConfig.mask_padding); --faithful sets neither",
+        )
+        object.__setattr__(self, "model", model)
+        if self.train.run_name is None:
+            object.__setattr__(self, "train", replace(self.train, run_name=default_run_name()))
 
+    @classmethod
+    def create(
+        cls, data: DataConfig, train: TrainConfig, cluster: Optional[ClusterConfig] = None, faithful: bool = False
+    ) -> "JobConfig":
+        """The job for these settings; ``faithful``: the tutorial's fixed-length model without masking,
+        fed shuffled fixed-length batches (default: masked padding, length buckets)."""
+        model = ModelConfig(num_words=data.num_words, maxlen=data.maxlen, mask_padding=not faithful)
+        return cls(data, model, replace(train, length_buckets=not faithful), cluster or ClusterConfig())
 
-C = TypeVar("C")
-
-
-def to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
-
-
-def from_dict(cls: type[C], data: dict) -> C:
-    """Build ``cls`` from a dict, ignoring keys it does not know (older/newer config.json files).
-    ``data`` may come from someone else's ``config.json``: every value must have its field's type."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"expected a table of {cls.__name__} settings, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {k: v for k, v in data.items() if k in names}
-    for name, value in kwargs.items():
-        if not _has_type(value, hints[name]):
-            raise ConfigError(f"{cls.__name__}.{name} must be {_type_name(hints[name])}, got {value!r}")
-    return cls(**kwargs)
-
-
-def _has_type(value: Any, hint: Any) -> bool:
-    options = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
-    for t in options:
-        if t is type(None) and value is None:
-            return True
-        if t is bool and isinstance(value, bool):
-            return True
-        if t is int and isinstance(value, int) and not isinstance(value, bool):
-            return True
-        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True
-        if t is str and isinstance(value, str):
-            return True
-    return False
-
-
-def _type_name(hint: Any) -> str:
-    options = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
-    words = {int: "a whole number", float: "a number", bool: "true or false", str: "text", type(None): "null"}
-    return " or ".join(words.get(t, str(t)) for t in options)
+    @property
+    def run_dir(self) -> Path:
+        """Where the run folder goes: ``<exports_dir>/<run_name>``."""
+        return Path(self.train.exports_dir) / str(self.train.run_name)

@@ -1,0 +1,37 @@
+"""job.prepare: the checks every training path starts with, on the tiny corpus (no TensorFlow)."""
+
+import pytest
+
+from toolkit.config import DataConfig, JobConfig, ModelConfig, TrainConfig
+from toolkit.errors import ConfigError, RunError
+from toolkit.job import check_shapes, prepare
+
+
+def _job(corpus_tarball, tmp_path, **train):
+    data = DataConfig(path=str(corpus_tarball), num_words=40, maxlen=20)
+    return JobConfig(data, train=TrainConfig(run_name="r", exports_dir=str(tmp_path), **train))
+
+
+def test_prepare_loads_the_reviews_and_checks_them_against_the_model(corpus_tarball, tmp_path, capsys):
+    job = _job(corpus_tarball, tmp_path)
+    data = prepare(job)
+    assert data.train.x.shape[1] == 20 and int(data.train.x.max()) < 40
+    assert "reviews: train 41" in capsys.readouterr().err  # the summary is logged once, when loading
+    assert prepare(job, data) is data and capsys.readouterr().err == ""
+    with pytest.raises(ConfigError, match="data maxlen 20 differs from model maxlen 30"):
+        check_shapes(data, ModelConfig(num_words=40, maxlen=30))
+    with pytest.raises(ConfigError, match="token ids >= the model's num_words 10"):
+        check_shapes(data, ModelConfig(num_words=10, maxlen=20))
+
+
+def test_prepare_refuses_a_run_folder_before_reading_any_review(corpus_tarball, tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "notes.txt").write_text("mine")
+    job = JobConfig(
+        DataConfig(path=str(tmp_path / "missing.tar.gz")), train=TrainConfig(run_name="r", exports_dir=str(tmp_path))
+    )
+    with pytest.raises(RunError, match="already exists"):
+        prepare(job)  # the missing data would be a DataError: the folder was checked first
+    with pytest.raises(RunError, match="not a run folder written by toolkit"):
+        prepare(JobConfig(job.data, job.model, TrainConfig(run_name="r", exports_dir=str(tmp_path), overwrite=True)))
+    assert (tmp_path / "r" / "notes.txt").read_text() == "mine"

@@ -1,0 +1,140 @@
+"""The edge path on a hand-built export (no TensorFlow, no training): runtime.open_export's checks,
+batching order, the text model's front end against toolkit.text, and predict.Classifier."""
+
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from toolkit.contract import LABELS, ONNX_FILE, TEXT_FILES, VARIANT_FILES, VOCAB_FILE
+from toolkit.errors import ExportError, PredictError, VocabularyError
+from toolkit.files import sha256_file
+from toolkit.predict import Classifier
+from toolkit.runtime import check_derived, open_export, texts_probabilities, tokens_probabilities, variable_length
+from toolkit.text import Vocabulary
+from toolkit.textgraph import HARD_STRINGS, id_mismatches, preprocessing_session, text_model
+
+TEXTS = ["a great great film", "an awful film", "great acting, awful plot", "film film film"]
+
+
+def _ids_model(vocab: Vocabulary, scale: float = 1.0) -> onnx.ModelProto:
+    """token_ids -> probability = sigmoid(sum of a per-word score): "great" +2, "awful" -2, padding 0."""
+    scores = np.zeros(vocab.num_words, np.float32)
+    scores[vocab.ids("great")[1]], scores[vocab.ids("awful")[1]] = 2.0, -2.0
+    nodes = [
+        helper.make_node("Gather", ["scores", "token_ids"], ["per_token"], axis=0),
+        helper.make_node("ReduceSum", ["per_token", "axis1"], ["total"], keepdims=1),
+        helper.make_node("Mul", ["total", "scale"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["probability"]),
+    ]
+    inits = [
+        numpy_helper.from_array(scores, "scores"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array(scale, np.float32), "scale"),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("token_ids", TensorProto.INT32, ["batch", "tokens"])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch", 1])],
+        inits,
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in {"toolkit.format_version": "1", "preprocessing.vocab_sha256": vocab.sha256,
+                       "labels": '["negative", "positive"]', "decision_threshold": "0.5"}.items():  # fmt: skip
+        model.metadata_props.add(key=key, value=value)
+    return model
+
+
+@pytest.fixture
+def export(tmp_path):
+    vocab = Vocabulary.build(TEXTS * 3, num_words=10, maxlen=6)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    vocab.save(folder / VOCAB_FILE)
+    onnx.save(_ids_model(vocab), str(folder / ONNX_FILE))
+    text = text_model(onnx.load(str(folder / ONNX_FILE)), vocab)
+    text.metadata_props.add(key="variant.source_sha256", value=sha256_file(folder / ONNX_FILE))
+    onnx.save(text, str(folder / TEXT_FILES["text"]))
+    return folder
+
+
+def test_open_export_returns_the_session_metadata_and_vocabulary(export):
+    session, meta, vocab = open_export(export)
+    assert variable_length(session) and meta["decision_threshold"] == "0.5" and vocab.maxlen == 6
+    session, meta, _ = open_export(export, "text")
+    assert session.get_inputs()[0].name == "text"
+
+
+def test_batches_come_back_in_the_callers_order(export):
+    session, _, vocab = open_export(export)
+    texts = TEXTS * 5
+    tokens = vocab.encode(texts)
+    one_by_one = np.array([session.run(None, {"token_ids": tokens[i : i + 1]})[0][0, 0] for i in range(len(texts))])
+    for batch_size in (1, 3, 64):
+        np.testing.assert_allclose(tokens_probabilities(session, tokens, batch_size), one_by_one, atol=1e-6)
+    text_session, _, _ = open_export(export, "text")
+    np.testing.assert_allclose(texts_probabilities(text_session, texts, 3), one_by_one, atol=1e-6)
+
+
+def test_the_in_graph_front_end_equals_toolkit_text_on_hard_strings(export):
+    _, _, vocab = open_export(export)
+    session = preprocessing_session(export / TEXT_FILES["text"])
+    assert id_mismatches(session, vocab, TEXTS) == []
+    assert id_mismatches(session, vocab, HARD_STRINGS) == []
+
+
+def test_the_classifier_labels_raw_text(export):
+    for variant in ("auto", "fp32", "text"):
+        clf = Classifier.load(export, variant=variant)
+        predictions = clf.predict(["a great film", "awful", "film"])
+        assert [p.label for p in predictions] == [LABELS[1], LABELS[0], LABELS[1]]  # sigmoid(0) = 0.5: positive
+        assert predictions[2].probability == pytest.approx(0.5)
+    assert len(Classifier.load(export).predict("one review, not a list of characters")) == 1
+
+
+def test_the_classifier_refuses_what_it_cannot_classify(export, tmp_path):
+    clf = Classifier.load(export)
+    with pytest.raises(PredictError, match="review 2 is empty"):
+        clf.predict(["fine", "  "])
+    with pytest.raises(PredictError, match="review 1 is not text"):
+        clf.predict([3])
+    broken = tmp_path / "broken"
+    shutil.copytree(export, broken)
+    _, _, vocab = open_export(export)
+    onnx.save(_ids_model(vocab, scale=float("nan")), str(broken / ONNX_FILE))
+    (broken / TEXT_FILES["text"]).unlink()
+    with pytest.raises(PredictError, match="NaN or infinite probabilities for 3 of 3"):
+        Classifier.load(broken).predict(["a", "b", "c"])
+
+
+def test_open_export_refuses_missing_swapped_and_corrupt_files(export, tmp_path):
+    with pytest.raises(ExportError, match="does not exist"):
+        open_export(tmp_path / "nowhere")
+    with pytest.raises(ExportError, match="unknown variant"):
+        open_export(export, "fp16")
+    with pytest.raises(ExportError, match="has no model.int8.onnx .export with --quantize int8"):
+        open_export(export, "int8")
+    # a text model made from another model.onnx
+    onnx.save(_ids_model(Vocabulary.load(export / VOCAB_FILE), scale=2.0), str(export / ONNX_FILE))
+    with pytest.raises(ExportError, match="was not made from"):
+        check_derived(export, "text")
+    with pytest.raises(ExportError, match="was not made from"):
+        open_export(export, "text")
+    # a vocabulary from another model
+    Vocabulary.build(["other words entirely"], num_words=10, maxlen=6).save(export / VOCAB_FILE)
+    with pytest.raises(ExportError, match="belongs to another model"):
+        open_export(export)
+    (export / VOCAB_FILE).write_text("{}")
+    with pytest.raises(VocabularyError, match="not a toolkit vocabulary"):
+        open_export(export)
+    (export / ONNX_FILE).write_bytes(b"not onnx")
+    with pytest.raises(ExportError, match="not a loadable ONNX model"):
+        open_export(export)
+
+
+def test_every_variant_has_one_file_name():
+    assert len(set(VARIANT_FILES.values())) == len(VARIANT_FILES) and VARIANT_FILES["fp32"] == ONNX_FILE

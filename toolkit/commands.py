@@ -1,0 +1,146 @@
+"""The subcommands: each turns its flags into configs and calls one library function. Each imports its
+library module when it runs: TensorFlow, Ray, onnx and onnxruntime load only for the commands that use
+them (``--help`` and bad flags stay instant, a broken install is a one-line error from ``main``, and a
+benchmark's child process carries no framework it does not measure)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import ClusterConfig, DataConfig, ExportConfig, JobConfig, Tolerances, TrainConfig, VerifyConfig
+from .errors import PredictError
+from .reports import parity_table, run_summary
+from .reviewfiles import read_lines, read_reviews_file
+from .rundir import read_run
+
+
+def job_from_args(args: argparse.Namespace) -> JobConfig:
+    """The one place where training flags become configs."""
+    data = DataConfig(
+        path=args.data,
+        source=args.source,
+        num_words=args.num_words,
+        maxlen=args.maxlen,
+        limit=args.limit,
+        seed=args.seed,
+        cache_dir=args.cache_dir,
+        download=not args.no_download,
+    )
+    train = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        clipnorm=args.clipnorm,
+        seed=args.seed,
+        run_name=args.run_name,
+        exports_dir=args.exports_dir,
+        overwrite=args.overwrite,
+    )
+    cluster = ClusterConfig(
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        cpus_per_worker=args.cpus_per_worker,
+        collective=args.collective,
+        address=args.address,
+        storage=args.storage,
+        max_failures=args.max_failures,
+    )
+    return JobConfig.create(data, train, cluster, faithful=args.faithful)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .job import train_job  # TensorFlow and Ray load inside, after the cheap checks
+
+    _print_trained(train_job(job_from_args(args)))
+    return 0
+
+
+def _print_trained(result) -> None:
+    test = result.metrics["test"]
+    print(f"{result.run_dir}\ttest accuracy {test['accuracy']:.4f}\ttest loss {test['loss']:.4f}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .job import run_job
+
+    job, tol = job_from_args(args), tolerances(args)  # every flag checked before hours of training
+    result = run_job(job, tol, on_trained=_print_trained)
+    print(run_summary(result.run_dir, result.export_dir, result.report))
+    return 0 if result.passed else 1
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    read_run(args.run)  # a missing or incomplete run folder fails before TensorFlow loads
+    from .evaluation import evaluate_run  # TensorFlow
+
+    r = evaluate_run(args.run, data_path=args.data, batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(
+            f"test accuracy {r['accuracy']:.4f}  loss {r['loss']:.4f}  ({r['reviews']:,} reviews, {r['seconds']:.1f} s)"
+        )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    cfg = ExportConfig(out=args.out, opset=args.opset, quantize=tuple(args.quantize), overwrite=args.overwrite)
+    result = export_run(args.run, cfg)
+    for variant, name in result.files.items():
+        print(f"{result.path / name}\t{variant}\t{result.sizes[variant] / 1e6:.2f} MB")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify_export
+
+    cfg = VerifyConfig(split=args.split, data_path=args.data, run_dir=args.run, tolerances=tolerances(args))
+    report = verify_export(args.export, cfg)
+    print(json.dumps(report, indent=2) if args.json else parity_table(report))
+    return 0 if report["passed"] else 1
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import Classifier, format_table
+
+    texts = _texts(args)
+    predictions = Classifier.load(args.export, variant=args.variant, threads=args.threads).predict(texts)
+    if args.json:
+        print(json.dumps([{"label": p.label, "probability": round(p.probability, 6)} for p in predictions]))
+    else:
+        print(format_table(texts, predictions))
+    return 0
+
+
+def _texts(args: argparse.Namespace) -> list[str]:
+    """The reviews to classify: arguments, ``--file`` or stdin (never two of them)."""
+    if args.file and args.texts:
+        raise PredictError("give reviews as arguments or with --file, not both")
+    if args.file and args.file != "-":
+        return read_reviews_file(args.file)
+    if args.texts:
+        return args.texts
+    if args.file == "-" or not sys.stdin.isatty():
+        try:
+            texts = read_lines(sys.stdin.buffer.read().decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise PredictError("stdin is not UTF-8 text") from None
+        if not texts:
+            raise PredictError("no reviews on stdin")
+        return texts
+    raise PredictError("no reviews: pass them as arguments, with --file FILE, or on stdin")
+
+
+def tolerances(args: argparse.Namespace) -> Tolerances:
+    """verify's gates from the flags (percentages become fractions)."""
+    return Tolerances(
+        atol=args.atol,
+        rtol=args.rtol,
+        max_label_flips=args.max_label_flips,
+        max_accuracy_drop=args.max_accuracy_drop / 100,
+        min_label_agreement=args.min_label_agreement / 100,
+    )

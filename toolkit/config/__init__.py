@@ -1,0 +1,122 @@
+"""Configuration: frozen dataclasses, the single home of every default.
+
+Each stage takes the config it needs (``training``: data, model, training, cluster, the job that joins
+them; ``stages``: export, verify, bench). Configs are immutable (a run never changes its settings
+midway) and round-trip through plain dicts (``to_dict`` / ``from_dict``), which is how they cross into
+``config.json`` and into Ray workers. The CLI's defaults and help texts are read from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, TypeVar
+
+from ..errors import ConfigError
+from .stages import (
+    DEFAULT_OPSET,
+    MAX_THREADS,
+    OPSETS,
+    PREDICT_VARIANTS,
+    QUANTIZATIONS,
+    SPLITS,
+    TRAIN_SETUPS,
+    ExportConfig,
+    InferBenchConfig,
+    ScalingBenchConfig,
+    Tolerances,
+    TrainBenchConfig,
+    VerifyConfig,
+)
+from .training import (
+    COLLECTIVES,
+    CPUS_PER_GPU,
+    MAX_MAXLEN,
+    MAX_NUM_WORDS,
+    OFFICIAL_SHA256,
+    OFFICIAL_SIZE,
+    OFFICIAL_URL,
+    ClusterConfig,
+    DataConfig,
+    JobConfig,
+    ModelConfig,
+    TrainConfig,
+    default_cache_dir,
+    default_run_name,
+)
+
+__all__ = [
+    "COLLECTIVES",
+    "CPUS_PER_GPU",
+    "DEFAULT_OPSET",
+    "MAX_MAXLEN",
+    "MAX_NUM_WORDS",
+    "MAX_THREADS",
+    "OFFICIAL_SHA256",
+    "OFFICIAL_SIZE",
+    "OFFICIAL_URL",
+    "OPSETS",
+    "PREDICT_VARIANTS",
+    "QUANTIZATIONS",
+    "SPLITS",
+    "TRAIN_SETUPS",
+    "ClusterConfig",
+    "DataConfig",
+    "ExportConfig",
+    "InferBenchConfig",
+    "JobConfig",
+    "ModelConfig",
+    "ScalingBenchConfig",
+    "Tolerances",
+    "TrainBenchConfig",
+    "TrainConfig",
+    "VerifyConfig",
+    "default_cache_dir",
+    "default_run_name",
+    "from_dict",
+    "to_dict",
+]
+
+C = TypeVar("C")
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type[C], data: dict) -> C:
+    """Build ``cls`` from a dict, ignoring keys it does not know (older/newer config.json files).
+    ``data`` may come from someone else's ``config.json``: every value must have its field's type."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a table of {cls.__name__} settings, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in names}
+    for name, value in kwargs.items():
+        if not _has_type(value, hints[name]):
+            raise ConfigError(f"{cls.__name__}.{name} must be {_type_name(hints[name])}, got {value!r}")
+    return cls(**kwargs)
+
+
+def _options(hint: Any) -> tuple:
+    return typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    for t in _options(hint):
+        if t is type(None) and value is None:
+            return True
+        if t is bool and isinstance(value, bool):
+            return True
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if t is str and isinstance(value, str):
+            return True
+    return False
+
+
+def _type_name(hint: Any) -> str:
+    words = {int: "a whole number", float: "a number", bool: "true or false", str: "text", type(None): "null"}
+    return " or ".join(words.get(t, str(t)) for t in _options(hint))

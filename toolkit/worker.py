@@ -1,0 +1,36 @@
+"""What runs inside each Ray Train worker (see ``toolkit.distributed`` for the driver).
+
+The entry points import TensorFlow only after :func:`hide_unrequested_gpus`: a worker that Ray gave
+no GPU must not see one, and that works only before TensorFlow initialises its devices (which
+``toolkit._tf`` does on import). Everything that needs TensorFlow is in ``toolkit.replica``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ray
+
+
+def hide_unrequested_gpus() -> str:
+    """A worker that Ray gave no GPU sees none (Ray 2.60 no longer hides them): CUDA_VISIBLE_DEVICES
+    is emptied before TensorFlow loads in this process. Returns the variable's value."""
+    if not ray.get_gpu_ids():
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+
+
+def worker_loop(config: dict) -> None:
+    """Ray Train's training loop: ``replica.train_replica`` on this worker's devices."""
+    hide_unrequested_gpus()
+    from .replica import train_replica  # TensorFlow now, with the GPUs settled
+
+    train_replica(config)
+
+
+def bench_loop(config: dict) -> None:
+    """``toolkit bench train`` on a Ray worker: ``replica.bench_replica``."""
+    hide_unrequested_gpus()
+    from .replica import bench_replica  # TensorFlow now, with the GPUs settled
+
+    bench_replica(config)
