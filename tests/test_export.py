@@ -353,6 +353,7 @@ def test_toolkit_run_end_to_end(real_tarball, tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[0].startswith(f"{tmp_path / 'e2e'}\ttest accuracy ")  # as 'toolkit train' prints
     assert "parity fp32" in proc.stdout and "400/400 labels equal" in proc.stdout and "PASS" in proc.stdout
     assert (tmp_path / "e2e" / "onnx" / "parity.json").is_file()
     assert (tmp_path / "e2e" / "onnx" / "model.int8.onnx").is_file()
