@@ -103,6 +103,21 @@ def test_tampered_or_foreign_vocabulary_is_rejected(tmp_path):
         Vocabulary.from_json('{"a": 1}')
     with pytest.raises(VocabularyError, match="JSON"):
         Vocabulary.from_json("{not json")
+    # a correct checksum over malformed fields (anyone can compute one): one-line errors, not KeyError
+    from toolkit.text import _content_sha256
+
+    def signed(**changes):
+        spec = {**vocab.spec(), **changes}
+        spec = {k: v for k, v in spec.items() if v is not None}
+        return json.dumps({**spec, "sha256": _content_sha256(spec)})
+
+    with pytest.raises(VocabularyError, match="the field 'pad_id' is missing"):
+        Vocabulary.from_json(signed(pad_id=None))
+    with pytest.raises(VocabularyError, match="words must be a list of strings"):
+        Vocabulary.from_json(signed(words="great movie"))
+    with pytest.raises(VocabularyError, match="num_words and maxlen must be whole numbers"):
+        Vocabulary.from_json(signed(maxlen="20"))
+    assert Vocabulary.from_json(signed()) == vocab
 
 
 def test_text_module_does_not_import_tensorflow():

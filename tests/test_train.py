@@ -102,6 +102,20 @@ def test_read_run_errors_name_the_problem(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunError, match="no trained model"):
         read_run(tmp_path / "empty")
+    run = tmp_path / "foreign"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"x")
+    (run / "metrics.json").write_text("{}")
+    (run / "config.json").write_text("{not json")
+    with pytest.raises(RunError, match="not a complete run folder"):
+        read_run(run)
+    (run / "config.json").write_text("[]")  # JSON, but not a table: no AttributeError later
+    with pytest.raises(RunError, match="config.json holds list, not a table of settings"):
+        read_run(run)
+    (run / "config.json").write_text("{}")
+    (run / "metrics.json").write_text('{"test": [0.9]}')
+    with pytest.raises(RunError, match="metrics.json has no table of test figures"):
+        read_run(run)
 
 
 class _TwoPipelines:

@@ -127,6 +127,17 @@ class Run:
         return load_trained(self.model_file, self.model_config)
 
 
+def _read_table(path: Path, name: str) -> dict:
+    """A run folder's JSON file, which must hold a table (the file may be someone else's)."""
+    try:
+        table = json.loads((path / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path} is not a complete run folder ({exc}): train it again with 'toolkit train'") from None
+    if not isinstance(table, dict):
+        raise RunError(f"{path / name} holds {type(table).__name__}, not a table of settings: train the run again")
+    return table
+
+
 def read_run(path: str | os.PathLike) -> Run:
     """A run folder's config, metrics and vocabulary; errors name what is missing and what to do."""
     path = Path(path)
@@ -134,11 +145,9 @@ def read_run(path: str | os.PathLike) -> Run:
         raise RunError(f"run folder {path} does not exist: pass a folder written by 'toolkit train'")
     if not (path / KERAS_FILE).is_file():
         raise RunError(f"{path} has no trained model ({KERAS_FILE}): train one with 'toolkit train'")
-    try:
-        config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-        metrics = json.loads((path / METRICS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{path} is not a complete run folder ({exc}): train it again with 'toolkit train'") from None
+    config, metrics = _read_table(path, CONFIG_FILE), _read_table(path, METRICS_FILE)
+    if not isinstance(metrics.get("test", {}), dict):
+        raise RunError(f"{path / METRICS_FILE} has no table of test figures: train the run again")
     vocabulary = None
     if (path / VOCAB_FILE).exists():
         vocabulary = Vocabulary.load(path / VOCAB_FILE)  # a bad file: VocabularyError, naming it

@@ -161,10 +161,19 @@ class Vocabulary:
         claimed = data.pop("sha256", None)
         if claimed != _content_sha256(data):
             raise VocabularyError("checksum mismatch: the file was edited or is corrupt")
-        reserved = (data["pad_id"], data["start_id"], data["oov_id"], data["first_word_id"])
+        # a checksum proves the file was not edited after it was written, not who wrote it: check the fields
+        try:
+            reserved = (data["pad_id"], data["start_id"], data["oov_id"], data["first_word_id"])
+            words, num_words, maxlen = data["words"], data["num_words"], data["maxlen"]
+        except KeyError as exc:
+            raise VocabularyError(f"the field {exc} is missing") from None
         if reserved != (PAD_ID, START_ID, OOV_ID, FIRST_WORD_ID):
             raise VocabularyError(f"unsupported reserved ids {reserved}")
-        return cls(tuple(data["words"]), int(data["num_words"]), int(data["maxlen"]), int(data["tokenizer_version"]))
+        if not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
+            raise VocabularyError("words must be a list of strings")
+        if not all(type(n) is int and n > 0 for n in (num_words, maxlen)):
+            raise VocabularyError(f"num_words and maxlen must be whole numbers > 0, got {num_words!r} and {maxlen!r}")
+        return cls(tuple(words), num_words, maxlen, int(data["tokenizer_version"]))
 
     def save(self, path: str | os.PathLike) -> None:
         atomic_write_text(Path(path), self.to_json())
