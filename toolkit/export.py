@@ -45,7 +45,7 @@ from .contract import (
     VOCAB_FILE,
 )
 from .errors import ExportError, WriteError
-from .files import atomic_write_text, check_target, file_mode, sha256_file, staged_folder
+from .files import atomic_write_text, check_target, sha256_file, staged_folder
 from .modelcard import model_card
 from .progress import log
 from .rundir import Run, is_toolkit_export, read_run
@@ -87,8 +87,6 @@ def export_run(run_dir: str | os.PathLike, cfg: ExportConfig = ExportConfig()) -
         sizes = {variant: (stage / name).stat().st_size for variant, name in files.items()}
         any_length = not proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
         atomic_write_text(stage / CARD_FILE, model_card(run, files, sizes, cfg.opset, None, any_length))
-        for f in stage.iterdir():
-            os.chmod(f, file_mode())
     return ExportResult(out, files, sizes)
 
 

@@ -4,7 +4,8 @@ work, and the leftovers of interrupted writes.
 * A file is written to a temporary name beside it and renamed into place (:func:`atomic_write_text`).
 * A folder is assembled in a hidden staging folder beside its final place and renamed into place
   when complete (:func:`staged_folder`); readers never see a half-written folder.
-* Modes follow the user's umask (0644 / 0755 under the usual 022, private under 077).
+* Modes follow the user's umask (0644 / 0755 under the usual 022, private under 077), for every
+  file of a staged folder too.
 * A staging folder left by a process that was killed (SIGKILL, power loss) is removed by the next
   write into the same folder (:func:`sweep_stale`); SIGTERM and SIGINT clean up on the way out.
 * :func:`check_can_write` probes a folder with a real file before hours of work depend on it.
@@ -147,6 +148,8 @@ def staged_folder(path: Path) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-{os.getpid()}-", dir=path.parent))
     try:
         yield stage
+        for entry in stage.iterdir():  # whatever wrote them (mkstemp, a library), the umask decides
+            os.chmod(entry, file_mode() if entry.is_file() else dir_mode())
         os.chmod(stage, dir_mode())  # mkdtemp makes it private
         old = path.with_name(f".{path.name}.old-{os.getpid()}")
         if path.exists():

@@ -20,7 +20,7 @@ from . import __version__
 from .config import DataConfig, ModelConfig, from_dict, to_dict
 from .contract import CONFIG_FILE, EXPORT_FILES, KERAS_FILE, METRICS_FILE, ONNX_FILE, RUN_FILES, VOCAB_FILE
 from .errors import RunError, WriteError
-from .files import atomic_write_text, check_target, describe, file_mode, staged_folder
+from .files import atomic_write_text, check_target, describe, staged_folder
 from .text import Vocabulary
 
 
@@ -82,8 +82,6 @@ def write_run(
             vocabulary.save(stage / VOCAB_FILE)
         atomic_write_text(stage / CONFIG_FILE, json.dumps({"toolkit_version": __version__, **config}, indent=2))
         atomic_write_text(stage / METRICS_FILE, json.dumps(metrics, indent=2))
-        for f in stage.iterdir():
-            os.chmod(f, file_mode())
     return path
 
 
