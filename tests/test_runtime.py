@@ -124,6 +124,10 @@ def test_open_export_refuses_missing_swapped_and_corrupt_files(export, tmp_path)
         check_derived(export, "text")
     with pytest.raises(ExportError, match="was not made from"):
         open_export(export, "text")
+    text_file = export / TEXT_FILES["text"]
+    text_file.write_bytes(text_file.read_bytes()[:100])  # truncated: its metadata cannot be read
+    with pytest.raises(ExportError, match="model.text.onnx is not a readable ONNX model"):
+        open_export(export, "text")
     # a vocabulary from another model
     Vocabulary.build(["other words entirely"], num_words=10, maxlen=6).save(export / VOCAB_FILE)
     with pytest.raises(ExportError, match="belongs to another model"):

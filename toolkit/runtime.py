@@ -102,7 +102,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """An ONNX file's ``metadata_props`` (the weights are not read)."""
     import onnx  # only here: running a model needs onnxruntime alone
 
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError, OSError, ...: the file is not an ONNX model
+        raise ExportError(f"{path} is not a readable ONNX model ({type(exc).__name__}): export the run again") from None
     return {p.key: p.value for p in model.metadata_props}
 
 

@@ -30,7 +30,14 @@ from .parity import VariantParity, compare
 from .progress import Progress, log
 from .reports import write_reports
 from .rundir import Run, read_run
-from .runtime import check_derived, open_export, texts_probabilities, tokens_probabilities, variable_length
+from .runtime import (
+    check_derived,
+    load_session,
+    open_export,
+    texts_probabilities,
+    tokens_probabilities,
+    variable_length,
+)
 from .sources import raw_reviews
 from .textgraph import HARD_STRINGS, id_mismatches, preprocessing_session
 
@@ -126,7 +133,7 @@ def _compare_variants(export_dir: Path, variants: dict, keras_p, split, texts, c
     fp32_p = None
     for variant, file in variants.items():
         start = time.perf_counter()
-        session, _, _ = open_export(export_dir, variant)
+        session = load_session(export_dir / file)  # open_export and matching_run have checked the files
         bar = Progress(len(split), f"onnx {variant}", unit=" reviews")
         if variant in TEXT_FILES:
             onnx_p = texts_probabilities(session, texts, cfg.batch_size, bar.update)
