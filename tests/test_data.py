@@ -63,6 +63,15 @@ def test_encoded_arrays_are_cached_by_source_and_settings(corpus_tarball, tmp_pa
     other = load_imdb(DataConfig(path=str(corpus_tarball), num_words=30, maxlen=10, cache_dir=str(tmp_path)))
     assert not other.from_cache and other.train.x.shape[1] == 10
     assert len(list((tmp_path / "encoded").glob("*.npz"))) == 2
+    # a damaged cache entry is ignored and rebuilt, never an error
+    (cache,) = files
+    with np.load(cache) as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(cache, **{**arrays, "meta": np.array("{}")})  # readable, but its meta lacks the fields
+    assert not load_imdb(cfg).from_cache and load_imdb(cfg).from_cache
+    cache.write_bytes(cache.read_bytes()[:200])  # truncated
+    rebuilt = load_imdb(cfg)
+    assert not rebuilt.from_cache and np.array_equal(rebuilt.train.x, first.train.x)
 
 
 def test_limit_takes_a_class_balanced_subset(corpus_tarball):

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
@@ -156,10 +157,10 @@ def _read_cache(path: Path) -> Optional[ImdbData]:
             vocab = Vocabulary.from_json(str(z["vocabulary"]))
             train = Split(z["x_train"], z["y_train"], z["ids_train"])
             test = Split(z["x_test"], z["y_test"], z["ids_test"])
-    except (OSError, ValueError, KeyError, VocabularyError) as exc:
-        log(f"warning: ignoring unreadable cache file {path} ({exc})")
+            return ImdbData(train, test, vocab, "", meta["source_sha256"], meta["invalid_utf8"], from_cache=True)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, VocabularyError) as exc:
+        log(f"warning: ignoring unreadable cache file {path} ({exc}); rebuilding it from the reviews")
         return None
-    return ImdbData(train, test, vocab, "", meta["source_sha256"], meta["invalid_utf8"], from_cache=True)
 
 
 def _load_keras(cfg: DataConfig) -> ImdbData:
