@@ -142,3 +142,20 @@ def test_open_export_refuses_missing_swapped_and_corrupt_files(export, tmp_path)
 
 def test_every_variant_has_one_file_name():
     assert len(set(VARIANT_FILES.values())) == len(VARIANT_FILES) and VARIANT_FILES["fp32"] == ONNX_FILE
+
+
+def test_the_run_behind_an_export_is_proven_not_assumed(export, tmp_path, monkeypatch):
+    from toolkit.verify import matching_run
+
+    monkeypatch.chdir(tmp_path)  # a recorded "" must not mean the current folder
+    with pytest.raises(ExportError, match="records no checksum of its Keras model"):
+        matching_run(export, {}, None)
+    with pytest.raises(ExportError, match="records no run folder: pass --run"):
+        matching_run(export, {"provenance.keras_sha256": "0" * 64}, None)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"another model")
+    (run / "config.json").write_text("{}")
+    (run / "metrics.json").write_text("{}")
+    with pytest.raises(ExportError, match="is not the model .* was exported from"):
+        matching_run(export, {"provenance.keras_sha256": "0" * 64, "provenance.run_dir": str(run)}, None)

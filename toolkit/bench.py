@@ -25,9 +25,10 @@ from .data import load_imdb
 from .errors import BenchError, WriteError
 from .files import atomic_write_text, check_can_write
 from .progress import log
-from .rundir import Run, read_run
+from .rundir import Run
 from .runtime import open_export, variable_length
 from .sources import raw_reviews
+from .verify import matching_run
 
 
 def check_out(out: Optional[str]) -> None:
@@ -62,7 +63,7 @@ def bench_infer(export_dir: str, cfg: InferBenchConfig = InferBenchConfig()) -> 
             raise BenchError("--litert needs the ai-edge-litert package: pip install -e '.[litert]'") from None
     export = Path(export_dir)
     session, meta, _ = open_export(export)
-    run = read_run(meta["provenance.run_dir"])
+    run = matching_run(export, meta, None)  # the run the export came from, proven by checksum
     data = load_imdb(run.data_config())
     if cfg.reviews > len(data.test):
         raise BenchError(f"--reviews {cfg.reviews} is more than the {len(data.test):,} test reviews")

@@ -114,7 +114,10 @@ def matching_run(export_dir: Path, meta: dict, run_dir: Optional[str | os.PathLi
         raise ExportError(
             f"{export_dir} records no checksum of its Keras model (an older export): export the run again"
         )
-    run = read_run(run_dir if run_dir is not None else meta.get("provenance.run_dir", ""))
+    run_dir = run_dir if run_dir is not None else meta.get("provenance.run_dir")
+    if not run_dir:
+        raise ExportError(f"{export_dir} records no run folder: pass --run with the run folder it came from")
+    run = read_run(run_dir)
     actual = sha256_file(run.model_file)
     if actual != expected:
         raise ExportError(
