@@ -134,3 +134,69 @@ def test_train_then_evaluate_end_to_end(tmp_path, corpus_tarball):
     assert ev.returncode == 0, ev.stderr
     assert '"reviews": 40' in ev.stdout
     assert "already exists" in error_line(run_cli(*args))
+
+
+def test_every_flag_reaches_its_config_field():
+    from toolkit.cli import build_parser
+    from toolkit.cli_bench import config_from_args
+    from toolkit.commands import job_from_args
+    from toolkit.config import ExportConfig, InferBenchConfig, ScalingBenchConfig, TrainBenchConfig
+
+    parse = build_parser().parse_args
+    job = job_from_args(
+        parse(
+            ["train", "--data", "d.tar.gz", "--source", "keras", "--limit", "10", "--maxlen", "30", "--num-words"]
+            + ["40", "--cache-dir", "c", "--no-download", "--epochs", "5", "--batch-size", "32", "--learning-rate"]
+            + ["0.01", "--clipnorm", "0", "--seed", "3", "--run-name", "n", "--exports-dir", "e", "--overwrite"]
+            + ["--workers", "2", "--gpus-per-worker", "0.5", "--cpus-per-worker", "3", "--collective", "ring"]
+            + ["--address", "auto", "--storage", "s", "--max-failures", "1"]
+        )
+    )
+    d, t, c = job.data, job.train, job.cluster
+    assert (d.path, d.source, d.limit, d.maxlen, d.num_words, d.cache_dir, d.download, d.seed) == (
+        "d.tar.gz",
+        "keras",
+        10,
+        30,
+        40,
+        "c",
+        False,
+        3,
+    )
+    assert (t.epochs, t.batch_size, t.learning_rate, t.clipnorm, t.seed, t.run_name, t.exports_dir, t.overwrite) == (
+        5,
+        32,
+        0.01,
+        0.0,
+        3,
+        "n",
+        "e",
+        True,
+    )
+    assert (c.workers, c.gpus_per_worker, c.cpus_per_worker, c.collective, c.address, c.storage, c.max_failures) == (
+        2,
+        0.5,
+        3,
+        "ring",
+        "auto",
+        "s",
+        1,
+    )
+    args = parse(["export", "RUN", "--out", "o", "--opset", "15", "--quantize", "int8", "--overwrite"])
+    assert config_from_args(ExportConfig, args, quantize=tuple(args.quantize)) == ExportConfig("o", 15, ("int8",), True)
+    args = parse(
+        ["bench", "infer", "E", "--batch-sizes", "1,8", "--reviews", "16", "--repeats", "2"]
+        + ["--max-batches", "5", "--threads", "0,1", "--litert", "--out", "f.json"]
+    )
+    assert config_from_args(InferBenchConfig, args) == InferBenchConfig((1, 8), 16, 2, 5, (0, 1), True, "f.json")
+    args = parse(
+        ["bench", "train", "--steps", "4", "--repeats", "2", "--workers", "0,1", "--setups", "fast"]
+        + ["--batch-size", "8", "--gpus-per-worker", "0.5", "--out", "t.json"]
+    )
+    assert config_from_args(TrainBenchConfig, args) == TrainBenchConfig(4, 2, (0, 1), ("fast",), 8, 0.5, "t.json")
+    args = parse(
+        ["bench", "scaling", "--step-ms", "8", "--steps", "3", "--repeats", "2", "--per-gpu-batch", "32"]
+        + ["--gpus", "1,8", "--gbps", "10", "--out", "s.json"]
+    )
+    assert config_from_args(ScalingBenchConfig, args) == ScalingBenchConfig(8.0, 3, 2, 32, (1, 8), (10.0,), "s.json")
+    assert InferBenchConfig().out is None and parse(["bench", "infer", "E"]).out == InferBenchConfig.DEFAULT_OUT

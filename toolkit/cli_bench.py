@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .commands import config_from_args
 from .config import DataConfig, InferBenchConfig, ScalingBenchConfig, TrainBenchConfig
 from .flags import (
     Parser,
@@ -213,15 +214,7 @@ def _add_scaling(bench) -> None:
 def cmd_bench_infer(args: argparse.Namespace) -> int:
     from .bench import bench_infer, infer_table  # (see toolkit.commands on imports inside commands)
 
-    cfg = InferBenchConfig(
-        batch_sizes=args.batch_sizes,
-        reviews=args.reviews,
-        repeats=args.repeats,
-        max_batches=args.max_batches,
-        threads=args.threads,
-        litert=args.litert,
-        out=args.out,
-    )
+    cfg = config_from_args(InferBenchConfig, args)
     print(infer_table(bench_infer(args.export, cfg)))
     print(f"figures: {args.out}")
     return 0
@@ -230,16 +223,8 @@ def cmd_bench_infer(args: argparse.Namespace) -> int:
 def cmd_bench_train(args: argparse.Namespace) -> int:
     from .bench_train import bench_train, train_table
 
-    data_cfg = DataConfig(path=args.data, maxlen=args.maxlen, cache_dir=args.cache_dir)
-    cfg = TrainBenchConfig(
-        steps=args.steps,
-        repeats=args.repeats,
-        workers=args.workers,
-        setups=args.setups,
-        batch_size=args.batch_size,
-        gpus_per_worker=args.gpus_per_worker,
-        out=args.out,
-    )
+    data_cfg = config_from_args(DataConfig, args, path=args.data)
+    cfg = config_from_args(TrainBenchConfig, args)
     print(train_table(bench_train(data_cfg, cfg)))
     print(f"figures: {args.out}")
     return 0
@@ -248,16 +233,8 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
 def cmd_bench_scaling(args: argparse.Namespace) -> int:
     from .bench_scaling import bench_scaling, scaling_table_text
 
-    data_cfg = None if args.step_ms is not None else DataConfig(path=args.data, cache_dir=args.cache_dir)
-    cfg = ScalingBenchConfig(
-        step_ms=args.step_ms,
-        steps=args.steps,
-        repeats=args.repeats,
-        per_gpu_batch=args.per_gpu_batch,
-        gpus=args.gpus,
-        gbps=args.gbps,
-        out=args.out,
-    )
+    data_cfg = None if args.step_ms is not None else config_from_args(DataConfig, args, path=args.data)
+    cfg = config_from_args(ScalingBenchConfig, args)
     print(scaling_table_text(bench_scaling(data_cfg, cfg)))
     print(f"figures: {args.out}")
     return 0

@@ -6,6 +6,7 @@ benchmark's child process carries no framework it does not measure)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -16,37 +17,17 @@ from .reviewfiles import read_lines, read_reviews_file
 from .rundir import read_run
 
 
+def config_from_args(cls, args: argparse.Namespace, **overrides):
+    """``cls`` from the flags: a flag's destination is named like the config field it sets (``--batch-size``
+    sets ``batch_size``), so every field with a flag is taken from it; ``overrides`` set the rest."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    return cls(**{**given, **overrides})
+
+
 def job_from_args(args: argparse.Namespace) -> JobConfig:
     """The one place where training flags become configs."""
-    data = DataConfig(
-        path=args.data,
-        source=args.source,
-        num_words=args.num_words,
-        maxlen=args.maxlen,
-        limit=args.limit,
-        seed=args.seed,
-        cache_dir=args.cache_dir,
-        download=not args.no_download,
-    )
-    train = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        clipnorm=args.clipnorm,
-        seed=args.seed,
-        run_name=args.run_name,
-        exports_dir=args.exports_dir,
-        overwrite=args.overwrite,
-    )
-    cluster = ClusterConfig(
-        workers=args.workers,
-        gpus_per_worker=args.gpus_per_worker,
-        cpus_per_worker=args.cpus_per_worker,
-        collective=args.collective,
-        address=args.address,
-        storage=args.storage,
-        max_failures=args.max_failures,
-    )
+    data = config_from_args(DataConfig, args, path=args.data, download=not args.no_download)
+    train, cluster = config_from_args(TrainConfig, args), config_from_args(ClusterConfig, args)
     return JobConfig.create(data, train, cluster, faithful=args.faithful)
 
 
@@ -88,7 +69,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_run
 
-    cfg = ExportConfig(out=args.out, opset=args.opset, quantize=tuple(args.quantize), overwrite=args.overwrite)
+    cfg = config_from_args(ExportConfig, args, quantize=tuple(args.quantize))
     result = export_run(args.run, cfg)
     for variant, name in result.files.items():
         print(f"{result.path / name}\t{variant}\t{result.sizes[variant] / 1e6:.2f} MB")
@@ -98,7 +79,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify_export
 
-    cfg = VerifyConfig(split=args.split, data_path=args.data, run_dir=args.run, tolerances=tolerances(args))
+    cfg = config_from_args(VerifyConfig, args, data_path=args.data, run_dir=args.run, tolerances=tolerances(args))
     report = verify_export(args.export, cfg)
     print(json.dumps(report, indent=2) if args.json else parity_table(report))
     return 0 if report["passed"] else 1
