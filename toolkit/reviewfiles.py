@@ -79,7 +79,14 @@ def _from_jsonl(content: str, path: Path) -> list[str]:
 
 
 def _from_csv(content: str, path: Path) -> list[str]:
-    rows = list(csv.reader(io.StringIO(content)))
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, len(content)))  # a cell may hold a long review (the default: 128 KB)
+    try:
+        rows = list(csv.reader(io.StringIO(content)))
+    except csv.Error as exc:
+        raise PredictError(f"{path}: not valid CSV ({exc})") from None
+    finally:
+        csv.field_size_limit(previous)
     if not rows:
         return []
     header = [h.strip().lower() for h in rows[0]]
