@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -62,12 +63,16 @@ def test_every_flag_is_explained():
         (["bench", "train", "--setups", "quick"], "expected some of faithful, fast"),
         (["bench", "infer", "x", "--batch-sizes", "0"], "values must be at least 1"),
         ([], "required: COMMAND"),
+        (["train", "two\nlines"], "unrecognized arguments: two\\nlines"),  # escaped: still one line
+        (["predict", "x", "--variant", "a\x1b[31m"], "invalid choice"),
     ],
 )
 def test_usage_errors_are_one_line(args, expected):
     proc = run_cli(*args)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "\x1b" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("toolkit: error: "), proc.stderr  # as the README says, not 'toolkit train:'
     assert expected in proc.stderr
 
 
@@ -106,6 +111,38 @@ def test_evaluate_errors(tmp_path):
     assert "does not exist" in error_line(run_cli("evaluate", str(tmp_path / "nope")))
     (tmp_path / "half").mkdir()
     assert "no trained model" in error_line(run_cli("evaluate", str(tmp_path / "half")))
+
+
+def test_a_path_with_a_newline_or_an_escape_code_is_shown_escaped_in_one_line(tmp_path):
+    proc = run_cli("evaluate", str(tmp_path / "two\nlines\x1b[31m\u2028"))
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1, proc.stderr  # one line, its newline the last character
+    assert proc.stderr == f"toolkit: error: run folder {tmp_path}/two\\nlines\\x1b[31m\\u2028 does not exist: " + (
+        "pass a folder written by 'toolkit train'\n"
+    )
+
+
+def test_a_run_folders_json_nested_100000_deep_is_a_one_line_error(tmp_path):
+    """config.json, metrics.json and vocab.json are read before TensorFlow loads: each was a RecursionError."""
+    from toolkit.text import Vocabulary
+
+    deep = "[" * 100_000 + "]" * 100_000
+    vocabulary = json.loads(Vocabulary(("great", "awful"), 10, 20).to_json())
+    deep_field = json.dumps({**vocabulary, "extra": json.loads("[" * 900 + "]" * 900)})  # parses, no checksum
+    for name, content, expected in (
+        ("config.json", deep, "config.json is nested too deeply"),
+        ("metrics.json", deep, "metrics.json is nested too deeply"),
+        ("config.json", json.dumps({"model": json.loads("[" * 900 + "]" * 900)}), "config.json is nested too deeply"),
+        ("vocab.json", deep, "vocab.json: not a toolkit vocabulary file (its JSON is nested too deeply)"),
+        ("vocab.json", deep_field, "vocab.json: not a toolkit vocabulary file (its JSON is nested too deeply)"),
+    ):
+        run = tmp_path / name.replace(".", "-") / str(len(content))
+        run.mkdir(parents=True)
+        for other in ("config.json", "metrics.json"):
+            (run / other).write_text("{}")
+        (run / "model.keras").write_bytes(b"not read")
+        (run / name).write_text(content)
+        assert expected in error_line(run_cli("evaluate", str(run)))
 
 
 @pytest.mark.slow

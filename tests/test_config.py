@@ -35,6 +35,11 @@ from toolkit.errors import ConfigError
         (lambda: TrainConfig(clipnorm=-1), "clipnorm"),
         (lambda: TrainConfig(run_name="a/b"), "plain folder name"),
         (lambda: TrainConfig(run_name=".hidden"), "plain folder name"),
+        (lambda: TrainConfig(run_name="two\nlines"), r"run name 'two\\nlines' holds the control character '\\n'"),
+        (lambda: TrainConfig(run_name="red\x1b[31m"), "control character"),
+        (lambda: TrainConfig(run_name="tab\there"), "control character"),
+        (lambda: TrainConfig(run_name="rtl\u202eover"), "control character"),
+        (lambda: TrainConfig(run_name="line\u2028sep"), "control character"),
         (lambda: ClusterConfig(workers=-1), "workers must be >= 0"),
         (lambda: ClusterConfig(workers=2, gpus_per_worker=1.5), "fraction below 1"),
         (lambda: ClusterConfig(workers=2, collective="nccl"), "NCCL cannot run two replicas"),
@@ -102,3 +107,15 @@ def test_configs_round_trip_through_json_and_refuse_values_of_the_wrong_type():
         from_dict(TrainConfig, {"run_name": 7})
     with pytest.raises(ConfigError, match="expected a table"):
         from_dict(DataConfig, ["path"])
+
+
+def test_a_bad_value_from_someone_elses_config_is_shown_cut_short():
+    """config.json is untrusted: a gigabyte string or a list nested 900 deep gives a short one-line error."""
+    for value in ("x" * 1_000_000, json.loads("[" * 900 + "]" * 900)):
+        with pytest.raises(ConfigError, match="ModelConfig.maxlen must be a whole number, got ") as caught:
+            from_dict(ModelConfig, {"maxlen": value})
+        assert len(str(caught.value)) < 200
+
+
+def test_run_names_may_hold_any_printable_text():
+    assert TrainConfig(run_name="café-run_2 (ok)").run_name == "café-run_2 (ok)"

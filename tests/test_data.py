@@ -209,6 +209,30 @@ def test_keras_source_reads_imdb_npz_from_keras_home(tmp_path, monkeypatch):
         load_imdb(DataConfig(source="keras"))
 
 
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("[" * 100_000, r"not a readable word index \(RecursionError\)"),
+        ('["the"]', "not a table"),
+        ('{"a": "1"}', "not a table"),
+    ],
+)
+def test_a_bad_keras_word_index_is_a_one_line_error(tmp_path, content, fragment):
+    from toolkit.data import _keras_vocabulary
+
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "imdb_word_index.json").write_text(content)
+    with pytest.raises(DataError, match=fragment):
+        _keras_vocabulary(tmp_path, DataConfig(source="keras", num_words=100, maxlen=20))
+
+
+def test_status_lines_stay_one_line(capsys):
+    from toolkit.progress import log
+
+    log("run folder: exports/two\nlines\x1b[31m")
+    assert capsys.readouterr().err == "run folder: exports/two\\nlines\\x1b[31m\n"
+
+
 # --- the real reviews --------------------------------------------------------------------------
 @pytest.mark.slow
 def test_real_tarball_has_25000_reviews_per_split(real_tarball, real_cache):

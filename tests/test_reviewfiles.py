@@ -13,9 +13,9 @@ def test_csv_takes_the_review_column_and_cells_of_any_length(tmp_path):
     long_review = "word " * 60_000  # 300 KB, over the csv module's default cell limit of 128 KB
     path = tmp_path / "reviews.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([["id", "Review"], ["1", "short one"], ["2", long_review], ["3", "  "]])
+        csv.writer(f).writerows([["id", "Review"], ["1", "short one"], ["2", long_review]])
     limit = csv.field_size_limit()
-    assert read_reviews_file(path) == ["short one", long_review]  # the blank review is skipped
+    assert read_reviews_file(path) == ["short one", long_review]
     assert csv.field_size_limit() == limit  # the process-wide limit is left as it was
 
 
@@ -31,3 +31,99 @@ def test_jsonl_and_txt(tmp_path):
     empty.write_text("\n \n", encoding="utf-8")
     with pytest.raises(PredictError, match="holds no reviews"):
         read_reviews_file(empty)
+
+
+def test_a_jsonl_line_nested_100000_deep_is_an_error_naming_the_line(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    path.write_text(json.dumps("fine") + "\n" + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(PredictError, match=r"deep.jsonl:2: JSON nested too deeply"):  # was a RecursionError
+        read_reviews_file(path)
+    path.write_text(json.dumps({"text": "ok", "extra": json.loads("[" * 500 + "]" * 500)}) + "\n", encoding="utf-8")
+    assert read_reviews_file(path) == ["ok"]  # deep but parseable elsewhere in the object: the review counts
+
+
+def test_an_empty_jsonl_entry_is_an_error_naming_its_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    for empty in ("", "  ", "\n"):
+        for entry in (empty, {"text": empty}):
+            path.write_text(json.dumps("one") + "\n\n" + json.dumps(entry) + "\n", encoding="utf-8")
+            with pytest.raises(PredictError, match=r"r.jsonl:3: the review is empty"):  # was dropped or kept
+                read_reviews_file(path)
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def test_a_csv_without_a_text_column_is_an_error_listing_its_columns(tmp_path):
+    path = _write_csv(tmp_path / "r.csv", [["id", "body"], ["1", "great film"], ["2", "awful"]])
+    with pytest.raises(PredictError) as caught:  # it classified the header and the ids
+        read_reviews_file(path)
+    message = str(caught.value)
+    assert "r.csv:1: no 'text' or 'review' column" in message and "'id', 'body'" in message
+    assert "text or review" in message
+    # a header-less file: its first review is shown cut short, never taken as a header nor as data
+    path = _write_csv(tmp_path / "r.csv", [["a very long first review " * 10], ["second"]])
+    with pytest.raises(
+        PredictError, match=r"r.csv:1: no 'text' or 'review' column .*'a very long first review a.*\.\.\.'"
+    ):
+        read_reviews_file(path)
+
+
+def test_csv_rows_line_up_with_the_output_or_are_errors_naming_their_line(tmp_path):
+    rows = [["id", "text"], ["1", "two\nlines"], [], ["2", "fine"]]
+    path = _write_csv(tmp_path / "r.csv", rows)
+    assert read_reviews_file(path) == ["two\nlines", "fine"]  # blank lines separate rows, as in .txt
+    for bad, message in (
+        (["3", ""], r"r.csv:6: the review is empty"),
+        (["3", "   "], r"r.csv:6: the review is empty"),
+        (["3"], r"r.csv:6: the row has 1 cell\(s\), no 'text' cell"),
+    ):
+        _write_csv(path, [*rows, bad, ["4", "after"]])  # line 6: the quoted cell of row 1 spans two lines
+        with pytest.raises(PredictError, match=message):  # the row vanished: --json no longer lined up
+            read_reviews_file(path)
+
+
+class EndlessStream:
+    """stdin that never ends (``yes | toolkit predict``): serves any bounded read, refuses an unbounded one."""
+
+    def __init__(self):
+        self.served = 0
+
+    def read(self, size=-1):
+        assert size is not None and size >= 0, "an unbounded read of an endless stream"
+        self.served += size
+        return b"y\n" * (size // 2) + b"y" * (size % 2)
+
+
+def test_stdin_is_read_in_chunks_and_bounded_like_a_file(monkeypatch):
+    from toolkit import reviewfiles
+    from toolkit.reviewfiles import read_stdin
+
+    monkeypatch.setattr(reviewfiles, "MAX_FILE_BYTES", 3_000_000)
+    stream = EndlessStream()
+    with pytest.raises(PredictError, match="stdin holds more than 3 MB"):
+        read_stdin(stream)
+    assert stream.served == 3_000_001  # one byte past the bound, not a byte more
+    small = __import__("io").BytesIO(b"\xef\xbb\xbfone\r\n\n two \n")
+    assert read_stdin(small) == ["one", " two "]
+
+
+def test_predict_from_an_endless_stdin_is_a_one_line_error(monkeypatch, capsys):
+    """Through the CLI (the reviews are read before the export is opened): it read stdin to its end."""
+    import sys
+    from types import SimpleNamespace
+
+    from toolkit import reviewfiles
+    from toolkit.cli import main
+
+    monkeypatch.setattr(reviewfiles, "MAX_FILE_BYTES", 2_000_000)
+    monkeypatch.setattr(sys, "stdin", SimpleNamespace(buffer=EndlessStream(), isatty=lambda: False))
+    capsys.readouterr()
+    assert main(["predict", "no-export", "--file", "-"]) == 1
+    assert (
+        capsys.readouterr().err
+        == "toolkit: error: stdin holds more than 2 MB of reviews: split it into smaller files\n"
+    )

@@ -15,7 +15,7 @@ from . import __version__
 from .cli_bench import add_bench_parser
 from .commands import cmd_evaluate, cmd_export, cmd_predict, cmd_run, cmd_train, cmd_verify
 from .config import DEFAULT_OPSET, MAX_THREADS, OPSETS, PREDICT_VARIANTS, QUANTIZATIONS, SPLITS, TrainConfig
-from .errors import ToolkitError
+from .errors import ToolkitError, one_line
 from .files import describe
 from .flags import Parser, add_cluster_flags, add_data_flags, add_tolerance_flags, add_training_flags, int_at_least
 
@@ -199,7 +199,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _fail(message: str, status: int) -> int:
-    print(f"{PROG}: {message}", file=sys.stderr)
+    """Print ``toolkit: MESSAGE`` as one line: a path or name holding a newline or another control
+    character is shown escaped (``\\n``) and cannot split it."""
+    print(f"{PROG}: {one_line(message)}", file=sys.stderr)
     return status
 
 

@@ -11,9 +11,9 @@ import json
 import sys
 
 from .config import ClusterConfig, DataConfig, ExportConfig, JobConfig, Tolerances, TrainConfig, VerifyConfig
-from .errors import PredictError
+from .errors import PredictError, one_line
 from .reports import parity_table, run_summary
-from .reviewfiles import read_lines, read_reviews_file
+from .reviewfiles import read_reviews_file, read_stdin
 from .rundir import read_run
 
 
@@ -40,7 +40,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _print_trained(result) -> None:
     test = result.metrics["test"]
-    print(f"{result.run_dir}\ttest accuracy {test['accuracy']:.4f}\ttest loss {test['loss']:.4f}")
+    print(f"{one_line(result.run_dir)}\ttest accuracy {test['accuracy']:.4f}\ttest loss {test['loss']:.4f}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -48,7 +48,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     job, tol = job_from_args(args), tolerances(args)  # every flag checked before hours of training
     result = run_job(job, tol, on_trained=_print_trained)
-    print(run_summary(result.run_dir, result.export_dir, result.report))
+    summary = run_summary(result.run_dir, result.export_dir, result.report)
+    for path in (result.run_dir, result.export_dir):  # a newline in a path must not split its row
+        summary = summary.replace(str(path), one_line(path))
+    print(summary)
     return 0 if result.passed else 1
 
 
@@ -72,7 +75,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     cfg = config_from_args(ExportConfig, args, quantize=tuple(args.quantize))
     result = export_run(args.run, cfg)
     for variant, name in result.files.items():
-        print(f"{result.path / name}\t{variant}\t{result.sizes[variant] / 1e6:.2f} MB")
+        print(f"{one_line(result.path / name)}\t{variant}\t{result.sizes[variant] / 1e6:.2f} MB")
     return 0
 
 
@@ -81,7 +84,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(VerifyConfig, args, data_path=args.data, run_dir=args.run, tolerances=tolerances(args))
     report = verify_export(args.export, cfg)
-    print(json.dumps(report, indent=2) if args.json else parity_table(report))
+    print(json.dumps(report, indent=2) if args.json else parity_table({**report, "export": one_line(report["export"])}))
     return 0 if report["passed"] else 1
 
 
@@ -106,13 +109,7 @@ def _texts(args: argparse.Namespace) -> list[str]:
     if args.texts:
         return args.texts
     if args.file == "-" or not sys.stdin.isatty():
-        try:
-            texts = read_lines(sys.stdin.buffer.read().decode("utf-8-sig"))
-        except UnicodeDecodeError:
-            raise PredictError("stdin is not UTF-8 text") from None
-        if not texts:
-            raise PredictError("no reviews on stdin")
-        return texts
+        return read_stdin()  # bounded like a file: an endless stream is an error, not all of memory
     raise PredictError("no reviews: pass them as arguments, with --file FILE, or on stdin")
 
 

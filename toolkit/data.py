@@ -158,7 +158,16 @@ def _read_cache(path: Path) -> Optional[ImdbData]:
             train = Split(z["x_train"], z["y_train"], z["ids_train"])
             test = Split(z["x_test"], z["y_test"], z["ids_test"])
             return ImdbData(train, test, vocab, "", meta["source_sha256"], meta["invalid_utf8"], from_cache=True)
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, VocabularyError) as exc:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        EOFError,
+        RecursionError,
+        zipfile.BadZipFile,
+        VocabularyError,
+    ) as exc:
         log(f"warning: ignoring unreadable cache file {path} ({exc}); rebuilding it from the reviews")
         return None
 
@@ -194,7 +203,12 @@ def _keras_vocabulary(home: Path, cfg: DataConfig) -> Optional[Vocabulary]:
     if not index_file.is_file():
         log(f"note: {index_file} not found; the run will have no vocab.json (raw-text prediction needs one)")
         return None
-    ranks = json.loads(index_file.read_text(encoding="utf-8"))
+    try:  # someone else's file: a table of word -> whole-number rank, or a one-line error
+        ranks = json.loads(index_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise DataError(f"{index_file} is not a readable word index ({type(exc).__name__}): delete it") from None
+    if not isinstance(ranks, dict) or not all(isinstance(r, int) and not isinstance(r, bool) for r in ranks.values()):
+        raise DataError(f"{index_file} is not a table of words and whole-number ranks: delete it")
     words = [""] * (cfg.num_words - 3)  # id 3 is never used by keras (ranks start at 1)
     for word, rank in ranks.items():
         if 1 <= rank <= cfg.num_words - 4:

@@ -8,6 +8,8 @@ wraps another library's exception keeps its first line (:func:`first_line`) and 
 the workers' error as its ``__cause__`` (the only place a worker's stack survives).
 """
 
+import re
+
 
 class ToolkitError(Exception):
     """A problem with the user's input or environment; the message says what to do."""
@@ -15,9 +17,13 @@ class ToolkitError(Exception):
 
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type's name when it has none), for one-line
-    errors that wrap another library's multi-line ones."""
-    text = str(exc).strip()
+    errors that wrap another library's multi-line ones; terminal colour codes (Ray colours its actor
+    names) are dropped."""
+    text = ANSI.sub("", str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # CSI sequences: colours, cursor moves
 
 
 # --- inputs -----------------------------------------------------------------------------------------
@@ -86,3 +92,40 @@ class LabelDisagreement(ParityError):
 
 class NonFiniteProbabilities(ParityError):
     """Keras or ONNX gave NaN or infinite probabilities: the model is broken, whatever the differences."""
+
+
+# --- showing untrusted text in one line -------------------------------------------------------------
+def one_line(text: object) -> str:
+    """``text`` (a message, a path) with every character that could end or hide a line escaped as
+    Python writes it (``\\n``, ``\\x1b``, ``\\u2028``): control and format characters (Unicode Cc, Cf),
+    line and paragraph separators (Zl, Zp) and the lone surrogates a file name that is not UTF-8 decodes
+    to (Cs: printing one would fail). A path or run name holding a newline then cannot split an error or
+    a result line, nor an ANSI code recolour the terminal."""
+    import unicodedata
+
+    text = str(text)
+    if text.isprintable() and text.isascii():  # the usual case, fast
+        return text
+    out = []
+    for c in text:
+        if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+            out.append(repr(c)[1:-1])  # such a character is never printable: repr escapes it
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether lists and dicts nest more than ``limit`` deep in ``value`` (parsed JSON from someone else's
+    file), found without recursion. Python's ``json`` parses about 1,000 levels and fails with a
+    RecursionError beyond; a value nested just under that parses, but writing it back (a checksum, an
+    error's repr) may fail: readers refuse more nesting than their files ever have."""
+    containers = (dict, list)
+    stack = [(value, 1)] if isinstance(value, containers) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, containers))
+    return False

@@ -18,13 +18,17 @@ from .config import (
     Tolerances,
     TrainConfig,
 )
+from .errors import one_line
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (``toolkit train: error: ... (see --help)``), exit 2."""
+    """argparse, but a usage error is one line, exit 2: ``toolkit: error: ... (see 'toolkit train --help')``,
+    the same prefix as every other error (argparse's own would be ``toolkit train: error:``), with the
+    user's arguments escaped (:func:`one_line`) so that a newline in one cannot split the line."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        tool = self.prog.split(" ")[0]  # "toolkit" for every subcommand's parser ("toolkit bench infer")
+        self.exit(2, f"{tool}: error: {one_line(message)} (see '{self.prog} --help')\n")
 
 
 # --- argument types ---------------------------------------------------------------------------------

@@ -5,9 +5,13 @@ from __future__ import annotations
 import sys
 import time
 
+from .errors import one_line
+
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A status line on stderr; a path in it that holds a newline or a control character is shown
+    escaped (``errors.one_line``), so a line stays one line."""
+    print(one_line(message), file=sys.stderr, flush=True)
 
 
 class Progress:

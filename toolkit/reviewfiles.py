@@ -1,8 +1,11 @@
 """Reading reviews to classify: files (``.txt`` one per line, ``.jsonl``, ``.csv``) and stdin text.
 
 Only ``\n`` (and ``\r\n``) end a line: a review may hold U+2028, form feeds and other characters that
-``str.splitlines`` would split at. Files are untrusted: regular files only, at most
-``MAX_FILE_BYTES``, UTF-8.
+``str.splitlines`` would split at. Files and stdin are untrusted: regular files only, at most
+``MAX_FILE_BYTES`` read from either (stdin in chunks: an endless stream is cut off, not swallowed),
+UTF-8. Blank lines separate reviews in every format and are skipped; anything else is one review, in
+order, or an error naming ``FILE:LINE``: no review is dropped or made up, so predict's output has one
+entry per non-blank line (``.txt``, ``.jsonl``, stdin) or per data row (``.csv``).
 """
 
 from __future__ import annotations
@@ -11,17 +14,22 @@ import csv
 import io
 import json
 import os
+import sys
 from pathlib import Path
+from typing import BinaryIO, Optional
 
 from .errors import PredictError
 
 TEXT_KEYS = ("text", "review")
-MAX_FILE_BYTES = 1_000_000_000  # a file of reviews is read whole
+MAX_FILE_BYTES = 1_000_000_000  # a file of reviews (or stdin) is read whole, up to this
+CHUNK_BYTES = 1 << 20
 
 
 def read_reviews_file(path: str | os.PathLike) -> list[str]:
     """Reviews from ``.txt`` (one per line, blank lines skipped), ``.jsonl`` (a string or an object with
-    "text"/"review" per line) or ``.csv`` (a "text"/"review" column, else the first column)."""
+    "text"/"review" per line, blank lines skipped) or ``.csv`` (a "text"/"review" column, named in the
+    header; blank lines skipped). An empty review, a CSV row without the column or a CSV without such a
+    column is an error naming the line."""
     path = Path(path)
     if not path.exists():
         raise PredictError(f"{path} does not exist")
@@ -30,15 +38,13 @@ def read_reviews_file(path: str | os.PathLike) -> list[str]:
     if not path.is_file():  # a FIFO, a device such as /dev/zero: reading could block or never end
         raise PredictError(f"{path} is not a regular file: pass a .txt, .jsonl or .csv file, or '-' for stdin")
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise PredictError(
-            f"{path} is {path.stat().st_size / 1e6:,.0f} MB, more than {MAX_FILE_BYTES // 10**6:,} MB: split it"
-        )
+        raise PredictError(f"{path} is {path.stat().st_size / 1e6:,.0f} MB, more than {_mb(MAX_FILE_BYTES)}: split it")
     try:
-        content = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PredictError(f"{path} is not UTF-8 text (byte {exc.start}): convert it, e.g. iconv -t UTF-8") from None
+        with open(path, "rb") as f:  # bounded too: a file may grow after its size was checked
+            data = _read_bounded(f, str(path))
     except OSError as exc:
         raise PredictError(f"cannot read {path}: {exc.strerror or exc}") from None
+    content = _decode(data, str(path))
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         reviews = _from_jsonl(content, path)
@@ -49,6 +55,41 @@ def read_reviews_file(path: str | os.PathLike) -> list[str]:
     if not reviews:
         raise PredictError(f"{path} holds no reviews")
     return reviews
+
+
+def read_stdin(stream: Optional[BinaryIO] = None) -> list[str]:
+    """Reviews from stdin (``stream``), one per line as in a ``.txt`` file, blank lines skipped. At most
+    ``MAX_FILE_BYTES`` are read, a chunk at a time: a longer (or endless) stream is an error."""
+    stream = sys.stdin.buffer if stream is None else stream
+    reviews = read_lines(_decode(_read_bounded(stream, "stdin"), "stdin"))
+    if not reviews:
+        raise PredictError("no reviews on stdin")
+    return reviews
+
+
+def _read_bounded(stream: BinaryIO, name: str) -> bytes:
+    """All of ``stream``, reading at most ``MAX_FILE_BYTES`` + 1 bytes: one more is an error."""
+    limit = MAX_FILE_BYTES
+    chunks, size = [], 0
+    while True:
+        chunk = stream.read(min(CHUNK_BYTES, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise PredictError(f"{name} holds more than {_mb(limit)} of reviews: split it into smaller files")
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PredictError(f"{name} is not UTF-8 text (byte {exc.start}): convert it, e.g. iconv -t UTF-8") from None
+
+
+def _mb(n: int) -> str:
+    return f"{n // 10**6:,} MB" if n >= 10**6 else f"{n:,} bytes"
 
 
 def read_lines(content: str) -> list[str]:
@@ -64,16 +105,22 @@ def _lines(content: str) -> list[str]:
 def _from_jsonl(content: str, path: Path) -> list[str]:
     reviews = []
     for n, line in enumerate(_lines(content), 1):
-        if not line.strip():
+        if not line.strip():  # blank lines separate entries, as in a .txt file
             continue
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             raise PredictError(f"{path}:{n}: not JSON ({exc.msg})") from None
+        except RecursionError:  # '[[[[...' 100,000 deep: the parser gives up at about 1,000
+            raise PredictError(
+                f"{path}:{n}: JSON nested too deeply: expected a string or an object with a 'text' field"
+            ) from None
         if isinstance(item, dict):
             item = next((item[k] for k in TEXT_KEYS if k in item), None)
         if not isinstance(item, str):
             raise PredictError(f"{path}:{n}: expected a string or an object with a 'text' field")
+        if not item.strip():
+            raise PredictError(f"{path}:{n}: the review is empty (nothing to classify): remove the line")
         reviews.append(item)
     return reviews
 
@@ -81,16 +128,36 @@ def _from_jsonl(content: str, path: Path) -> list[str]:
 def _from_csv(content: str, path: Path) -> list[str]:
     previous = csv.field_size_limit()
     csv.field_size_limit(max(previous, len(content)))  # a cell may hold a long review (the default: 128 KB)
+    reader = csv.reader(io.StringIO(content))
     try:
-        rows = list(csv.reader(io.StringIO(content)))
+        return _csv_reviews(reader, path)
     except csv.Error as exc:
-        raise PredictError(f"{path}: not valid CSV ({exc})") from None
+        raise PredictError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
     finally:
         csv.field_size_limit(previous)
-    if not rows:
+
+
+def _csv_reviews(reader, path: Path) -> list[str]:
+    header = next(reader, None)
+    if header is None:
         return []
-    header = [h.strip().lower() for h in rows[0]]
-    column = next((header.index(k) for k in TEXT_KEYS if k in header), None)
-    body = rows[1:] if column is not None else rows
-    column = column or 0
-    return [row[column] for row in body if len(row) > column and row[column].strip()]
+    names = [h.strip().lower() for h in header]
+    column = next((names.index(k) for k in TEXT_KEYS if k in names), None)
+    if column is None:  # never guess: the first column may be an id, the first row a review
+        shown = ", ".join(repr(h[:40] + ("..." if len(h) > 40 else "")) for h in header[:10])
+        more = f" and {len(header) - 10} more" if len(header) > 10 else ""
+        raise PredictError(
+            f"{path}:{reader.line_num}: no 'text' or 'review' column in the header (its columns: {shown}{more}): "
+            "the first row must name the reviews' column text or review"
+        )
+    reviews, last = [], reader.line_num
+    for row in reader:
+        line, last = last + 1, reader.line_num  # a quoted cell may span lines: the row starts here
+        if not row:  # a blank line separates rows, as in a .txt file
+            continue
+        if len(row) <= column:
+            raise PredictError(f"{path}:{line}: the row has {len(row)} cell(s), no {header[column].strip()!r} cell")
+        if not row[column].strip():
+            raise PredictError(f"{path}:{line}: the review is empty (nothing to classify): remove the row")
+        reviews.append(row[column])
+    return reviews

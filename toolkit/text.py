@@ -34,7 +34,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import VocabularyError
+from .errors import VocabularyError, nested_deeper_than
 from .files import atomic_write_text
 
 PAD_ID = 0
@@ -151,6 +151,10 @@ class Vocabulary:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise VocabularyError(f"not valid JSON ({exc})") from None
+        except RecursionError:  # '[[[[...' 100,000 deep: the parser gives up
+            raise VocabularyError(_TOO_DEEP) from None
+        if nested_deeper_than(data, 8):  # a vocabulary is 2 deep; the checksum of a field 900 deep would fail
+            raise VocabularyError(_TOO_DEEP)
         if not isinstance(data, dict) or data.get("format") != VOCAB_FORMAT:
             raise VocabularyError("not a toolkit vocabulary file")
         if data.get("format_version") != VOCAB_FORMAT_VERSION or data.get("tokenizer_version") not in TOKENIZERS:
@@ -188,6 +192,9 @@ class Vocabulary:
             return cls.from_json(text)
         except VocabularyError as exc:
             raise VocabularyError(f"{path}: {exc}") from None
+
+
+_TOO_DEEP = "not a toolkit vocabulary file (its JSON is nested too deeply)"
 
 
 def _content_sha256(spec: dict) -> str:

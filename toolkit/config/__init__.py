@@ -9,6 +9,7 @@ midway) and round-trip through plain dicts (``to_dict`` / ``from_dict``), which 
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 import typing
 from typing import Any, TypeVar
 
@@ -94,8 +95,16 @@ def from_dict(cls: type[C], data: dict) -> C:
     kwargs = {k: v for k, v in data.items() if k in names}
     for name, value in kwargs.items():
         if not _has_type(value, hints[name]):
-            raise ConfigError(f"{cls.__name__}.{name} must be {_type_name(hints[name])}, got {value!r}")
+            raise ConfigError(f"{cls.__name__}.{name} must be {_type_name(hints[name])}, got {_shown(value)}")
     return cls(**kwargs)
+
+
+def _shown(value: Any) -> str:
+    """A value from someone else's file, for an error: its repr cut short (a string of a gigabyte or a
+    list nested 900 deep would make the one-line error huge, or fail with a RecursionError)."""
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = 80
+    return r.repr(value)
 
 
 def _options(hint: Any) -> tuple:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
@@ -32,6 +33,12 @@ def default_cache_dir() -> str:
         return os.environ["TOOLKIT_CACHE"]
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return str(Path(base) / "toolkit")
+
+
+# Characters a run name may not hold (Unicode categories): control and format characters (a newline,
+# an ANSI escape, a right-to-left override), lone surrogates (argv bytes that are not UTF-8), line and
+# paragraph separators. Each would split or disguise the one line that names the run.
+UNPRINTABLE_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def default_run_name() -> str:
@@ -132,6 +139,12 @@ class TrainConfig:
             _require(
                 bool(self.run_name) and "/" not in self.run_name and not self.run_name.startswith("."),
                 f"run name {self.run_name!r} must be a plain folder name (no '/', not starting with '.')",
+            )
+            bad = next((c for c in self.run_name if unicodedata.category(c) in UNPRINTABLE_IN_NAMES), None)
+            _require(
+                bad is None,
+                f"run name {self.run_name!r} holds the control character {bad!r}: a run name is shown in one "
+                "line (the result line, errors), leave it out",
             )
 
 
