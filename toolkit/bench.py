@@ -17,13 +17,14 @@ from typing import Optional
 
 import numpy as np
 
+from . import __version__
 from .batching import lengths
 from .bench_backends import Backend, Workload, run_in_child
 from .config import InferBenchConfig
 from .contract import TEXT_FILES, VARIANT_FILES
 from .data import load_imdb
 from .errors import BenchError, WriteError
-from .files import atomic_write_text, check_can_write
+from .files import Target, atomic_write_text, check_file_target
 from .progress import log
 from .rundir import Run
 from .runtime import open_export, variable_length
@@ -31,20 +32,34 @@ from .sources import raw_reviews
 from .verify import matching_run
 
 
-def check_out(out: Optional[str]) -> None:
-    """The figures' file must be writable before minutes of measuring depend on it."""
-    if out:
-        if Path(out).is_dir():
-            raise BenchError(f"--out {out} is a folder: name a file for the figures")
-        try:
-            check_can_write(Path(out).resolve().parent, Path(out).name)
-        except WriteError as exc:
-            raise BenchError(f"--out {out}: {exc}") from None
+def check_out(out: Optional[str], overwrite: bool = False) -> Optional[Target]:
+    """The figures' file must be writable before minutes of measuring depend on it; an existing file is
+    replaced only with ``overwrite`` and only if it holds a toolkit benchmark's figures. Returns what
+    was checked, for :func:`write_figures`."""
+    if not out:
+        return None
+    try:
+        return check_file_target(Path(out), overwrite, is_toolkit_figures, "--out")
+    except WriteError as exc:
+        raise BenchError(str(exc)) from None
 
 
-def write_figures(out: Optional[str], report: dict) -> None:
+def is_toolkit_figures(path: Path) -> bool:
+    """A JSON file of figures that a toolkit benchmark wrote (it names the benchmark and the toolkit version)."""
+    try:
+        if path.stat().st_size > 100_000_000:
+            return False
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(report, dict) and "toolkit_version" in report and "benchmark" in report
+
+
+def write_figures(out: Optional[str], report: dict, target: Optional[Target] = None) -> None:
+    """The figures, onto exactly what :func:`check_out` checked (a file that appeared meanwhile is not
+    replaced)."""
     if out:
-        atomic_write_text(Path(out), json.dumps(report, indent=2))
+        atomic_write_text(Path(out), json.dumps({"toolkit_version": __version__, **report}, indent=2), target)
 
 
 def machine() -> str:
@@ -55,7 +70,7 @@ def bench_infer(export_dir: str, cfg: InferBenchConfig = InferBenchConfig()) -> 
     """Keras vs every onnxruntime variant of the export (at each intra-op thread count in
     ``cfg.threads``; 0 = onnxruntime's default) on ``cfg.reviews`` real test reviews; returns and
     writes the figures."""
-    check_out(cfg.out)
+    figures = check_out(cfg.out, cfg.overwrite)
     if cfg.litert:
         try:
             import ai_edge_litert  # noqa: F401  (only checked here; the child process runs it)
@@ -88,7 +103,7 @@ def bench_infer(export_dir: str, cfg: InferBenchConfig = InferBenchConfig()) -> 
     for figures in report["backends"].values():
         for bs, row in figures["batch"].items():
             row["ratio_to_keras"] = round(row["reviews_per_second"] / keras[bs]["reviews_per_second"], 3)
-    write_figures(cfg.out, report)
+    write_figures(cfg.out, report, figures)
     return report
 
 

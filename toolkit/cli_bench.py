@@ -6,6 +6,7 @@ import argparse
 
 from .commands import config_from_args
 from .config import DataConfig, InferBenchConfig, ScalingBenchConfig, TrainBenchConfig
+from .errors import one_line
 from .flags import (
     Parser,
     add_gpus_per_worker,
@@ -54,6 +55,11 @@ def add_bench_parser(sub) -> None:
 
 def _add_out(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--out", metavar="FILE", default=default, help=f"JSON file for the figures (default {default})")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out file written by a toolkit benchmark (any other file is refused)",
+    )
 
 
 def _add_infer(bench) -> None:
@@ -216,7 +222,7 @@ def cmd_bench_infer(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(InferBenchConfig, args)
     print(infer_table(bench_infer(args.export, cfg)))
-    print(f"figures: {args.out}")
+    print(f"figures: {one_line(args.out)}")
     return 0
 
 
@@ -226,7 +232,7 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     data_cfg = config_from_args(DataConfig, args, path=args.data)
     cfg = config_from_args(TrainBenchConfig, args)
     print(train_table(bench_train(data_cfg, cfg)))
-    print(f"figures: {args.out}")
+    print(f"figures: {one_line(args.out)}")
     return 0
 
 
@@ -236,5 +242,5 @@ def cmd_bench_scaling(args: argparse.Namespace) -> int:
     data_cfg = None if args.step_ms is not None else config_from_args(DataConfig, args, path=args.data)
     cfg = config_from_args(ScalingBenchConfig, args)
     print(scaling_table_text(bench_scaling(data_cfg, cfg)))
-    print(f"figures: {args.out}")
+    print(f"figures: {one_line(args.out)}")
     return 0

@@ -4,13 +4,13 @@ histogram on a log scale; Keras vs ONNX probabilities) and the tables the CLI pr
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from .contract import REPORT_JSON, REPORT_MD, REPORT_PNG
-from .files import atomic_write_text
+from .files import atomic_write_files
 from .rundir import read_run
 
 
@@ -18,10 +18,19 @@ def pass_fail(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
 
 
-def write_reports(folder: Path, report: dict, keras_p: np.ndarray, onnx_p: np.ndarray) -> None:
-    atomic_write_text(folder / REPORT_JSON, json.dumps(report, indent=2))
-    atomic_write_text(folder / REPORT_MD, markdown(report))
-    plot(folder / REPORT_PNG, keras_p, onnx_p)
+def write_reports(
+    folder: Path, report: dict, keras_p: np.ndarray, onnx_p: np.ndarray, extra: Optional[dict] = None
+) -> None:
+    """parity.json, parity.md and parity.png (and ``extra`` ``{name: text}``, the model card) as one set:
+    all are written to temporary files first and renamed into place only when every one is complete,
+    so a full disk leaves the reports that were there before, not a mix (the error names the file)."""
+    files = {
+        folder / REPORT_JSON: json.dumps(report, indent=2).encode("utf-8"),
+        folder / REPORT_MD: markdown(report).encode("utf-8"),
+        folder / REPORT_PNG: lambda path: plot(path, keras_p, onnx_p),
+        **{folder / name: text.encode("utf-8") for name, text in (extra or {}).items()},
+    }
+    atomic_write_files(files)
 
 
 def markdown(report: dict) -> str:
@@ -84,10 +93,10 @@ def plot(path: Path, keras_p: np.ndarray, onnx_p: np.ndarray) -> None:
     right.set_ylabel("ONNX (fp32) probability")
     right.set_title("Keras vs ONNX")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        fig.savefig(path, dpi=110, format="png")
+    finally:
+        plt.close(fig)
 
 
 def parity_table(report: dict) -> str:

@@ -19,9 +19,11 @@ from typing import Callable, Optional
 from . import __version__
 from .config import DataConfig, ModelConfig, from_dict, to_dict
 from .contract import CONFIG_FILE, EXPORT_FILES, KERAS_FILE, METRICS_FILE, ONNX_FILE, RUN_FILES, VOCAB_FILE
-from .errors import RunError, WriteError
-from .files import atomic_write_text, check_target, describe, staged_folder
+from .errors import RunError, WriteError, nested_deeper_than
+from .files import Target, atomic_write_text, check_target, describe, staged_folder
 from .text import Vocabulary
+
+EXPORT_DIR = "onnx"  # a run's default export folder, inside it (toolkit export RUN)
 
 
 def is_toolkit_export(path: Path) -> bool:
@@ -47,21 +49,22 @@ def is_toolkit_run(path: Path) -> bool:
     if not path.is_dir() or path.is_symlink():
         return False
     names = {p.name for p in path.iterdir()}
-    if not names <= set(RUN_FILES) | {"onnx"} or KERAS_FILE not in names:
+    if not names <= set(RUN_FILES) | {EXPORT_DIR} or KERAS_FILE not in names:
         return False
-    if "onnx" in names and not is_toolkit_export(path / "onnx"):
+    if EXPORT_DIR in names and not is_toolkit_export(path / EXPORT_DIR):
         return False
     try:
         return "toolkit_version" in json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, RecursionError):
         return False
 
 
-def check_writable(path: Path, overwrite: bool) -> None:
+def check_writable(path: Path, overwrite: bool) -> Target:
     """Fail before any training if the run folder cannot be written: it exists (without
-    ``overwrite``), it is not a run folder of ours (never replaced), or its folder takes no files."""
+    ``overwrite``), it is not a run folder of ours (never replaced), or its folder takes no files.
+    Returns what was checked (``files.Target``)."""
     try:
-        check_target(path, overwrite, is_toolkit_run, "run folder", "--run-name or --exports-dir")
+        return check_target(path, overwrite, is_toolkit_run, "run folder", "--run-name or --exports-dir")
     except WriteError as exc:
         raise RunError(str(exc)) from None
 
@@ -75,8 +78,8 @@ def write_run(
     overwrite: bool = False,
 ) -> Path:
     """Write a complete run folder at ``path`` atomically (staging folder, then rename)."""
-    check_writable(path, overwrite)
-    with staged_folder(path) as stage:
+    target = check_writable(path, overwrite)
+    with staged_folder(path, target, is_toolkit_run, (*RUN_FILES, EXPORT_DIR)) as stage:
         save_model(stage / KERAS_FILE)
         if vocabulary is not None:
             vocabulary.save(stage / VOCAB_FILE)
@@ -85,16 +88,18 @@ def write_run(
     return path
 
 
-def rescue(save_model: Callable[[Path], None], exc: OSError, path: Path) -> RunError:
-    """The run folder could not be written (disk full, permissions): save the finished model in the
-    system's temporary folder so the work is not lost, and say where in the error."""
+def rescue(save_model: Callable[[Path], None], exc: Exception, path: Path) -> RunError:
+    """The run folder could not be written (disk full, permissions, a folder that appeared there while
+    training): save the finished model in the system's temporary folder so the work is not lost, and
+    say where in the error."""
     try:
         spare = Path(tempfile.mkdtemp(prefix="toolkit-rescued-")) / KERAS_FILE
         save_model(spare)
         kept = f"the trained model is saved in {spare}"
     except Exception as second:  # the rescue itself failed: say so, the first error matters most
         kept = f"saving it elsewhere failed too ({second})"
-    return RunError(f"could not write the run folder {path}: {describe(exc)}; {kept}")
+    reason = describe(exc) if isinstance(exc, OSError) else str(exc)
+    return RunError(f"could not write the run folder {path}: {reason}; {kept}")
 
 
 @dataclass(frozen=True)
@@ -131,9 +136,17 @@ def _read_table(path: Path, name: str) -> dict:
         table = json.loads((path / name).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RunError(f"{path} is not a complete run folder ({exc}): train it again with 'toolkit train'") from None
+    except RecursionError:  # '[[[[...' 100,000 deep: the parser gives up
+        table = _TOO_DEEP
+    if table is _TOO_DEEP or nested_deeper_than(table, MAX_NESTING):  # deep but parsed: json.dumps would fail
+        raise RunError(f"{path / name} is nested too deeply to be a toolkit run's file: train the run again")
     if not isinstance(table, dict):
         raise RunError(f"{path / name} holds {type(table).__name__}, not a table of settings: train the run again")
     return table
+
+
+MAX_NESTING = 32  # a run's config.json and metrics.json are 3 deep
+_TOO_DEEP = object()
 
 
 def read_run(path: str | os.PathLike) -> Run:

@@ -19,7 +19,7 @@ from . import __version__
 from ._tf import keras, tf
 from .config import JobConfig, to_dict
 from .data import ImdbData
-from .errors import TrainingDiverged
+from .errors import RunError, TrainingDiverged, WriteError
 from .evaluation import evaluate_split
 from .job import TrainResult, prepare
 from .model import compiled_model
@@ -167,7 +167,7 @@ def finish_run(model: keras.Model, data: ImdbData, job: JobConfig, history: list
 
     try:
         path = write_run(job.run_dir, save, data.vocabulary, config, metrics, job.train.overwrite)
-    except OSError as exc:  # disk full, permissions changed during training: keep the model somewhere
+    except (OSError, WriteError, RunError) as exc:  # disk full, a folder appeared there: keep the model
         raise rescue(save, exc, job.run_dir) from None
     log(f"run folder: {path}")
     return TrainResult(path, metrics)

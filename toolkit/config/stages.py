@@ -82,6 +82,7 @@ class InferBenchConfig:
     threads: tuple[int, ...] = (0,)  # onnxruntime intra-op threads to measure; 0: one per core
     litert: bool = False  # also measure the same weights through TFLiteConverter and ai-edge-litert
     out: Optional[str] = None  # a JSON file for the figures; None: none
+    overwrite: bool = False  # replace an earlier figures file of the toolkit's at ``out``
     DEFAULT_OUT: ClassVar[str] = "bench-infer.json"  # the CLI's --out
 
     def __post_init__(self) -> None:
@@ -105,6 +106,7 @@ class TrainBenchConfig:
     batch_size: int = TrainConfig.batch_size
     gpus_per_worker: float = 0
     out: Optional[str] = None  # a JSON file for the figures; None: none
+    overwrite: bool = False  # replace an earlier figures file of the toolkit's at ``out``
     DEFAULT_OUT: ClassVar[str] = "bench-train.json"  # the CLI's --out
 
     def __post_init__(self) -> None:
@@ -126,6 +128,7 @@ class ScalingBenchConfig:
     gpus: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     gbps: tuple[float, ...] = (25.0, 100.0)  # inter-node bandwidths
     out: Optional[str] = None  # a JSON file for the figures; None: none
+    overwrite: bool = False  # replace an earlier figures file of the toolkit's at ``out``
     DEFAULT_OUT: ClassVar[str] = "bench-scaling.json"  # the CLI's --out
 
     def __post_init__(self) -> None:
