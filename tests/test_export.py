@@ -84,6 +84,19 @@ def test_export_folder_graph_and_metadata(exported, trained_run):
     assert "token_ids" in (folder / "README.md").read_text()
 
 
+def test_every_exported_model_carries_the_digest_of_its_metadata(exported):
+    """Issue 16, item 4: format 2, ``toolkit.metadata_sha256`` over every other prop, in all four models
+    (the int8 and text models resealed after their variant props), and ``check_export`` accepts them."""
+    from toolkit.contract import FORMAT_VERSION, METADATA_DIGEST, metadata_digest
+    from toolkit.runtime import check_export
+
+    for path in sorted(exported.path.glob("*.onnx")):
+        meta = read_metadata(path)
+        assert meta["toolkit.format_version"] == FORMAT_VERSION and meta[METADATA_DIGEST] == metadata_digest(meta)
+    anchor = check_export(exported.path)
+    assert anchor.labels == ("negative", "positive") and anchor.threshold == 0.5 and anchor.variable_length
+
+
 def _padded_ways(review: np.ndarray, width: int) -> list:
     """One review (no padding) as a batch of 1 three ways: bare, pre-padded to width, post-padded."""
     pre = np.zeros((1, width), np.int32)

@@ -1,14 +1,19 @@
 """The edge path on a hand-built export (no TensorFlow, no training): runtime.open_export's checks,
-batching order, the text model's front end against toolkit.text, and predict.Classifier."""
+batching order, the text model's front end against toolkit.text, and predict.Classifier; the
+metadata checks (digest, labels, threshold, input, preprocessing) in Python and in the Node client."""
 
+import json
+import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from toolkit.contract import LABELS, ONNX_FILE, TEXT_FILES, VARIANT_FILES, VOCAB_FILE
+from toolkit.contract import LABELS, METADATA_DIGEST, ONNX_FILE, TEXT_FILES, VARIANT_FILES, VOCAB_FILE, metadata_digest
 from toolkit.errors import ExportError, PredictError, VocabularyError
 from toolkit.files import sha256_file
 from toolkit.predict import Classifier
@@ -43,10 +48,40 @@ def _ids_model(vocab: Vocabulary, scale: float = 1.0) -> onnx.ModelProto:
     )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    for key, value in {"toolkit.format_version": "1", "preprocessing.vocab_sha256": vocab.sha256,
-                       "labels": '["negative", "positive"]', "decision_threshold": "0.5"}.items():  # fmt: skip
-        model.metadata_props.add(key=key, value=value)
+    spec = vocab.spec()
+    copied = ("tokenizer_version", "token_pattern", "maxlen", "num_words", "pad_id", "start_id", "oov_id")
+    props = {f"preprocessing.{k}": str(spec[k]) for k in (*copied, "padding", "truncating")}
+    props.update({"toolkit.format_version": "2", "preprocessing.vocab_sha256": vocab.sha256,
+                  "labels": '["negative", "positive"]', "decision_threshold": "0.5",
+                  "input.variable_length": "true", "provenance.keras_sha256": "0" * 64})  # fmt: skip
+    return _set(model, props)
+
+
+def _set(model: onnx.ModelProto, props: dict, seal: bool = True) -> onnx.ModelProto:
+    """``model`` with ``props`` set (None: removed) and, with ``seal``, its metadata digest rewritten
+    (computed here as the contract defines it: an edit made on purpose, by someone who knows how)."""
+    for key, value in props.items():
+        for prop in [p for p in model.metadata_props if p.key == key]:
+            model.metadata_props.remove(prop)
+        if value is not None:
+            model.metadata_props.add(key=key, value=value)
+    if seal:
+        for prop in [p for p in model.metadata_props if p.key == METADATA_DIGEST]:
+            model.metadata_props.remove(prop)
+        digest = metadata_digest({p.key: p.value for p in model.metadata_props})
+        model.metadata_props.add(key=METADATA_DIGEST, value=digest)
     return model
+
+
+def _edit(path: Path, props: dict, seal: bool = True) -> None:
+    onnx.save(_set(onnx.load(str(path)), props, seal), str(path))
+
+
+def _text_model(folder: Path, vocab: Vocabulary) -> None:
+    """model.text.onnx built on the folder's model.onnx, recorded as toolkit.export does."""
+    text = text_model(onnx.load(str(folder / ONNX_FILE)), vocab)
+    props = {"variant.name": "text", "variant.source_sha256": sha256_file(folder / ONNX_FILE)}
+    onnx.save(_set(text, {**props, "preprocessing.in_graph": "true"}), str(folder / TEXT_FILES["text"]))
 
 
 @pytest.fixture
@@ -56,9 +91,7 @@ def export(tmp_path):
     folder.mkdir()
     vocab.save(folder / VOCAB_FILE)
     onnx.save(_ids_model(vocab), str(folder / ONNX_FILE))
-    text = text_model(onnx.load(str(folder / ONNX_FILE)), vocab)
-    text.metadata_props.add(key="variant.source_sha256", value=sha256_file(folder / ONNX_FILE))
-    onnx.save(text, str(folder / TEXT_FILES["text"]))
+    _text_model(folder, vocab)
     return folder
 
 
@@ -159,3 +192,192 @@ def test_the_run_behind_an_export_is_proven_not_assumed(export, tmp_path, monkey
     (run / "metrics.json").write_text("{}")
     with pytest.raises(ExportError, match="is not the model .* was exported from"):
         matching_run(export, {"provenance.keras_sha256": "0" * 64, "provenance.run_dir": str(run)}, None)
+
+
+# --- the metadata: checked like the weights (toolkit.metadata_sha256, then every value predict reads) ---
+FP32, TEXT = ONNX_FILE, TEXT_FILES["text"]
+REVERSED = '["positive", "negative"]'
+EDITS = [
+    # (file, props, sealed: the digest rewritten after the edit, variant opened, fragment of the error)
+    (TEXT, {"labels": REVERSED}, False, "text", "model.text.onnx: its metadata does not match its checksum"),
+    (TEXT, {"labels": "negative,positive"}, False, "text", "does not match its checksum"),
+    (FP32, {"decision_threshold": "abc"}, False, "fp32", "model.onnx: its metadata does not match its checksum"),
+    (FP32, {"decision_threshold": "0.9"}, False, "text", "model.onnx: its metadata does not match its checksum"),
+    (TEXT, {"input.variable_length": "false"}, False, "text", "does not match its checksum"),
+    (FP32, {METADATA_DIGEST: None}, False, "fp32", "has no metadata checksum: it was exported by an older toolkit"),
+    (FP32, {METADATA_DIGEST: None, "toolkit.format_version": "1"}, False, "fp32", "exported by an older toolkit"),
+    (FP32, {"toolkit.format_version": "3"}, True, "fp32", "has export format '3'; this toolkit reads format 2"),
+    (FP32, {"labels": "not json"}, True, "fp32", "model.onnx: labels 'not json' is not a JSON list of two"),
+    (FP32, {"labels": '["negative"]'}, True, "fp32", "is not a JSON list of two distinct"),
+    (FP32, {"labels": '["negative", "negative"]'}, True, "fp32", "is not a JSON list of two distinct"),
+    (FP32, {"labels": '["negative", " "]'}, True, "fp32", "is not a JSON list of two distinct"),
+    (FP32, {"labels": '["neg\\nx", "positive"]'}, True, "fp32", "is not a JSON list of two distinct"),
+    (FP32, {"labels": '{"0": "negative"}'}, True, "fp32", "is not a JSON list of two distinct"),
+    (FP32, {"labels": None}, True, "fp32", "labels None is not a JSON list"),
+    (FP32, {"labels": "[" * 100_000}, True, "fp32", "is not a JSON list of two distinct"),
+    *[
+        (FP32, {"decision_threshold": t}, True, "fp32", f"decision_threshold '{t}' is not a number between 0 and 1")
+        for t in ("abc", "nan", "inf", "2", "0", "1", "-0.5", " 0.5", "0x1", "1_0", "")
+    ],
+    (TEXT, {"labels": REVERSED}, True, "text", 'model.text.onnx records labels \'["positive", "negative"]\', but'),
+    (TEXT, {"decision_threshold": "0.7"}, True, "text", "records decision_threshold '0.7', but"),
+    (TEXT, {"input.variable_length": "false"}, True, "text", "records input.variable_length 'false', but"),
+    (TEXT, {"preprocessing.maxlen": "7"}, True, "text", "records preprocessing.maxlen '7', but"),
+    (TEXT, {"preprocessing.token_pattern": "x"}, True, "text", "records preprocessing.token_pattern 'x', but"),
+    (TEXT, {"variant.name": "fp32"}, True, "text", "model.text.onnx is the 'fp32' model, not text"),
+    (FP32, {"variant.name": "int8"}, True, "fp32", "model.onnx is the 'int8' model, not fp32"),
+    (FP32, {"input.variable_length": "yes"}, True, "fp32", "input.variable_length 'yes' is not true or false"),
+    (FP32, {"input.variable_length": "false"}, True, "fp32", "input.variable_length false does not describe its"),
+    (FP32, {"preprocessing.maxlen": "7"}, True, "fp32", "records preprocessing.maxlen '7', but"),
+    (FP32, {"preprocessing.pad_id": None}, True, "fp32", "records preprocessing.pad_id None, but"),
+    (FP32, {"provenance.opset": "x17"}, True, "fp32", "provenance.opset 'x17' is not an opset number"),
+    (FP32, {"preprocessing.vocab_sha256": None}, True, "fp32", "model.onnx records no preprocessing.vocab_sha256"),
+]
+
+
+def _one_line_export_error(call, fragment: str) -> str:
+    with pytest.raises(ExportError) as info:
+        call()
+    message = str(info.value)
+    assert fragment in message and "\n" not in message and "export" in message.split(":")[-1], message
+    return message
+
+
+@pytest.mark.parametrize("file, props, sealed, variant, fragment", EDITS, ids=[str(e[1])[:40] for e in EDITS])
+def test_edited_metadata_is_a_one_line_error(export, file, props, sealed, variant, fragment):
+    """Before the fix: JSONDecodeError, IndexError or ValueError from Classifier, or a wrong answer."""
+    _edit(export / file, props, sealed)
+    _one_line_export_error(lambda: open_export(export, variant), fragment)
+    _one_line_export_error(lambda: Classifier.load(export, variant), fragment)
+
+
+def test_an_ids_model_must_take_token_ids_and_a_text_model_text(export):
+    vocab = Vocabulary.load(export / VOCAB_FILE)
+    model = _ids_model(vocab)
+    model.graph.input[0].name = "ids"
+    model.graph.node[0].input[1] = "ids"
+    onnx.save(model, str(export / ONNX_FILE))
+    _one_line_export_error(lambda: open_export(export), "has the inputs 'ids' int32 (rank 2), not 'token_ids' int32")
+    onnx.save(_ids_model(vocab), str(export / ONNX_FILE))
+    shutil.copyfile(export / ONNX_FILE, export / TEXT)  # an ids model named like the text model ...
+    _edit(export / TEXT, {"variant.name": "text", "variant.source_sha256": sha256_file(export / ONNX_FILE)})
+    _one_line_export_error(lambda: open_export(export, "text"), "not 'text' string (rank 1)")
+
+
+def _relabel(folder: Path, labels: str = REVERSED) -> None:
+    """Every model of the export says ``labels``, the digests and the text model's source sha256 made
+    to match: an edit on purpose that only the run folder can contradict."""
+    _edit(folder / FP32, {"labels": labels})
+    _edit(folder / TEXT, {"labels": labels, "variant.source_sha256": sha256_file(folder / FP32)})
+
+
+def test_a_relabeled_export_passes_the_predict_checks_but_not_verify(export, tmp_path):
+    from toolkit.verify import matching_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"the model")
+    (run / "config.json").write_text("{}")
+    (run / "metrics.json").write_text("{}")
+    _edit(export / FP32, {"provenance.keras_sha256": sha256_file(run / "model.keras")})
+    _text_model(export, Vocabulary.load(export / VOCAB_FILE))
+    _, meta, _ = open_export(export)
+    assert matching_run(export, meta, run).path == run  # the genuine export: its labels are the run's
+    _relabel(export)
+    for variant in ("fp32", "text"):
+        clf = Classifier.load(export, variant)
+        assert clf.labels == ("positive", "negative")  # self-consistent: predict cannot tell
+        assert [p.label for p in clf.predict(["a great film", "awful"])] == ["negative", "positive"]
+    _, meta, _ = open_export(export)
+    message = _one_line_export_error(lambda: matching_run(export, meta, run), "labels the classes")
+    assert "['positive', 'negative'] at threshold 0.5" in message and "['negative', 'positive'] at 0.5" in message
+    _relabel(export, '["negative", "positive"]')
+    _edit(export / FP32, {"decision_threshold": "0.7"})
+    _edit(export / TEXT, {"decision_threshold": "0.7", "variant.source_sha256": sha256_file(export / FP32)})
+    assert Classifier.load(export).threshold == 0.7
+    _one_line_export_error(lambda: matching_run(export, meta, run), "at threshold 0.7, but the run")
+    # verify also checks every variant's metadata, not just the one it opened
+    _edit(export / TEXT, {"labels": REVERSED}, seal=False)
+    _one_line_export_error(lambda: matching_run(export, meta, run), "model.text.onnx: its metadata does not match")
+
+
+def test_the_metadata_digest_is_canonical():
+    a = metadata_digest({"b": "2", "a": "1"})
+    assert a == metadata_digest({"a": "1", "b": "2", METADATA_DIGEST: "ignored"})
+    assert a != metadata_digest({"a": "12", "b": ""}) != metadata_digest({"a1": "", "b": "2"})  # length-prefixed
+    import hashlib
+
+    assert metadata_digest({"é": "x", "z": "✓"}) == hashlib.sha256("1:z3:✓2:é1:x".encode()).hexdigest()
+
+
+# --- the Node client: the same checks (toolkit/clients/node/predict.js) ----------------------------
+@pytest.fixture(scope="module")
+def node_client(tmp_path_factory):
+    """``(node, folder)``: predict.js with onnxruntime-node installed by npm (slow: the install)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not (node and npm):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("node and npm are required for the Node client test under CI=true")
+        pytest.skip("node or npm not installed")
+    folder = tmp_path_factory.mktemp("node-client")
+    client = Path(__file__).parents[1] / "toolkit" / "clients" / "node"
+    for name in ("package.json", "predict.js"):
+        shutil.copy(client / name, folder / name)
+    args = [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+    install = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-3000:]
+    return node, folder
+
+
+def _node(node_client, export: Path, *texts: str) -> subprocess.CompletedProcess:
+    node, folder = node_client
+    args = [node, "predict.js", str(export), "--json", *texts]
+    return subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=300)
+
+
+NODE_EDITS = [
+    (TEXT, {"labels": REVERSED}, False, "model.text.onnx: its metadata does not match its checksum"),
+    (FP32, {"decision_threshold": "0.9"}, False, "model.onnx: its metadata does not match its checksum"),
+    (TEXT, {METADATA_DIGEST: None, "toolkit.format_version": "1"}, False, "exported by an older toolkit"),
+    (TEXT, {"labels": "not json"}, True, 'labels "not json" is not a JSON list of two distinct'),
+    (TEXT, {"labels": '["negative"]'}, True, "is not a JSON list of two distinct"),
+    (TEXT, {"labels": '["neg\\u2028x", "positive"]'}, True, "is not a JSON list of two distinct"),
+    (TEXT, {"decision_threshold": "nan"}, True, 'decision_threshold "nan" is not a number between 0 and 1'),
+    (TEXT, {"decision_threshold": "2"}, True, 'decision_threshold "2" is not a number between 0 and 1'),
+    (TEXT, {"decision_threshold": "0x1"}, True, "is not a number between 0 and 1"),
+    (TEXT, {"labels": REVERSED}, True, "model.text.onnx records labels"),
+    (TEXT, {"input.variable_length": "false"}, True, "records input.variable_length"),
+    (TEXT, {"preprocessing.maxlen": "7"}, True, "records preprocessing.maxlen"),
+    (FP32, {"labels": '["negative", "negative"]'}, True, "model.onnx: labels"),
+    (FP32, {"provenance.note": "edited"}, True, "model.text.onnx was not made from"),  # sha256 of model.onnx
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("file, props, sealed, fragment", NODE_EDITS, ids=[str(e[1])[:40] for e in NODE_EDITS])
+def test_the_node_client_checks_the_metadata_like_python(node_client, export, file, props, sealed, fragment):
+    _edit(export / file, props, sealed)
+    with pytest.raises(ExportError):  # Python refuses the same export
+        open_export(export, "text")
+    proc = _node(node_client, export, "a great film")
+    assert proc.returncode == 1 and proc.stdout == "", (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("predict.js: error: ") and fragment in line, line
+
+
+@pytest.mark.slow
+def test_the_node_client_reads_labels_and_threshold_from_the_checked_metadata(node_client, export):
+    texts = ["a great film", "awful", "film"]
+    proc = _node(node_client, export, *texts)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [r["label"] for r in json.loads(proc.stdout)] == [p.label for p in Classifier.load(export).predict(texts)]
+    # non-ASCII keys and values: the digest is computed the same way in both languages
+    _edit(export / FP32, {"provenance.é": "ünïcode ✓ 🎬", "provenance.z": "", "provenance.Z": "x", "__proto__": "{}"})
+    _edit(export / TEXT, {"variant.source_sha256": sha256_file(export / FP32), "provenance.\U0001f3ac": "🎬"})
+    _relabel(export)  # a deliberate, consistent relabelling: as in Python, only verify can tell
+    proc = _node(node_client, export, *texts)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    node = [(r["label"], r["probability"]) for r in json.loads(proc.stdout)]
+    python = Classifier.load(export).predict(texts)
+    assert [label for label, _ in node] == [p.label for p in python] == ["negative", "positive", "negative"]
+    assert np.allclose([p for _, p in node], [p.probability for p in python], atol=1e-6)

@@ -70,7 +70,7 @@ def bench_infer(export_dir: str, cfg: InferBenchConfig = InferBenchConfig()) -> 
     """Keras vs every onnxruntime variant of the export (at each intra-op thread count in
     ``cfg.threads``; 0 = onnxruntime's default) on ``cfg.reviews`` real test reviews; returns and
     writes the figures."""
-    figures = check_out(cfg.out, cfg.overwrite)
+    out_target = check_out(cfg.out, cfg.overwrite)
     if cfg.litert:
         try:
             import ai_edge_litert  # noqa: F401  (only checked here; the child process runs it)
@@ -103,7 +103,7 @@ def bench_infer(export_dir: str, cfg: InferBenchConfig = InferBenchConfig()) -> 
     for figures in report["backends"].values():
         for bs, row in figures["batch"].items():
             row["ratio_to_keras"] = round(row["reviews_per_second"] / keras[bs]["reviews_per_second"], 3)
-    write_figures(cfg.out, report, figures)
+    write_figures(cfg.out, report, out_target)
     return report
 
 

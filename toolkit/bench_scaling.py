@@ -77,7 +77,7 @@ def bench_scaling(data_cfg: Optional[DataConfig], cfg: ScalingBenchConfig = Scal
     """The scaling model with this device's measured step time (the default setup, one process,
     ``cfg.steps`` batches of ``cfg.per_gpu_batch`` real reviews, median of ``cfg.repeats`` epochs), or
     ``cfg.step_ms``."""
-    figures = check_out(cfg.out, cfg.overwrite)
+    out_target = check_out(cfg.out, cfg.overwrite)
     step_ms, steps, per_gpu_batch = cfg.step_ms, cfg.steps, cfg.per_gpu_batch
     report = {
         "benchmark": "scaling",
@@ -110,7 +110,7 @@ def bench_scaling(data_cfg: Optional[DataConfig], cfg: ScalingBenchConfig = Scal
         raise BenchError(f"--step-ms must be > 0, got {step_ms}")
     report["step_ms"] = round(step_ms, 3)
     report["rows"] = scaling_table(step_ms / 1000, per_gpu_batch, gpus=cfg.gpus, gbps=cfg.gbps)
-    write_figures(cfg.out, report, figures)
+    write_figures(cfg.out, report, out_target)
     return report
 
 

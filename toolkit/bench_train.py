@@ -34,7 +34,7 @@ def bench_train(data_cfg: DataConfig, cfg: TrainBenchConfig = TrainBenchConfig()
     """Training throughput of each setup x each worker count over the same ``steps * batch_size`` reviews.
     The single process uses every local device (its GPUs when there are some); Ray workers get
     ``gpus_per_worker`` GPUs each (a fraction shares one) and the CPUs split between them."""
-    figures = check_out(cfg.out, cfg.overwrite)
+    out_target = check_out(cfg.out, cfg.overwrite)
     setups = train_setups(cfg.setups, data_cfg, cfg.batch_size)
     data = load_imdb(data_cfg)
     n = cfg.steps * cfg.batch_size
@@ -71,7 +71,7 @@ def bench_train(data_cfg: DataConfig, cfg: TrainBenchConfig = TrainBenchConfig()
     for r in report["results"]:
         ratio = r["reviews_per_second"] / reference["reviews_per_second"] if reference else None
         r["ratio_to_faithful_single"] = round(ratio, 3) if ratio is not None else None
-    write_figures(cfg.out, report, figures)
+    write_figures(cfg.out, report, out_target)
     return report
 
 

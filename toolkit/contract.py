@@ -13,7 +13,8 @@ Pure NumPy: training, export, verify, bench and edge inference all import it.
 
 from __future__ import annotations
 
-from typing import Sequence
+import hashlib
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -23,6 +24,10 @@ TEXT_INPUT = "text"  # string [batch]: the text models (model.text.onnx, model.t
 OUTPUT = "probability"  # float32 [batch, 1]
 LABELS = ("negative", "positive")  # label 0, label 1
 THRESHOLD = 0.5  # positive when probability >= THRESHOLD
+
+# Export metadata (ONNX metadata_props): the format, and a digest over every other prop
+FORMAT_VERSION = "2"  # "toolkit.format_version"; 1: no METADATA_DIGEST (read by no toolkit since 2)
+METADATA_DIGEST = "toolkit.metadata_sha256"
 
 # Files of a run folder (toolkit train)
 KERAS_FILE = "model.keras"
@@ -42,6 +47,18 @@ FULL_PRECISION = ("fp32", "text")  # judged by |dp| and flips; the others (int8)
 CARD_FILE = "README.md"
 REPORT_JSON, REPORT_MD, REPORT_PNG = "parity.json", "parity.md", "parity.png"
 EXPORT_FILES = (*VARIANT_FILES.values(), VOCAB_FILE, CARD_FILE, REPORT_JSON, REPORT_MD, REPORT_PNG)
+
+
+def metadata_digest(props: Mapping[str, str]) -> str:
+    """sha256 (hex) of an export model's metadata: every prop but ``METADATA_DIGEST`` itself, keys in
+    code-point order (the order of their UTF-8 bytes), each key and then its value written as
+    ``<byte length>:<UTF-8 bytes>``. ``toolkit/clients/node/predict.js`` computes the same."""
+    digest = hashlib.sha256()
+    for key in sorted(k for k in props if k != METADATA_DIGEST):
+        for text in (key, props[key]):
+            data = text.encode("utf-8")
+            digest.update(b"%d:%s" % (len(data), data))
+    return digest.hexdigest()
 
 
 def positive(probabilities: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ mid-export never leaves a ``model.onnx`` that looks valid.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
+from google.protobuf.message import DecodeError
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from . import __version__, graph
@@ -36,19 +38,23 @@ from .config import ExportConfig
 from .contract import (
     CARD_FILE,
     DERIVED_FROM,
+    EXPORT_FILES,
+    FORMAT_VERSION,
     LABELS,
+    METADATA_DIGEST,
     ONNX_FILE,
     TEXT_FILES,
     THRESHOLD,
     TOKENS_INPUT,
     VARIANT_FILES,
     VOCAB_FILE,
+    metadata_digest,
 )
 from .errors import ExportError, WriteError
-from .files import atomic_write_text, check_target, sha256_file, staged_folder
+from .files import Target, atomic_write_text, check_target, sha256_file, staged_folder, write_failed
 from .modelcard import model_card
 from .progress import log
-from .rundir import Run, is_toolkit_export, read_run
+from .rundir import EXPORT_DIR, Run, is_toolkit_export, read_run
 from .text import OOV_ID, PAD_ID, START_ID
 from .textgraph import text_model
 
@@ -61,7 +67,7 @@ class ExportResult:
 
 
 def default_export_dir(run_dir: str | os.PathLike) -> Path:
-    return Path(run_dir) / "onnx"
+    return Path(run_dir) / EXPORT_DIR
 
 
 def export_run(run_dir: str | os.PathLike, cfg: ExportConfig = ExportConfig()) -> ExportResult:
@@ -74,27 +80,31 @@ def export_run(run_dir: str | os.PathLike, cfg: ExportConfig = ExportConfig()) -
     if run.vocabulary is None:
         raise ExportError(f"{run.path} has no {VOCAB_FILE}: the export would not know how to encode text")
     out = Path(cfg.out) if cfg.out else default_export_dir(run.path)
-    check_export_target(out, cfg.overwrite)
+    target = check_export_target(out, cfg.overwrite)
     proto = convert(run, cfg.opset)
-    with staged_folder(out) as stage:
-        onnx.save(proto, str(stage / ONNX_FILE))
+    with staged_folder(out, target, is_toolkit_export, EXPORT_FILES) as stage:
+        save_model(proto, stage / ONNX_FILE)
         files = {"fp32": ONNX_FILE}
         if "int8" in cfg.quantize:
             quantize_int8(stage / ONNX_FILE, stage / VARIANT_FILES["int8"])
             files["int8"] = VARIANT_FILES["int8"]
         files.update(write_text_models(stage, files, run))
-        shutil.copyfile(run.path / VOCAB_FILE, stage / VOCAB_FILE)
+        try:
+            shutil.copyfile(run.path / VOCAB_FILE, stage / VOCAB_FILE)
+        except OSError as exc:
+            raise write_failed(out / VOCAB_FILE, exc) from None
         sizes = {variant: (stage / name).stat().st_size for variant, name in files.items()}
         any_length = not proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
         atomic_write_text(stage / CARD_FILE, model_card(run, files, sizes, cfg.opset, None, any_length))
     return ExportResult(out, files, sizes)
 
 
-def check_export_target(out: Path, overwrite: bool) -> None:
+def check_export_target(out: Path, overwrite: bool) -> Target:
     """Before the conversion: ``out`` is new, or an earlier toolkit export that ``overwrite`` lets us
-    replace; and its folder takes files."""
+    replace; and its folder takes files. Returns what was checked: the final rename replaces exactly
+    that, or fails (another export landed there meanwhile)."""
     try:
-        check_target(out, overwrite, is_toolkit_export, "export folder", "--out")
+        return check_target(out, overwrite, is_toolkit_export, "export folder", "--out")
     except WriteError as exc:
         raise ExportError(str(exc)) from None
 
@@ -113,6 +123,7 @@ def convert(run: Run, opset: int) -> onnx.ModelProto:
         proto.metadata_props.add(key=key, value=value)
     # true: any number of tokens, padding skipped exactly; false: exactly maxlen tokens, pre-padded
     proto.metadata_props.add(key="input.variable_length", value=str(variable_length).lower())
+    _seal(proto)
     proto.doc_string = "IMDB review sentiment: LSTM classifier exported by toolkit"
     _check(proto, "the converted model")
     return proto
@@ -140,6 +151,18 @@ def _trace(run: Run, opset: int) -> tuple[onnx.ModelProto, bool]:
     return proto, length is None
 
 
+def save_model(proto: onnx.ModelProto, path: Path) -> None:
+    """``onnx.save``, checked: a failed write (disk full) names the file, and a file that came out
+    shorter than the model is one too."""
+    try:
+        onnx.save(proto, str(path))
+        complete = Path(path).stat().st_size == proto.ByteSize()
+    except OSError as exc:
+        raise write_failed(path, exc) from None
+    if not complete:
+        raise write_failed(path, OSError(errno.EIO, "the file came out incomplete (disk full?)"))
+
+
 def _check(proto: onnx.ModelProto, what: str) -> None:
     try:
         onnx.checker.check_model(proto, full_check=True)
@@ -156,7 +179,7 @@ def metadata(run: Run, opset: int) -> dict[str, str]:
     vocab, metrics = run.vocabulary, run.metrics
     summary = {k: metrics.get(k) for k in ("epochs", "test", "mode", "workers", "replicas", "restarts")}
     return {
-        "toolkit.format_version": "1",
+        "toolkit.format_version": FORMAT_VERSION,
         "preprocessing.tokenizer_version": str(vocab.tokenizer_version),
         "preprocessing.token_pattern": vocab.spec()["token_pattern"],
         "preprocessing.maxlen": str(vocab.maxlen),
@@ -191,11 +214,19 @@ def quantize_int8(src: Path, dst: Path) -> None:
     root.setLevel(logging.ERROR)  # its "consider pre-processing" advice goes through the root logger
     try:
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        model = onnx.load(str(dst))
+    except OSError as exc:
+        raise write_failed(dst, exc) from None
+    except DecodeError:  # its shape inference writes a temporary model beside dst, cut short on a full disk
+        free = shutil.disk_usage(dst.parent).free
+        raise WriteError(
+            f"cannot write {str(dst)!r}: quantisation read back an incomplete file ({free:,} bytes free on "
+            "that file system: disk full?); free some space and export again"
+        ) from None
     finally:
         root.setLevel(level)
-    model = onnx.load(str(dst))
     _set_variant(model, "int8", src)
-    onnx.save(model, str(dst))
+    save_model(model, dst)
 
 
 def write_text_models(folder: Path, files: dict, run: Run) -> dict:
@@ -215,7 +246,7 @@ def write_text_models(folder: Path, files: dict, run: Run) -> dict:
         model = text_model(onnx.load(str(src)), run.vocabulary)
         _set_variant(model, variant, src, {"preprocessing.in_graph": "true"})
         _check(model, "the text model")
-        onnx.save(model, str(folder / TEXT_FILES[variant]))
+        save_model(model, folder / TEXT_FILES[variant])
         written[variant] = TEXT_FILES[variant]
     return written
 
@@ -227,3 +258,13 @@ def _set_variant(model: onnx.ModelProto, variant: str, source: Path, extra: dict
         model.metadata_props.remove(prop)
     for key, value in values.items():
         model.metadata_props.add(key=key, value=value)
+    _seal(model)
+
+
+def _seal(model: onnx.ModelProto) -> None:
+    """(Re)write ``toolkit.metadata_sha256``, the digest of every other metadata prop
+    (``contract.metadata_digest``): the last step after any change to the metadata."""
+    for prop in [p for p in model.metadata_props if p.key == METADATA_DIGEST]:
+        model.metadata_props.remove(prop)
+    props = {p.key: p.value for p in model.metadata_props}
+    model.metadata_props.add(key=METADATA_DIGEST, value=metadata_digest(props))

@@ -14,16 +14,15 @@ an empty or whitespace-only review is an error (there is nothing to classify).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 
-from .contract import LABELS, TEXT_INPUT, THRESHOLD, label
-from .errors import PredictError
-from .runtime import default_variant, open_export, texts_probabilities, tokens_probabilities, variable_length
+from .contract import label
+from .errors import PredictError, one_line
+from .runtime import ExportMetadata, default_variant, open_export, texts_probabilities, tokens_probabilities
 
 
 @dataclass(frozen=True)
@@ -35,18 +34,18 @@ class Prediction:
 class Classifier:
     """An ONNX export ready to classify raw text."""
 
-    def __init__(self, session, vocabulary, metadata: dict, batch_size: int = 256) -> None:
+    def __init__(self, session, vocabulary, metadata: ExportMetadata, batch_size: int = 256) -> None:
+        """``metadata``: what ``runtime.open_export`` returns with ``session`` (checked and parsed:
+        this class never reads raw metadata strings)."""
+        if not isinstance(metadata, ExportMetadata):
+            raise TypeError("metadata must be the ExportMetadata runtime.open_export returns with the session")
         self.session, self.vocabulary, self.metadata = session, vocabulary, metadata
-        self.labels = tuple(json.loads(metadata["labels"])) if "labels" in metadata else LABELS
-        self.threshold = float(metadata.get("decision_threshold", THRESHOLD))
+        self.labels, self.threshold = metadata.labels, metadata.threshold
         self.batch_size = batch_size
         # A text model (model.text.onnx) tokenises inside the graph; an ids model gets the token ids of
         # text.py (runtime.tokens_probabilities batches them as the export takes them): any length for
         # a masked model, exactly maxlen for the tutorial's.
-        self.takes_text = session.get_inputs()[0].name == TEXT_INPUT
-        self.variable_length = (
-            metadata.get("input.variable_length", "true") == "true" if self.takes_text else variable_length(session)
-        )
+        self.takes_text, self.variable_length = metadata.takes_text, metadata.variable_length
 
     @classmethod
     def load(cls, export_dir: str | os.PathLike, variant: str = "auto", threads: int = 0) -> "Classifier":
@@ -96,7 +95,7 @@ def _finite(out: np.ndarray) -> np.ndarray:
 def format_table(texts: Iterable[str], predictions: Iterable[Prediction], width: int = 70) -> str:
     lines = [f"{'label':<9} {'probability':>11}  review"]
     for text, p in zip(texts, predictions):
-        snippet = " ".join(text.split())
+        snippet = one_line(" ".join(text.split()))  # an ANSI code or a lone control character stays text
         snippet = snippet if len(snippet) <= width else snippet[: width - 3] + "..."
         lines.append(f"{p.label:<9} {p.probability:>11.4f}  {snippet}")
     return "\n".join(lines)

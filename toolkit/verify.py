@@ -21,17 +21,17 @@ import numpy as np
 
 from . import batching
 from .config import DataConfig, VerifyConfig
-from .contract import CARD_FILE, DERIVED_FROM, TEXT_FILES, VARIANT_FILES
+from .contract import CARD_FILE, LABELS, TEXT_FILES, THRESHOLD, VARIANT_FILES, VOCAB_FILE
 from .data import ImdbData, load_imdb
 from .errors import ExportError, WriteError
-from .files import atomic_write_text, check_can_write, sha256_file
+from .files import check_can_write, sha256_file
 from .modelcard import model_card
 from .parity import VariantParity, compare
 from .progress import Progress, log
 from .reports import write_reports
 from .rundir import Run, read_run
 from .runtime import (
-    check_derived,
+    check_export,
     load_session,
     open_export,
     texts_probabilities,
@@ -53,6 +53,7 @@ def verify_export(export_dir: str | os.PathLike, cfg: VerifyConfig = VerifyConfi
     export_dir = Path(export_dir)
     session, meta, vocab = open_export(export_dir)
     run = matching_run(export_dir, meta, cfg.run_dir)
+    state = export_state(export_dir)  # what was checked: the reports are written only if it still stands
     if run.vocabulary is None or run.vocabulary.sha256 != vocab.sha256:
         raise ExportError(f"the run {run.path} has a different vocabulary than the export: export it again")
     if cfg.write_reports:
@@ -78,14 +79,26 @@ def verify_export(export_dir: str | os.PathLike, cfg: VerifyConfig = VerifyConfi
     results, fp32_p = _compare_variants(export_dir, variants, keras_p, split, texts, cfg)
     report = _report(export_dir, run, cfg, split, results, preprocessing, variable_length(session))
     report["keras_seconds"] = round(keras_seconds, 3)
+    if export_state(export_dir) != state:
+        raise ExportError(
+            f"{export_dir} changed while it was verified (an export --overwrite to it?): this report would "
+            "mix two exports, so none was written; run verify again"
+        )
     if cfg.write_reports:
-        write_reports(export_dir, report, keras_p, fp32_p)
         sizes = {v: r.size_bytes for v, r in results.items()}
         card = model_card(
             run, variants, sizes, int(meta.get("provenance.opset", 0)), report["variants"], variable_length(session)
         )
-        atomic_write_text(export_dir / CARD_FILE, card)
+        write_reports(export_dir, report, keras_p, fp32_p, {CARD_FILE: card})
     return report
+
+
+def export_state(export_dir: Path) -> tuple:
+    """The export folder's identity (device, inode: an ``export --overwrite`` puts a new folder in its
+    place) and the checksum of every model and vocabulary file in it."""
+    info = os.stat(export_dir)
+    names = [*VARIANT_FILES.values(), VOCAB_FILE]
+    return (info.st_dev, info.st_ino), {n: sha256_file(export_dir / n) for n in names if (export_dir / n).is_file()}
 
 
 def _report(export_dir: Path, run: Run, cfg: VerifyConfig, split, results: dict, preprocessing, any_length) -> dict:
@@ -108,7 +121,8 @@ def _report(export_dir: Path, run: Run, cfg: VerifyConfig, split, results: dict,
 
 
 def matching_run(export_dir: Path, meta: dict, run_dir: Optional[str | os.PathLike]) -> Run:
-    """The run an export came from, proven by checksums rather than trusted by name."""
+    """The run an export came from, proven by checksums rather than trusted by name; every model in
+    the export checked (``runtime.check_export``) and labelling the classes as the run does."""
     expected = meta.get("provenance.keras_sha256")
     if not expected:
         raise ExportError(
@@ -124,9 +138,14 @@ def matching_run(export_dir: Path, meta: dict, run_dir: Optional[str | os.PathLi
             f"{run.model_file} is not the model {export_dir} was exported from (sha256 {actual[:12]}..., "
             f"the export records {expected[:12]}...): pass --run with the run folder it came from"
         )
-    for variant in DERIVED_FROM:
-        if (export_dir / VARIANT_FILES[variant]).is_file():
-            check_derived(export_dir, variant)
+    anchor = check_export(export_dir)  # every variant: made from the files beside it, metadata intact
+    # the run's labels and threshold: its config's, when it records them, else the contract's
+    labels, threshold = run.config.get("labels", list(LABELS)), run.config.get("decision_threshold", THRESHOLD)
+    if list(anchor.labels) != labels or anchor.threshold != threshold:
+        raise ExportError(
+            f"{anchor.path} labels the classes {list(anchor.labels)} at threshold {anchor.threshold}, but the run "
+            f"{run.path} has {labels} at {threshold}: export the run again"
+        )
     return run
 
 
