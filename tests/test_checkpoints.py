@@ -1,5 +1,5 @@
 """checkpoints.py without Ray: the settings fingerprint, when an earlier checkpoint folder may be
-resumed, what --overwrite may remove."""
+resumed, what --overwrite may remove, the --storage probe, and Ray's errors in one line."""
 
 import json
 import re
@@ -7,9 +7,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from toolkit.checkpoints import STATE_FILE, fingerprint_difference, prepare_checkpoints, settings_fingerprint
+from toolkit import checkpoints
+from toolkit.checkpoints import (
+    MARKER_FILE,
+    STATE_FILE,
+    check_storage,
+    discard_unused,
+    fingerprint_difference,
+    mark_checkpoints,
+    prepare_checkpoints,
+    settings_fingerprint,
+)
 from toolkit.config import DataConfig, JobConfig, TrainConfig
-from toolkit.errors import ClusterError
+from toolkit.errors import ClusterError, WriteError
 
 DATA = SimpleNamespace(source_sha256="ab" * 32, train=[0] * 100)
 
@@ -53,7 +63,106 @@ def test_overwrite_removes_only_ray_trains_folders(tmp_path):
     assert (tmp_path / "r" / "notes.txt").read_text() == "mine"
 
 
-def test_remote_storage_gets_a_fresh_name_with_overwrite():
+@pytest.fixture
+def bucket(tmp_path, monkeypatch):
+    """``s3://bucket/ckpt`` played by a local folder through pyarrow (never a real endpoint)."""
+    import pyarrow.fs as pafs
+
+    root = tmp_path / "bucket-root"
+    (root / "bucket" / "ckpt").mkdir(parents=True)
+    fs = pafs.SubTreeFileSystem(str(root), pafs.LocalFileSystem())
+    monkeypatch.setattr(checkpoints, "_filesystem", lambda storage: (fs, "bucket/ckpt"))
+    return root / "bucket" / "ckpt"
+
+
+def test_remote_storage_gets_a_fresh_name_with_overwrite_when_the_folder_is_not_provably_ours(bucket):
     assert prepare_checkpoints("s3://bucket/ckpt", "r", _fingerprint(), overwrite=False) == "r"
+    assert prepare_checkpoints("s3://bucket/ckpt", "r", _fingerprint(), overwrite=True) == "r"  # nothing there
+    (bucket / "r").mkdir()
+    (bucket / "r" / "data.csv").write_text("someone else's")
     fresh = prepare_checkpoints("s3://bucket/ckpt", "r", _fingerprint(), overwrite=True)
     assert re.fullmatch(r"r-\d{8}-\d{6}", fresh)  # the run name and the time: never the old checkpoints
+    assert (bucket / "r" / "data.csv").exists()
+
+
+def test_overwrite_removes_a_killed_runs_remote_checkpoints_instead_of_leaving_them_beside(bucket):
+    mark_checkpoints("s3://bucket/ckpt", "r", _fingerprint())
+    (bucket / "r" / "epoch-001-r0").mkdir()
+    (bucket / "r" / "epoch-001-r0" / STATE_FILE).write_text("{}")
+    assert prepare_checkpoints("s3://bucket/ckpt", "r", _fingerprint(), overwrite=True) == "r"  # the same name
+    assert not (bucket / "r").exists()  # and the old checkpoints are gone, not beside the new ones
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_ours_to_overwrite(tmp_path):
+    mark_checkpoints(str(tmp_path), "r", _fingerprint())  # what the driver writes before training
+    (tmp_path / "r" / ".validate_storage_marker").write_text("")  # what Ray Train writes at its start
+    assert json.loads((tmp_path / "r" / MARKER_FILE).read_text())["written_by"] == "toolkit"
+    assert prepare_checkpoints(str(tmp_path), "r", _fingerprint(), overwrite=False) == "r"  # resumable name
+    assert prepare_checkpoints(str(tmp_path), "r", _fingerprint(batch_size=32), overwrite=True) == "r"
+    assert not (tmp_path / "r").exists()  # it was refused as "not a Ray Train checkpoint folder"
+
+
+def test_a_folder_that_is_not_ours_is_never_trained_into(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "notes.txt").write_text("mine")
+    with pytest.raises(ClusterError, match="not a Ray Train checkpoint folder: refusing to train into it"):
+        prepare_checkpoints(str(tmp_path), "r", _fingerprint(), overwrite=False)
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["notes.txt"]  # no marker written into it
+    (tmp_path / "empty").mkdir()
+    assert prepare_checkpoints(str(tmp_path), "empty", _fingerprint(), overwrite=False) == "empty"
+
+
+def test_a_failed_runs_folder_without_a_checkpoint_is_discarded(tmp_path):
+    mark_checkpoints(str(tmp_path), "r", _fingerprint())
+    (tmp_path / "r" / ".validate_storage_marker").write_text("")
+    discard_unused(str(tmp_path), "r")
+    assert not (tmp_path / "r").exists()
+    _checkpoint(tmp_path, _fingerprint())  # a checkpoint to resume from: kept
+    mark_checkpoints(str(tmp_path), "r", _fingerprint())
+    discard_unused(str(tmp_path), "r")
+    assert (tmp_path / "r" / "epoch-001-r0" / STATE_FILE).is_file()
+
+
+# --- --storage is checked before Ray starts -------------------------------------------------------------
+def test_storage_that_is_a_file_or_cannot_be_written_is_refused_at_once(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WriteError, match="is not a folder"):
+        check_storage(str(tmp_path / "file"))
+    with pytest.raises(WriteError, match="is not a folder"):
+        check_storage(f"file://{tmp_path}/file/sub")
+    with pytest.raises(ClusterError, match="Unrecognized filesystem type"):
+        check_storage("nosuchfs://bucket/ckpt")
+    check_storage(str(tmp_path / "new" / "storage"))  # creatable: fine, and nothing made yet
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_an_unreachable_s3_endpoint_is_one_line_in_seconds(monkeypatch):
+    """A loopback port where nothing listens (no outside network is used): Ray's own attempt took 30 s
+    and ended in a 25-line stack."""
+    import time
+
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no credential lookups at 169.254.169.254
+    start = time.monotonic()
+    with pytest.raises(ClusterError) as caught:
+        check_storage("s3://toolkit-test/ckpt?endpoint_override=127.0.0.1:1&scheme=http")
+    message = str(caught.value)
+    assert time.monotonic() - start < 20
+    assert message.startswith("cannot write checkpoints to --storage s3://toolkit-test/ckpt")
+    assert "Could not connect" in message and "\n" not in message
+
+
+def test_ray_errors_become_one_clean_line_naming_the_cause():
+    from toolkit.distributed import ray_error_line
+    from toolkit.errors import first_line
+
+    died = Exception(
+        "The actor died because of an error raised in its creation task, \x1b[36mray::TrainController.__init__()"
+        "\x1b[39m (pid=1, ip=127.0.0.1, actor_id=ab, repr=<ray.train.v2.TrainController object at 0x7f3227>)\n"
+        '  File "storage.py", line 438, in _create_validation_file\n'
+        "    self.storage_filesystem.create_dir(self.experiment_fs_path)\n"
+        "NotADirectoryError: [Errno 20] Cannot create directory '/x/file/r'"
+    )
+    assert ray_error_line(died) == "NotADirectoryError: [Errno 20] Cannot create directory '/x/file/r'"
+    plain = Exception("\x1b[31mworker lost\x1b[0m: <ray.actor.ActorHandle object at 0xdeadbeef> gone")
+    assert ray_error_line(plain) == "worker lost: ray.actor.ActorHandle gone"
+    assert first_line(Exception("\x1b[36mray::X\x1b[39m failed\nmore")) == "ray::X failed"

@@ -102,7 +102,10 @@ def test_a_worker_killed_during_epoch_2_costs_at_most_that_epoch(real_tarball, r
         _wait_for_checkpoint(storage, "kill")  # epoch 1 is done and registered: epoch 2 is under way
         actors = []
         for _ in range(50):  # the state API can lag a moment behind the cluster
-            actors = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+            actors = list_actors(  # this test's Ray, by its address: not "the" local one of several
+                address=ray.get_runtime_context().gcs_address,
+                filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")],
+            )
             if len(actors) == 2:
                 break
             time.sleep(0.2)
@@ -174,7 +177,7 @@ def test_two_ray_nodes_on_one_machine(real_tarball, real_cache, tmp_path):
         )
         assert result.metrics["replicas"] == 2 and (result.run_dir / "model.keras").is_file()
         ray.init(address=cluster.address)
-        workers = list_actors(filters=[("class_name", "=", "RayTrainWorker")], detail=True)
+        workers = list_actors(address=cluster.address, filters=[("class_name", "=", "RayTrainWorker")], detail=True)
         assert len({w["node_id"] for w in workers}) == 2  # one worker on each node
     finally:
         ray.shutdown()

@@ -12,6 +12,7 @@ same run folder as single-process training. Connecting to Ray: ``toolkit.rayclus
 
 from __future__ import annotations
 
+import re
 import tempfile
 import threading
 import time
@@ -22,10 +23,18 @@ import numpy as np
 import ray
 from ray.util.queue import Empty, Queue
 
-from .checkpoints import prepare_checkpoints, read_state, settings_fingerprint, storage_path
+from .checkpoints import (
+    check_storage,
+    discard_unused,
+    mark_checkpoints,
+    prepare_checkpoints,
+    read_state,
+    settings_fingerprint,
+    storage_path,
+)
 from .config import ClusterConfig, JobConfig, to_dict
 from .data import ImdbData
-from .errors import ClusterError, TrainingDiverged, first_line
+from .errors import ANSI, ClusterError, TrainingDiverged, first_line
 from .job import TrainResult, prepare
 from .model import compiled_model
 from .progress import log
@@ -42,39 +51,51 @@ def train_on_ray(job: JobConfig, data: Optional[ImdbData] = None) -> TrainResult
         raise ClusterError("train_on_ray needs workers >= 1 (workers 0 is single-process training)")
     data = prepare(job, data)
     storage = storage_path(cluster, job.train.exports_dir)
+    check_storage(storage)  # a real write, before Ray starts: not a failure of Ray's after 30 s
     fingerprint = settings_fingerprint(job, data)
     ray_name = prepare_checkpoints(storage, job.train.run_name, fingerprint, job.train.overwrite)
     start = time.perf_counter()
-    with ray_session(cluster):
-        log(f"Ray ready in {time.perf_counter() - start:.1f} s: {describe_resources()}")
-        check_resources(cluster)
-        progress = Queue(actor_options={"num_cpus": 0})
-        config = {
-            "model": to_dict(job.model),
-            "train": to_dict(job.train),
-            "cpus_per_worker": cluster.worker_cpus,
-            "collective": cluster.resolved_collective,
-            "fingerprint": fingerprint,
-            "x_train": ray.put(data.train.x),
-            "y_train": ray.put(data.train.y),
-            "progress": progress,
-        }
-        trainer = make_trainer(worker_loop, config, cluster, ray_name, storage, cluster.max_failures)
-        gpus = f" x {cluster.gpus_per_worker:g} GPU" if cluster.gpus_per_worker else ""
-        log(
-            f"training on {cluster.workers} Ray worker(s) x {cluster.worker_cpus} CPU{gpus}; "
-            f"{collective_line(cluster)}; checkpoints in {storage}/{ray_name}"
-        )
-        result, worker_devices = _fit_with_progress(trainer, progress, job.train.epochs)
-        if result.checkpoint is None:
-            raise ClusterError("training finished without a checkpoint: see the worker logs above")
-        with result.checkpoint.as_directory() as folder:
-            weights, _, state = read_state(Path(folder))
-        train_seconds = time.perf_counter() - start
+    try:
+        with ray_session(cluster):
+            log(f"Ray ready in {time.perf_counter() - start:.1f} s: {describe_resources()}")
+            check_resources(cluster)
+            mark_checkpoints(storage, ray_name, fingerprint)  # the folder is provably ours from now on
+            result, worker_devices = _train(job, data, fingerprint, storage, ray_name)
+            if result.checkpoint is None:
+                raise ClusterError("training finished without a checkpoint: see the worker logs above")
+            with result.checkpoint.as_directory() as folder:
+                weights, _, state = read_state(Path(folder))
+            train_seconds = time.perf_counter() - start
+    except BaseException:  # an error, Ctrl-C, SIGTERM: no checkpoint folder with nothing to resume stays
+        discard_unused(storage, ray_name)
+        raise
     model = compiled_model(job.model, job.train)  # compiled: evaluation needs the loss
     model.set_weights(weights)
     run_info = _run_info(cluster, state, worker_devices, train_seconds, storage)
     return finish_run(model, data, job, state["history"], run_info)
+
+
+def _train(job: JobConfig, data: ImdbData, fingerprint: dict, storage: str, ray_name: str):
+    """The Ray Train run itself (in a Ray session): ``(result, [each worker's devices row])``."""
+    cluster = job.cluster
+    progress = Queue(actor_options={"num_cpus": 0})
+    config = {
+        "model": to_dict(job.model),
+        "train": to_dict(job.train),
+        "cpus_per_worker": cluster.worker_cpus,
+        "collective": cluster.resolved_collective,
+        "fingerprint": fingerprint,
+        "x_train": ray.put(data.train.x),
+        "y_train": ray.put(data.train.y),
+        "progress": progress,
+    }
+    trainer = make_trainer(worker_loop, config, cluster, ray_name, storage, cluster.max_failures)
+    gpus = f" x {cluster.gpus_per_worker:g} GPU" if cluster.gpus_per_worker else ""
+    log(
+        f"training on {cluster.workers} Ray worker(s) x {cluster.worker_cpus} CPU{gpus}; "
+        f"{collective_line(cluster)}; checkpoints in {storage}/{ray_name}"
+    )
+    return _fit_with_progress(trainer, progress, job.train.epochs)
 
 
 def _run_info(cluster: ClusterConfig, state: dict, worker_devices: list, train_seconds: float, storage: str) -> dict:
@@ -115,11 +136,28 @@ def _fit_with_progress(trainer, progress: Queue, epochs: int):
     if "diverged" in outcome:
         raise TrainingDiverged(outcome["diverged"])
     if "error" in outcome:
-        raise ClusterError(f"Ray training failed: {first_line(outcome['error'])}") from outcome["error"]
+        raise ClusterError(f"Ray training failed: {ray_error_line(outcome['error'])}") from outcome["error"]
     latest = {}
     for (rank, _), row in sorted(devices.items(), key=lambda kv: kv[0][1]):
         latest[rank] = row  # after a restart, the devices of the last attempt
     return outcome["result"], [latest[r] for r in sorted(latest)]
+
+
+# the last line of a Python traceback: "NotADirectoryError: [Errno 20] ..." (a dotted name is allowed)
+_CAUSE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt|Failure)\b(?::.*)?$")
+_REPR = re.compile(r",?\s*repr=<[^<>]*>|<([\w.]+) object at 0x[0-9a-f]+>")
+
+
+def ray_error_line(exc: BaseException) -> str:
+    """One clean line for an error Ray raised: the innermost cause when the message carries a traceback
+    (an actor that died in its constructor, a worker's exception: the last ``SomeError: ...`` line),
+    else the first line; without terminal colours or object reprs (``<... object at 0x...>``)."""
+    lines = [line.strip() for line in ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    if len(lines) > 1:
+        causes = [line for line in lines[1:] if _CAUSE.match(line)]
+        if causes:  # "toolkit.errors.ClusterError: ..." -> "ClusterError: ..."
+            return _REPR.sub(lambda m: m.group(1) or "", re.sub(r"^(?:\w+\.)+(?=\w+\b)", "", causes[-1], count=1))
+    return _REPR.sub(lambda m: m.group(1) or "", first_line(exc))
 
 
 def _show(row: dict, epochs: int, outcome: dict, devices: dict) -> None:
@@ -162,5 +200,6 @@ def bench_on_ray(x: np.ndarray, y: np.ndarray, setups: dict, cluster: ClusterCon
         try:
             trainer.fit()
         except Exception as exc:  # Ray wraps the worker's exception
-            raise ClusterError(f"Ray benchmark with {cluster.workers} worker(s) failed: {first_line(exc)}") from None
+            failed = f"Ray benchmark with {cluster.workers} worker(s) failed"
+            raise ClusterError(f"{failed}: {ray_error_line(exc)}") from None
     return results.get(timeout=60)

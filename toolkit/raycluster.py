@@ -3,28 +3,41 @@ and the one ``TensorflowTrainer`` factory that training and the benchmark share.
 
 from __future__ import annotations
 
+import importlib
+import logging
 import os
+import signal
 import socket
+import threading
 import urllib.parse
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import ray
 from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
-from ray.train.tensorflow import TensorflowTrainer
 
 from .config import ClusterConfig
 from .errors import ClusterError, first_line
+from .progress import log
+
+if TYPE_CHECKING:
+    from ray.train.tensorflow import TensorflowTrainer
+
+_TRUE = ("1", "true", "yes", "on")
 
 
 @contextmanager
 def ray_session(cluster: ClusterConfig) -> Iterator[None]:
     """Join ``cluster.address``, or start an embedded local Ray bound to 127.0.0.1 (its dashboard too:
-    Ray Train's state API needs it); shut down what we started (or disconnect) on the way out."""
+    Ray Train's state API needs it); shut down what we started (or disconnect) on the way out, however
+    the way out comes (an error, Ctrl-C, SIGTERM: the caller's signal handlers stay in charge, see
+    :func:`_init`)."""
     if ray.is_initialized():  # a caller (a test, a notebook) already connected: use it as is
         yield
         return
-    kwargs: dict = {"logging_level": "WARNING", "log_to_driver": True}
+    # The workers' output (TensorFlow's start-up lines, Ray Train's own reports) reaches the driver only
+    # when asked for: RAY_LOG_TO_DRIVER=1. The toolkit's own worker messages come through a queue.
+    kwargs: dict = {"logging_level": "WARNING", "log_to_driver": ray_logs_wanted()}
     # --address, else RAY_ADDRESS set explicitly (Ray Jobs sets it for a job's driver). Never Ray's
     # current-cluster file: a stale entry there (a 'ray start' without 'ray stop', another user's
     # cluster) made ray.init() join or wait for that cluster.
@@ -36,21 +49,118 @@ def ray_session(cluster: ClusterConfig) -> Iterator[None]:
         kwargs.update(address=address)
     else:
         kwargs.update(address="local", **local_ray_options())  # always a new instance of our own
+    saved_address = os.environ.get("RAY_ADDRESS")
     try:
-        ray.init(**kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = address or "a new local instance"
-        raise ClusterError(f"cannot connect to Ray at {where}: {first_line(exc)}") from None
-    try:
+        _init(kwargs, address or "a new local instance")
+        if not address:
+            # This process's own lookups of "the" local Ray (the state API, a library's ray.init()) find
+            # ours, not another instance on the machine; the workers do the same (``worker.pin_ray_address``).
+            os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
         yield
     finally:
         ray.shutdown()
+        if saved_address is None:
+            os.environ.pop("RAY_ADDRESS", None)
+        else:
+            os.environ["RAY_ADDRESS"] = saved_address
+
+
+def _init(kwargs: dict, where: str) -> None:
+    """``ray.init(**kwargs)``, with this process's SIGTERM handler still in charge afterwards, and a
+    half-started Ray shut down when init fails or is interrupted.
+
+    ``ray.init`` replaces the SIGTERM handler with its own (``sys.exit(15)``: no message, no clean-up
+    by the caller), and Ray's C++ core worker then installs absl's failure handler over it (a
+    "*** SIGTERM received ***" stack dump). A SIGTERM while init runs becomes what the caller's handler
+    makes of it (the CLI: exit 143 "toolkit: terminated"); afterwards the caller's handler is installed
+    again, which also takes SIGTERM back from the C++ handler."""
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        with _ray_auth_notes():
+            ray.init(**kwargs)
+    except SystemExit as exc:  # Ray's handler: sys.exit(SIGTERM)
+        ray.shutdown()
+        if main and exc.code == signal.SIGTERM and callable(before):
+            signal.signal(signal.SIGTERM, before)
+            before(signal.SIGTERM, None)  # the caller's own reaction (the CLI raises its Terminated)
+        raise
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        ray.shutdown()
+        raise ClusterError(f"cannot connect to Ray at {where}: {first_line(exc)}") from None
+    except BaseException:
+        ray.shutdown()
+        raise
+    finally:
+        if main:
+            # the caller's handler if it had one, else Ray's Python one (it cleans up): either way set
+            # again, so that the C++ failure handler no longer answers SIGTERM
+            handler = before if callable(before) else signal.getsignal(signal.SIGTERM)
+            if handler is not None:
+                signal.signal(signal.SIGTERM, handler)
+
+
+def ray_logs_wanted() -> bool:
+    """Whether Ray shows the workers' own output in the driver: only with RAY_LOG_TO_DRIVER=1."""
+    return os.environ.get("RAY_LOG_TO_DRIVER", "").strip().lower() in _TRUE
+
+
+_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+_said: set = set()
+
+
+@contextmanager
+def _ray_auth_notes() -> Iterator[None]:
+    """Ray's token-authentication warnings during ``ray.init``, said once per process in the toolkit's
+    words (Ray's own say it at every start, with a link)."""
+    records: list = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger(_AUTH_LOGGER)
+    keep, propagate = Keep(logging.INFO), logger.propagate
+    logger.addHandler(keep)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(keep)
+        logger.propagate = propagate
+        for record in records:
+            if record.levelno >= logging.WARNING:
+                _say_once(record.getMessage())
+
+
+def _say_once(message: str) -> None:
+    if message.startswith("Token authentication is enabled"):
+        kind = "enabled"
+        text = (
+            "note: Ray token authentication is on (the token is in ~/.ray/auth_token; a later "
+            "'ray start --head' on this machine turns it on too); RAY_AUTH_MODE=disabled opts out"
+        )
+    elif message.startswith("Token authentication is disabled"):
+        kind = "disabled"
+        text = (
+            "warning: this Ray cluster has no token authentication: anyone who can reach it can run code on "
+            "it; set RAY_AUTH_MODE=token (see Ray's token-auth guide)"
+        )
+    else:
+        kind, text = message, f"Ray: {first_line(Exception(message))}"
+    if kind not in _said:
+        _said.add(kind)
+        log(text)
 
 
 def local_ray_options() -> dict:
     """``ray.init`` options of the embedded local Ray: bound to 127.0.0.1, its dashboard on (Ray Train
-    V2's state API needs it), workers with tf_keras selected and TensorFlow quiet."""
-    env = {"env_vars": {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}}
+    V2's state API needs it), workers with tf_keras selected, TensorFlow as quiet as in the driver
+    (``toolkit._tf``), and RAY_ADDRESS pinned to this instance in every worker."""
+    env = {
+        "env_vars": {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")},
+        "worker_process_setup_hook": "toolkit.worker.pin_ray_address",
+    }
     return {
         "include_dashboard": True,
         "dashboard_host": "127.0.0.1",
@@ -115,6 +225,9 @@ def make_trainer(
 ) -> TensorflowTrainer:
     """``loop(config)`` on ``cluster.workers`` workers; checkpoints (the last two kept) under
     ``storage/name``; all workers restarted from the last checkpoint up to ``max_failures`` times."""
+    importlib.import_module(f"{__package__}._tf")  # TensorFlow set up (quiet, tf_keras) before Ray's import of it
+    from ray.train.tensorflow import TensorflowTrainer
+
     return TensorflowTrainer(
         loop,
         train_loop_config=config,

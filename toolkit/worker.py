@@ -20,6 +20,14 @@ def hide_unrequested_gpus() -> str:
     return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
 
 
+def pin_ray_address() -> None:
+    """Every worker process's set-up hook (the embedded Ray's ``worker_process_setup_hook``): RAY_ADDRESS
+    names the cluster this process belongs to. Ray's own state-API lookups in workers (Ray Train's
+    placement-group cleaner) otherwise look for "the" local Ray and fail with "Found multiple active
+    Ray instances" while another Ray runs on the machine."""
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+
+
 def worker_loop(config: dict) -> None:
     """Ray Train's training loop: ``replica.train_replica`` on this worker's devices."""
     hide_unrequested_gpus()

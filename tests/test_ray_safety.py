@@ -1,0 +1,194 @@
+"""The embedded Ray under pressure: SIGTERM while Ray starts and while it trains, two trainings with
+their own Ray at once on one machine, and what of TensorFlow's, absl's and Ray's output reaches the user."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # Ray, signals, races
+
+BIN = Path(sys.executable).parent
+TINY = ["--maxlen", "20", "--num-words", "40", "--epochs", "1", "--batch-size", "8"]
+# what TensorFlow, absl and Ray print on their own: never in the toolkit's output unless asked for
+NOISE = re.compile(r"oneDNN|cuda drivers|absl|cuInit|TrainController|RayTrainWorker|Token authentication is")
+
+
+def _train_cmd(corpus_tarball, exports: Path, *extra) -> list:
+    return [str(BIN / "toolkit"), "train", "--data", str(corpus_tarball), *TINY, "--workers", "1"] + [
+        "--exports-dir",
+        str(exports),
+        "--run-name",
+        "r",
+        *extra,
+    ]
+
+
+def _ray_tmpdir() -> str:
+    """A Ray temp folder of the test's own (short: Ray's socket paths must fit 107 bytes)."""
+    return tempfile.mkdtemp(prefix="rt-", dir="/tmp")
+
+
+def _stat(pid) -> tuple:
+    """``(parent pid, state, start time)`` of a process, from /proc (None when it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), fields[0], fields[19]
+
+
+def _descendants(pid: int) -> list:
+    """``[(pid, start time)]`` of every process below ``pid``."""
+    stats = {int(p.name): _stat(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    stats = {p: s for p, s in stats.items() if s}
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, s in stats.items() if s[0] == parent]
+        found += [(p, stats[p][2]) for p in children]
+        frontier += children
+    return found
+
+
+def _gone_within(processes: list, timeout: float) -> list:
+    """The processes of ``processes`` (``(pid, start time)``) still alive after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [(p, t) for p, t in processes if (s := _stat(p)) and s[2] == t and s[1] != "Z"]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.5)
+
+
+def _sigterm_when(marker: str, cmd: list, env: dict, timeout: float = 400):
+    """Run ``cmd``, send SIGTERM when a line containing ``marker`` appears on its stderr; returns
+    ``(exit status, stderr, the Ray processes it had started)``."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    lines, started = [], []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if marker in line:
+                started = _descendants(proc.pid)
+                proc.send_signal(signal.SIGTERM)
+                break
+        assert started, "".join(lines)[-3000:]
+        _, rest = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    return proc.returncode, "".join(lines) + rest, started
+
+
+def _assert_terminated_cleanly(code: int, err: str, started: list, exports: Path) -> None:
+    assert code == 143, (code, err[-3000:])
+    assert err.strip().splitlines()[-1] == "toolkit: terminated", err[-3000:]
+    assert "Traceback" not in err and "SIGTERM received" not in err, err[-3000:]
+    assert _gone_within(started, 30) == []  # Ray shut down: raylet, GCS, workers
+    assert not (exports / "r").exists()  # no run folder
+    assert not [p for p in exports.glob(".*") if "staging" in p.name]  # nor a half-written one
+
+
+def test_sigterm_while_ray_starts_exits_143_and_leaves_no_ray(corpus_tarball, tmp_path):
+    """Ray's ray.init installs a SIGTERM handler of its own (sys.exit(15), no message); the toolkit's
+    handler stays in charge and the half-started Ray is shut down."""
+    exports = tmp_path / "exports"
+    argv = _train_cmd(corpus_tarball, exports)[1:]
+    script = textwrap.dedent(f"""
+        import sys, time
+        import ray._private.worker as worker
+        connect = worker.connect
+        def slow_connect(*args, **kwargs):  # ray.init, its head node started, its handler installed
+            print("RAY STARTING", file=sys.stderr, flush=True)
+            time.sleep(60)
+            return connect(*args, **kwargs)
+        worker.connect = slow_connect
+        from toolkit.cli import main
+        sys.exit(main({argv!r}))
+    """)
+    tmp = _ray_tmpdir()
+    try:
+        env = {**os.environ, "RAY_TMPDIR": tmp}
+        code, err, started = _sigterm_when("RAY STARTING", [sys.executable, "-c", script], env)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _assert_terminated_cleanly(code, err, started, exports)
+
+
+def test_sigterm_while_ray_trains_exits_143_and_shuts_ray_down(corpus_tarball, tmp_path):
+    """After ray.init, Ray's C++ core worker answers SIGTERM with a stack dump and exit 15 or 134
+    unless the toolkit's handler is installed again."""
+    exports = tmp_path / "exports"
+    tmp = _ray_tmpdir()
+    try:
+        env = {**os.environ, "RAY_TMPDIR": tmp}
+        code, err, started = _sigterm_when("devices:", _train_cmd(corpus_tarball, exports), env)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _assert_terminated_cleanly(code, err, started, exports)
+
+
+def test_two_embedded_trainings_at_once_both_succeed_quietly(corpus_tarball, tmp_path):
+    """Each embedded Ray is found by its own processes (Ray Train's placement-group cleaner looked for
+    "the" local Ray and failed with "Found multiple active Ray instances"); and the output holds the
+    toolkit's lines only: none of TensorFlow's, absl's or Ray's own."""
+    tmps = [_ray_tmpdir(), _ray_tmpdir()]
+    try:
+        procs = [
+            subprocess.Popen(
+                _train_cmd(corpus_tarball, tmp_path / f"exports-{i}"),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "RAY_TMPDIR": tmp},
+            )
+            for i, tmp in enumerate(tmps)
+        ]
+        outputs = [p.communicate(timeout=600) for p in procs]
+        # what every Ray process wrote (the workers' output stays in their logs unless asked for)
+        ray_logs = "".join(f.read_text(errors="replace") for tmp in tmps for f in Path(tmp).rglob("logs/worker-*.err"))
+    finally:
+        for p in procs:
+            p.kill()
+        for tmp in tmps:
+            shutil.rmtree(tmp, ignore_errors=True)
+    for proc, (_, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err[-3000:]
+        assert "Traceback" not in err and "multiple active Ray" not in err, err[-3000:]
+        noise = [line for line in err.splitlines() if NOISE.search(line)]
+        assert noise == [], noise
+        assert err.count("Ray token authentication is on") == 1  # said once, in the toolkit's words
+    for i in range(2):
+        assert (tmp_path / f"exports-{i}" / "r" / "model.keras").is_file()
+    assert "PlacementGroupCleaner" in ray_logs  # the cleaner ran ...
+    assert "multiple active Ray" not in ray_logs  # ... and found its own Ray
+
+
+def test_tensorflow_loads_quietly_unless_asked(tmp_path):
+    """Importing the toolkit's TensorFlow prints nothing (it printed six lines and a cuInit error on
+    a CPU-only machine); TF_CPP_MIN_LOG_LEVEL=0 shows TensorFlow's own lines again."""
+    code = "import toolkit._tf as t; t.tf.constant([1.0]) + 1"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr[-2000:]
+    loud = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"},
+        timeout=300,
+    )
+    assert loud.returncode == 0 and loud.stderr.strip(), "TF_CPP_MIN_LOG_LEVEL=0 should show TensorFlow's lines"
