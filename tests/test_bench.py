@@ -182,3 +182,18 @@ def test_a_benchmark_child_that_dies_is_an_error_at_once_not_a_hang(tmp_path):
     assert time.monotonic() - start < 60
     with pytest.raises(BenchError, match="onnx: ExportError: .* is not a loadable ONNX model"):
         run_in_child(Backend("onnx", str(tmp_path / "model.onnx"), 0), _work([]))  # the child's own error
+
+
+def test_figures_that_cannot_land_are_kept_and_the_file_that_appeared_is_untouched(tmp_path):
+    from toolkit.bench import check_out, write_figures
+    from toolkit.errors import BenchError
+
+    out = tmp_path / "figures.json"
+    target = check_out(str(out))  # nothing there when the measuring starts
+    out.write_text("the user's notes")  # ... and this appears before the figures are written
+    with pytest.raises(BenchError, match="appeared while it was being written.*the figures are saved in") as info:
+        write_figures(str(out), {"benchmark": "infer", "rows": [1, 2]}, target)
+    spare = Path(str(info.value).rsplit("the figures are saved in ", 1)[1])
+    assert json.loads(spare.read_text())["rows"] == [1, 2]
+    assert out.read_text() == "the user's notes"
+    spare.unlink()

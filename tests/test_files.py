@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import toolkit.files as files
 from toolkit.errors import WriteError
 from toolkit.files import (
     MARKER,
@@ -106,12 +107,20 @@ def test_the_sweep_keeps_a_live_writers_folder_and_reads_pid_reuse_as_death(tmp_
     other_host = tmp_path / f".far.staging-{DEAD_PID}-abc"
     other_host.mkdir()
     (other_host / MARKER).write_text(json.dumps({**marker, "pid": DEAD_PID, "host": "another-machine"}))
+    # another live process, with its real start time: alive, left alone
+    parent = tmp_path / f".parent.staging-{os.getppid()}-abc"
+    parent.mkdir()
+    (parent / MARKER).write_text(json.dumps({**marker, "pid": os.getppid(), "start": files._start_time(os.getppid())}))
+    # from another pid namespace (a container beside this one): its pids mean nothing here
+    container = tmp_path / f".container.staging-{DEAD_PID}-abc"
+    container.mkdir()
+    (container / MARKER).write_text(json.dumps({**marker, "pid": DEAD_PID, "pid_namespace": "1"}))
     # a marker whose pid is alive now, but started at another time: a new process reusing the pid
     reused = tmp_path / f".reused.staging-{os.getppid()}-abc"
     reused.mkdir()
     (reused / MARKER).write_text(json.dumps({**marker, "pid": os.getppid(), "start": "1"}))
     assert sorted(sweep_stale(tmp_path)) == sorted([stage, reused])
-    assert live.exists() and other_host.exists()
+    assert live.exists() and other_host.exists() and parent.exists() and container.exists()
 
 
 # --- the check and the replacement are one step ------------------------------------------------------
@@ -184,3 +193,63 @@ def test_a_set_of_files_lands_whole_or_not_at_all(tmp_path):
     assert (tmp_path / "a.json").read_text() == "old a"
     atomic_write_files({tmp_path / "a.json": b"new a", tmp_path / "b.png": lambda p: p.write_bytes(b"png")})
     assert (tmp_path / "a.json").read_text() == "new a" and (tmp_path / "b.png").read_bytes() == b"png"
+
+
+# --- without renameat2 (NFS, other systems), and interrupted at the worst moment -----------------------
+@pytest.fixture
+def no_renameat2(monkeypatch):
+    monkeypatch.setattr(files, "_renameat2", lambda src, dst, flags: False)
+
+
+def test_without_renameat2_the_checked_folder_is_still_replaced_whole(tmp_path, no_renameat2):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").write_text("old")
+    with staged_folder(out, check_target(out, True, lambda p: True, "export folder", "--out")) as stage:
+        (stage / "a").write_text("new")
+    assert (out / "a").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with staged_folder(tmp_path / "new", allowed=["a"]) as stage:
+        (stage / "a").write_text("fresh")
+    assert (tmp_path / "new" / "a").read_text() == "fresh"
+
+
+def test_without_renameat2_a_failed_final_rename_puts_the_old_folder_back(tmp_path, no_renameat2, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").write_text("previous export")
+    real = os.replace
+
+    def failing(src, dst):
+        if Path(dst) == out and ".staging-" in Path(src).name:  # the new folder's rename into place
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", failing)
+    with pytest.raises(OSError, match="No space left"):
+        with staged_folder(out, check_target(out, True, lambda p: True, "export folder", "--out")) as stage:
+            (stage / "a").write_text("new")
+    monkeypatch.setattr(files.os, "replace", real)
+    assert (out / "a").read_text() == "previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_an_interrupt_right_after_the_exchange_deletes_nothing_that_is_not_the_stage(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    target = check_target(out, True, lambda p: True, "export folder", "--out")
+    real = files._renameat2
+
+    def interrupted(src, dst, flags):
+        shutil.rmtree(out)  # another command's folder lands there in the last moment
+        out.mkdir()
+        (out / "theirs").write_text("keep me")
+        real(src, dst, flags)
+        raise KeyboardInterrupt  # and a Ctrl-C right after the exchange
+
+    monkeypatch.setattr(files, "_renameat2", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with staged_folder(out, target) as stage:
+            (stage / "mine").write_text("new")
+    kept = [p for p in tmp_path.rglob("theirs")]
+    assert len(kept) == 1 and kept[0].read_text() == "keep me"

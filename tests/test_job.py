@@ -14,10 +14,11 @@ def _job(corpus_tarball, tmp_path, **train):
 
 def test_prepare_loads_the_reviews_and_checks_them_against_the_model(corpus_tarball, tmp_path, capsys):
     job = _job(corpus_tarball, tmp_path)
-    data = prepare(job)
+    data, target = prepare(job)
     assert data.train.x.shape[1] == 20 and int(data.train.x.max()) < 40
+    assert target.path == tmp_path / "r" and target.identity is None  # nothing there yet
     assert "reviews: train 41" in capsys.readouterr().err  # the summary is logged once, when loading
-    assert prepare(job, data) is data and capsys.readouterr().err == ""
+    assert prepare(job, data)[0] is data and capsys.readouterr().err == ""
     with pytest.raises(ConfigError, match="data maxlen 20 differs from model maxlen 30"):
         check_shapes(data, ModelConfig(num_words=40, maxlen=30))
     with pytest.raises(ConfigError, match="token ids >= the model's num_words 10"):

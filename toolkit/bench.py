@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import platform
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -58,8 +60,16 @@ def is_toolkit_figures(path: Path) -> bool:
 def write_figures(out: Optional[str], report: dict, target: Optional[Target] = None) -> None:
     """The figures, onto exactly what :func:`check_out` checked (a file that appeared meanwhile is not
     replaced)."""
-    if out:
-        atomic_write_text(Path(out), json.dumps({"toolkit_version": __version__, **report}, indent=2), target)
+    if not out:
+        return
+    text = json.dumps({"toolkit_version": __version__, **report}, indent=2)
+    try:
+        atomic_write_text(Path(out), text, target)
+    except WriteError as exc:  # a full disk, a file that appeared there: keep the minutes of measuring
+        fd, spare = tempfile.mkstemp(prefix="toolkit-figures-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        raise BenchError(f"{exc}; the figures are saved in {spare}") from None
 
 
 def machine() -> str:

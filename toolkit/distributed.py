@@ -49,7 +49,7 @@ def train_on_ray(job: JobConfig, data: Optional[ImdbData] = None) -> TrainResult
     cluster = job.cluster
     if cluster.workers < 1:
         raise ClusterError("train_on_ray needs workers >= 1 (workers 0 is single-process training)")
-    data = prepare(job, data)
+    data, target = prepare(job, data)
     storage = storage_path(cluster, job.train.exports_dir)
     check_storage(storage)  # a real write, before Ray starts: not a failure of Ray's after 30 s
     fingerprint = settings_fingerprint(job, data)
@@ -72,7 +72,7 @@ def train_on_ray(job: JobConfig, data: Optional[ImdbData] = None) -> TrainResult
     model = compiled_model(job.model, job.train)  # compiled: evaluation needs the loss
     model.set_weights(weights)
     run_info = _run_info(cluster, state, worker_devices, train_seconds, storage)
-    return finish_run(model, data, job, state["history"], run_info)
+    return finish_run(model, data, job, state["history"], run_info, target)
 
 
 def _train(job: JobConfig, data: ImdbData, fingerprint: dict, storage: str, ray_name: str):

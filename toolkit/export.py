@@ -82,7 +82,10 @@ def export_run(run_dir: str | os.PathLike, cfg: ExportConfig = ExportConfig()) -
     out = Path(cfg.out) if cfg.out else default_export_dir(run.path)
     target = check_export_target(out, cfg.overwrite)
     proto = convert(run, cfg.opset)
-    with staged_folder(out, target, is_toolkit_export, EXPORT_FILES) as stage:
+    # onnxruntime's quantiser writes "<input>-inferred.onnx" beside its input while it works: a kill then
+    # leaves it in the staging folder, which the sweep may still remove
+    allowed = (*EXPORT_FILES, "model-inferred.onnx")
+    with staged_folder(out, target, is_toolkit_export, allowed) as stage:
         save_model(proto, stage / ONNX_FILE)
         files = {"fp32": ONNX_FILE}
         if "int8" in cfg.quantize:

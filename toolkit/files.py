@@ -87,8 +87,11 @@ def atomic_write_files(contents: dict, targets: Optional[dict] = None) -> None:
     try:
         for path, content in contents.items():
             path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            except OSError as exc:
+                raise write_failed(path, exc) from None
             done.append((tmp, path))
             try:
                 if callable(content):
@@ -102,14 +105,14 @@ def atomic_write_files(contents: dict, targets: Optional[dict] = None) -> None:
                 os.chmod(tmp, file_mode())  # mkstemp creates 0600
             except OSError as exc:
                 raise write_failed(path, exc) from None
-        for tmp, path in done:
-            target = (targets or {}).get(path)
-            if target is None:
-                os.replace(tmp, path)
-            elif target.identity is None:
-                _place_new(Path(tmp), path)
-            elif snapshot(path) != target:
+        targets = targets or {}
+        for _, path in done:  # every check before the first rename
+            target = targets.get(path)
+            if target is not None and target.identity is not None and snapshot(path) != target:
                 raise WriteError(f"{path} changed while it was being written: it was not replaced; run again")
+        for tmp, path in done:
+            if targets.get(path) is not None and targets[path].identity is None:
+                _place_new(Path(tmp), path)
             else:
                 os.replace(tmp, path)
         done = []
@@ -136,16 +139,31 @@ def _start_time(pid: int) -> Optional[str]:
     return stat_line.rsplit(")", 1)[-1].split()[19]
 
 
+def _pid_namespace() -> str:
+    """Containers sharing a host name and a volume can have separate pid spaces: a pid means nothing
+    across them."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
 def writer_identity() -> dict:
     pid = os.getpid()
-    return {"host": socket.gethostname(), "boot": _boot_id(), "pid": pid, "start": _start_time(pid)}
+    return {
+        "host": socket.gethostname(),
+        "boot": _boot_id(),
+        "pid_namespace": _pid_namespace(),
+        "pid": pid,
+        "start": _start_time(pid),
+    }
 
 
 def _writer_dead(marker: dict) -> bool:
     """True only when it is certain: the writer ran on this host, and its process is gone (this boot
     has no such pid, or the pid now belongs to a process started later)."""
-    if marker.get("host") != socket.gethostname():
-        return False  # another machine on a shared file system: it may be working
+    if marker.get("host") != socket.gethostname() or marker.get("pid_namespace") != _pid_namespace():
+        return False  # another machine or container on a shared file system: it may be working
     if marker.get("boot") != _boot_id():
         return True  # written before a reboot
     pid = marker.get("pid")
@@ -216,7 +234,7 @@ def sweep_stale(parent: Path) -> list[Path]:
 
 # --- checks before the work -------------------------------------------------------------------------
 def _existing_ancestor(folder: Path) -> Path:
-    folder = Path(os.path.abspath(folder))
+    folder = Path(folder).resolve()  # links and '..' as the kernel will follow them
     while not folder.exists() and not folder.is_symlink() and folder != folder.parent:
         folder = folder.parent
     return folder
@@ -317,7 +335,7 @@ def _place_new(stage: Path, path: Path) -> None:
         if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
             raise WriteError(
                 f"{path} appeared while it was being written (another toolkit command writing there?): "
-                "nothing was replaced and this result was discarded; choose another name or run again"
+                "nothing was replaced; choose another name, or run again"
             ) from None
         raise
     if os.path.lexists(path):  # no renameat2 here: check, then rename (a narrow window remains)
@@ -349,36 +367,36 @@ def check_file_target(path: Path, overwrite: bool, ours: Callable[[Path], bool],
     return target
 
 
-def _replace(stage: Path, target: Target, ours: Optional[Callable[[Path], bool]], allowed: Iterable[str]) -> None:
-    """``stage`` takes the place of the folder ``target`` checked, and that folder is removed; if
-    ``path`` is now something else, it is put back and nothing is replaced."""
+def _check_unchanged(target: Target, ours: Optional[Callable[[Path], bool]]) -> None:
+    """``target.path`` is still the folder that was checked (and still ``ours``), or WriteError."""
+    if snapshot(target.path) != target or (ours is not None and not ours(target.path)):
+        raise WriteError(
+            f"{target.path} changed while it was being written (another toolkit command replaced it?): "
+            "nothing was replaced; run again"
+        )
+
+
+def _replace(stage: Path, target: Target, allowed: Iterable[str]) -> None:
+    """``stage`` takes the place of the folder ``target`` checked (:func:`_check_unchanged` a moment
+    ago), and that folder is removed; if ``path`` turns out to be something else, it is put back and
+    nothing is replaced."""
     path = target.path
-    changed = WriteError(
-        f"{path} changed while it was being written (another toolkit command replaced it?): nothing was "
-        "replaced and this result was discarded; run again"
-    )
-    if snapshot(path) != target or (ours is not None and not ours(path)):
-        raise changed
     if not _renameat2(stage, path, _RENAME_EXCHANGE):  # no renameat2 here: rename it aside first
         old = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-{os.getpid()}-", dir=path.parent))
-        _write_marker(old, ["replaced"])
-        os.replace(path, old / "replaced")
-        os.replace(stage, path)
+        os.replace(path, old / "replaced")  # unmarked: if we die now it is kept, never swept
+        try:
+            os.replace(stage, path)
+        except BaseException:
+            os.replace(old / "replaced", path)  # put it back as it was
+            old.rmdir()
+            raise
         shutil.rmtree(old, ignore_errors=True)
         return
     # stage now holds what was at path: the folder checked a moment ago (a rename changes the change
     # time, so device and inode tell here)
     if snapshot(stage).identity[:2] != target.identity[:2]:
-        try:
-            _renameat2(stage, path, _RENAME_EXCHANGE)  # put it back as it was
-        except OSError as exc:
-            kept = WriteError(
-                f"{path} changed while it was being written; putting it back failed ({describe(exc)}): "
-                f"it is now {stage}"
-            )
-            kept.keep_stage = True
-            raise kept from None
-        raise changed
+        _renameat2(stage, path, _RENAME_EXCHANGE)  # put it back as it was
+        _check_unchanged(target, None)  # raises: it is not what was checked
     _write_marker(stage, allowed)  # if we die now, the old folder is a leftover the sweep may remove
     shutil.rmtree(stage, ignore_errors=True)
 
@@ -407,20 +425,24 @@ def staged_folder(
     sweep_stale(path.parent)
     target = target if target is not None else snapshot(path)
     stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-{os.getpid()}-", dir=path.parent))
+    ours_id = snapshot(stage).identity[:2]  # on failure, remove the stage only while it is still ours
     allowed = tuple(allowed)
     try:
         _write_marker(stage, allowed)
         yield stage
-        (stage / MARKER).unlink()
         for entry in stage.iterdir():  # whatever wrote them (mkstemp, a library), the umask decides
             os.chmod(entry, file_mode() if entry.is_file() else dir_mode())
         os.chmod(stage, dir_mode())  # mkdtemp makes it private
+        if target.identity is not None:
+            _check_unchanged(target, ours)
+        (stage / MARKER).unlink()  # the last step before the rename: a kill before it leaves a swept stage
         if target.identity is None:
             _place_new(stage, path)
         else:
-            _replace(stage, target, ours, allowed)
-    except BaseException as exc:
-        if not getattr(exc, "keep_stage", False):
+            _replace(stage, target, allowed)
+    except BaseException:
+        held = snapshot(stage).identity
+        if held is not None and held[:2] == ours_id:
             shutil.rmtree(stage, ignore_errors=True)
         raise
 

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 from .config import ExportConfig, JobConfig, ModelConfig, Tolerances, VerifyConfig
 from .data import ImdbData, load_imdb
 from .errors import ConfigError
+from .files import Target
 from .progress import log
 from .rundir import check_writable
 
@@ -38,15 +39,16 @@ class JobResult:
         return bool(self.report["passed"])
 
 
-def prepare(job: JobConfig, data: Optional[ImdbData] = None) -> ImdbData:
+def prepare(job: JobConfig, data: Optional[ImdbData] = None) -> tuple[ImdbData, Target]:
     """The checks every training path starts with: the run folder can be written (and is not someone
-    else's), the reviews load (unless ``data`` is given), and they fit the model."""
-    check_writable(job.run_dir, job.train.overwrite)
+    else's), the reviews load (unless ``data`` is given), and they fit the model. Returns the data and
+    what stood at the run folder's place (``files.Target``): the finished run replaces exactly that."""
+    target = check_writable(job.run_dir, job.train.overwrite)
     if data is None:
         data = load_imdb(job.data)
         log(data.summary())
     check_shapes(data, job.model)
-    return data
+    return data, target
 
 
 def check_shapes(data: ImdbData, model_cfg: ModelConfig) -> None:
@@ -58,7 +60,7 @@ def check_shapes(data: ImdbData, model_cfg: ModelConfig) -> None:
 
 def train_job(job: JobConfig) -> TrainResult:
     """``toolkit train``: in this process (``cluster.workers == 0``) or on Ray workers."""
-    data = prepare(job)
+    data, _ = prepare(job)
     if job.cluster.workers:
         from .distributed import train_on_ray
 

@@ -65,6 +65,14 @@ class Classifier:
                 raise PredictError(f"review {i + 1} is not text ({type(text).__name__})")
             if not text.strip():
                 raise PredictError(f"review {i + 1} is empty: there is nothing to classify")
+            if not text.isascii():
+                try:  # a lone surrogate (a JSON "\ud800", argv bytes that were not UTF-8) has no UTF-8 form
+                    text.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise PredictError(
+                        f"review {i + 1} holds {text[exc.start]!r}, half of a UTF-16 pair (bytes that were not "
+                        "UTF-8?): fix its encoding"
+                    ) from None
         if self.takes_text:
             return _finite(texts_probabilities(self.session, texts, self.batch_size))
         return self.probabilities_of_tokens(self.vocabulary.encode(texts))

@@ -76,9 +76,12 @@ def write_run(
     config: dict,
     metrics: dict,
     overwrite: bool = False,
+    target: Optional[Target] = None,
 ) -> Path:
-    """Write a complete run folder at ``path`` atomically (staging folder, then rename)."""
-    target = check_writable(path, overwrite)
+    """Write a complete run folder at ``path`` atomically (staging folder, then rename), replacing
+    exactly ``target`` (what was checked before training; default: what is there now, checked)."""
+    if target is None:
+        target = check_writable(path, overwrite)
     with staged_folder(path, target, is_toolkit_run, (*RUN_FILES, EXPORT_DIR)) as stage:
         save_model(stage / KERAS_FILE)
         if vocabulary is not None:

@@ -102,6 +102,9 @@ def open_export(export_dir: str | os.PathLike, variant: str = "fp32", threads: i
                 f"{meta.path} records preprocessing.{key} {_short(recorded)}, but {export_dir / VOCAB_FILE} "
                 f"says {_short(str(spec[key]))}: export the run again"
             )
+    for derived in DERIVED_FROM:  # every derived file beside it records the sha256 of what it was made
+        if (export_dir / VARIANT_FILES[derived]).is_file():  # from: an fp32 model edited (and resealed)
+            check_derived(export_dir, derived)  # after the export is refused even when fp32 is asked for
     return session, meta, vocab
 
 

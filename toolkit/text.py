@@ -34,7 +34,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import VocabularyError, nested_deeper_than
+from .errors import VocabularyError, first_line, nested_deeper_than
 from .files import atomic_write_text
 
 PAD_ID = 0
@@ -149,8 +149,8 @@ class Vocabulary:
     def from_json(cls, text: str) -> "Vocabulary":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise VocabularyError(f"not valid JSON ({exc})") from None
+        except ValueError as exc:  # not JSON, or a number of more than 4,300 digits
+            raise VocabularyError(f"not valid JSON ({first_line(exc)})") from None
         except RecursionError:  # '[[[[...' 100,000 deep: the parser gives up
             raise VocabularyError(_TOO_DEEP) from None
         if nested_deeper_than(data, 8):  # a vocabulary is 2 deep; the checksum of a field 900 deep would fail

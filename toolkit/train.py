@@ -21,6 +21,7 @@ from .config import JobConfig, to_dict
 from .data import ImdbData
 from .errors import RunError, TrainingDiverged, WriteError
 from .evaluation import evaluate_split
+from .files import Target
 from .job import TrainResult, prepare
 from .model import compiled_model
 from .pipeline import input_line, train_input
@@ -31,7 +32,7 @@ from .rundir import rescue, write_run
 def train(job: JobConfig, data: Optional[ImdbData] = None) -> TrainResult:
     """Load (unless ``data`` is given), fit, evaluate, write ``<exports>/<run-name>/``; return its path
     and metrics."""
-    data = prepare(job, data)
+    data, target = prepare(job, data)
     seed_everything(job.train.seed)
     strategy = local_strategy()
     model = compiled_model(job.model, job.train, strategy)
@@ -52,7 +53,7 @@ def train(job: JobConfig, data: Optional[ImdbData] = None) -> TrainResult:
         "restarts": 0,
         "train_seconds": round(time.perf_counter() - start, 3),
     }
-    return finish_run(model, data, job, epoch_log.history, run_info)
+    return finish_run(model, data, job, epoch_log.history, run_info, target)
 
 
 def local_strategy() -> tf.distribute.Strategy:
@@ -147,8 +148,12 @@ def environment() -> dict:
     }
 
 
-def finish_run(model: keras.Model, data: ImdbData, job: JobConfig, history: list, run_info: dict) -> TrainResult:
-    """Evaluate on the test split and write the run folder; shared by single-process and Ray training."""
+def finish_run(
+    model: keras.Model, data: ImdbData, job: JobConfig, history: list, run_info: dict, target: Optional[Target] = None
+) -> TrainResult:
+    """Evaluate on the test split and write the run folder; shared by single-process and Ray training.
+    ``target``: what ``job.prepare`` checked before training; the run folder replaces exactly that (a
+    folder another run wrote there meanwhile is not replaced: the model is kept elsewhere instead)."""
     test = evaluate_split(model, data.test, job.train.eval_batch_size)
     log(
         f"test: loss {test['loss']:.4f}  accuracy {test['accuracy']:.4f} "
@@ -166,7 +171,7 @@ def finish_run(model: keras.Model, data: ImdbData, job: JobConfig, history: list
         model.save(path)
 
     try:
-        path = write_run(job.run_dir, save, data.vocabulary, config, metrics, job.train.overwrite)
+        path = write_run(job.run_dir, save, data.vocabulary, config, metrics, job.train.overwrite, target)
     except (OSError, WriteError, RunError) as exc:  # disk full, a folder appeared there: keep the model
         raise rescue(save, exc, job.run_dir) from None
     log(f"run folder: {path}")

@@ -51,9 +51,10 @@ def verify_export(export_dir: str | os.PathLike, cfg: VerifyConfig = VerifyConfi
     (``provenance.run_dir``). Either way the run's ``model.keras`` must have the sha256 the export
     records, and every derived variant must have been made from the files beside it."""
     export_dir = Path(export_dir)
+    # what is checked next: the reports are written only if it still stands at the end
+    state = export_state(export_dir) if export_dir.is_dir() else None
     session, meta, vocab = open_export(export_dir)
     run = matching_run(export_dir, meta, cfg.run_dir)
-    state = export_state(export_dir)  # what was checked: the reports are written only if it still stands
     if run.vocabulary is None or run.vocabulary.sha256 != vocab.sha256:
         raise ExportError(f"the run {run.path} has a different vocabulary than the export: export it again")
     if cfg.write_reports:
