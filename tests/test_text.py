@@ -103,6 +103,8 @@ def test_tampered_or_foreign_vocabulary_is_rejected(tmp_path):
         Vocabulary.from_json('{"a": 1}')
     with pytest.raises(VocabularyError, match="JSON"):
         Vocabulary.from_json("{not json")
+    with pytest.raises(VocabularyError, match="not valid JSON .*4300 digits"):  # was a ValueError traceback
+        Vocabulary.from_json('{"maxlen": ' + "9" * 5000 + "}")
     # a correct checksum over malformed fields (anyone can compute one): one-line errors, not KeyError
     from toolkit.text import _content_sha256
 
