@@ -203,6 +203,12 @@ def world(tmp_path_factory, corpus_tarball):
     w.empty_cell_csv.write_text("id,text\n1,great film\n2,\n3,awful\n")
     w.short_row_csv = bad / "short-row.csv"
     w.short_row_csv.write_text("id,text\n1,great film\n2\n")
+    w.wide_row_csv = bad / "wide-row.csv"
+    w.wide_row_csv.write_text("id,text\n1,Great, really great\n")
+    w.bigint_jsonl = bad / "bigint.jsonl"
+    w.bigint_jsonl.write_text('{"text": "fine"}\n{"text": "ok", "n": ' + "9" * 5000 + "}\n")
+    w.nan_jsonl = bad / "nan.jsonl"
+    w.nan_jsonl.write_text('{"text": "ok", "score": NaN}\n')
     for name, file in (("deep-config", "config.json"), ("deep-metrics", "metrics.json"), ("deep-vocab", "vocab.json")):
         shutil.copytree(w.run, exports / name, ignore=shutil.ignore_patterns("onnx"))
         (exports / name / file).write_text("[" * 100_000 + "]" * 100_000)
@@ -314,6 +320,9 @@ CASES = [
     ),
     ("predict {export} --file {empty_cell_csv}", 1, "empty-cell.csv:3: the review is empty"),
     ("predict {export} --file {short_row_csv}", 1, "short-row.csv:3: the row has 1 cell(s), no 'text' cell"),
+    ("predict {export} --file {wide_row_csv}", 1, "wide-row.csv:2: the row has 3 cells, the header 2"),
+    ("predict {export} --file {bigint_jsonl}", 1, "bigint.jsonl:2: not JSON"),
+    ("predict {export} --file {nan_jsonl}", 1, "nan.jsonl:1: not JSON (NaN is not a JSON value)"),
     ("evaluate {deep_config_run}", 1, "config.json is nested too deeply"),
     ("evaluate {deep_metrics_run}", 1, "metrics.json is nested too deeply"),
     ("evaluate {deep_vocab_run}", 1, "vocab.json: not a toolkit vocabulary file (its JSON is nested too deeply)"),

@@ -127,3 +127,60 @@ def test_predict_from_an_endless_stdin_is_a_one_line_error(monkeypatch, capsys):
         capsys.readouterr().err
         == "toolkit: error: stdin holds more than 2 MB of reviews: split it into smaller files\n"
     )
+
+
+def test_jsonl_values_python_cannot_convert_are_errors_naming_the_line(tmp_path):
+    """A 5,000-digit integer was a ValueError traceback ("Exceeds the limit (4300 digits)"); NaN was
+    taken (JSON has no NaN: the Node client refused it); 600 levels deep was taken (Node: any depth)."""
+    path = tmp_path / "r.jsonl"
+    for bad, message in (
+        ('{"text": "ok", "n": ' + "1" * 5000 + "}", r"r.jsonl:2: not JSON \(an integer of more than 4,300 digits\)"),
+        ('{"text": "ok", "n": -' + "1" * 4301 + "}", r"r.jsonl:2: not JSON \(an integer of more than 4,300"),
+        ('{"text": "ok", "n": NaN}', r"r.jsonl:2: not JSON \(NaN is not a JSON value\)"),
+        ('{"text": "ok", "n": -Infinity}', r"r.jsonl:2: not JSON \(-Infinity is not a JSON value\)"),
+        (
+            '{"text": "ok", "extra": ' + "[" * 600 + "]" * 600 + "}",
+            r"r.jsonl:2: JSON nested too deeply \(more than 512",
+        ),
+    ):
+        path.write_text(json.dumps("fine") + "\n" + bad + "\n", encoding="utf-8")
+        with pytest.raises(PredictError, match=message):
+            read_reviews_file(path)
+    # what Python and Node both read: 4,300 digits, a long float, 512 levels
+    ok = '{"text": "ok", "n": ' + "1" * 4300 + ', "f": 1.' + "1" * 5000 + "e" + "1" * 5000 + "}"
+    path.write_text(ok + '\n{"text": "deep", "x": ' + "[" * 511 + "]" * 511 + "}\n", encoding="utf-8")
+    assert read_reviews_file(path) == ["ok", "deep"]
+
+
+def test_the_text_key_comes_first_even_when_null(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"review": "x"}\n{"text": null, "review": "x"}\n', encoding="utf-8")
+    with pytest.raises(PredictError, match=r"r.jsonl:2: expected a string or an object with a 'text' field"):
+        read_reviews_file(path)
+
+
+def test_a_csv_row_with_more_cells_than_the_header_is_an_error_naming_the_line(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("id,text\n1,fine\n2,Great, really great\n", encoding="utf-8")
+    with pytest.raises(PredictError) as caught:  # it gave 'Great': the review cut at the comma
+        read_reviews_file(path)
+    assert str(caught.value) == (
+        f'{path}:3: the row has 3 cells, the header 2: quote a cell that holds a comma, e.g. 1,"Great, really great"'
+    )
+    path.write_text('id,text\n1,fine\n2,"Great, really great"\n', encoding="utf-8")
+    assert read_reviews_file(path) == ["fine", "Great, really great"]
+
+
+def test_a_blank_csv_line_is_skipped_as_in_the_other_formats_and_an_empty_cell_is_an_error(tmp_path):
+    """A line of spaces (or \\x1c, which str.strip removes) was 'the row has 1 cell(s)', though blank
+    lines were said to be skipped; before the header too."""
+    path = tmp_path / "r.csv"
+    path.write_text("\n  \nid,text\n1,one\n   \n\x1c\t\r\n2,two\n \n", encoding="utf-8")
+    assert read_reviews_file(path) == ["one", "two"]
+    for header, bad in (("text", '"  "'), ("text", '"\x1c"'), ("id,text", "3,"), ("id,text", '3,"\x1c "')):
+        path.write_text(f"{header}\n{bad}\n", encoding="utf-8")  # a quoted "  ": a row, its cell empty
+        with pytest.raises(PredictError, match=r"r.csv:2: the review is empty"):
+            read_reviews_file(path)
+    path.write_text('id,text\n1,one\n"3","\n \n"\n', encoding="utf-8")  # a blank line inside a quoted cell
+    with pytest.raises(PredictError, match=r"r.csv:3: the review is empty"):
+        read_reviews_file(path)

@@ -4,6 +4,7 @@ metadata checks (digest, labels, threshold, input, preprocessing) in Python and 
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -381,3 +382,118 @@ def test_the_node_client_reads_labels_and_threshold_from_the_checked_metadata(no
     python = Classifier.load(export).predict(texts)
     assert [label for label, _ in node] == [p.label for p in python] == ["negative", "positive", "negative"]
     assert np.allclose([p for _, p in node], [p.probability for p in python], atol=1e-6)
+
+
+def _review_file(folder: Path, name: str, content) -> Path:
+    path = folder / name
+    if content == "fifo":
+        os.mkfifo(path)
+    elif content == "folder":
+        path.mkdir()
+    elif content == "sparse":  # 1.5 GB that take no disk: the size alone is refused, nothing is read
+        path.touch()
+        os.truncate(path, 1_500_000_000)
+    else:
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
+
+
+DEEP = "[" * 600 + "]" * 600
+# name, content: what toolkit.reviewfiles and predict.js must read alike; same: the same error message
+# (not only the same FILE:LINE: the JSON parsers word a syntax error each their own way)
+NODE_FILES = [
+    ("sep.txt", "great\x1cawful\n\x1c\n\x1f \x85\r\n\u2003\ngreat great\n", True),  # \x1c-\x1f, \x85: blank
+    ("bom.txt", "\ufeffgreat\n\ufeff\n \ufeff \nawful\n", True),  # U+FEFF is no whitespace to Python
+    ("sep.jsonl", '"great"\n\x1c\n{"review": "awful\\u001cfilm"}\n', True),
+    ("bom.jsonl", '"great"\n"\\ufeff"\n', True),
+    ("empty.jsonl", '"great"\n\n"\\u001c\\u0085 "\n', True),
+    ("null.jsonl", '{"text": "great"}\n{"text": null, "review": "awful"}\n', True),  # "text" first, even null
+    ("bad.jsonl", '"great"\n{"text": "awful",}\n', False),
+    ("nan.jsonl", '{"text": "great", "score": NaN}\n', False),
+    ("int.jsonl", '"great"\n{"text": "awful", "n": ' + "7" * 5000 + "}\n", True),
+    ("deep.jsonl", '"great"\n{"text": "awful", "x": ' + DEEP + "}\n", True),
+    ("lone.jsonl", '"great"\n"awful \\ud800 film"\n', True),  # read, then refused by predict
+    ("latin1.txt", b"great\ncaf\xe9\n", True),
+    ("big.txt", "sparse", True),
+    ("folder.txt", "folder", True),
+    ("fifo.txt", "fifo", False),  # "pass a .txt, .jsonl or .csv file": Node reads no .csv
+]
+
+
+def _python_reads(export: Path, path: Path):
+    """``(rows, probabilities, None)`` or ``(None, None, error)``: what toolkit predict --file does."""
+    from toolkit.reviewfiles import read_reviews_file
+
+    try:
+        rows = read_reviews_file(path)
+        return rows, [p.probability for p in Classifier.load(export, "text").predict(rows)], None
+    except PredictError as exc:
+        return None, None, str(exc)
+
+
+def _node_reads(node_client, export: Path, path: Path):
+    """The same from predict.js: its reader's rows (readReviews, required as a module), and the client run on
+    the file (``--json``): its probabilities, or its one-line error."""
+    node, folder = node_client
+    script = "console.log(JSON.stringify(require('./predict.js').readReviews(process.argv[1])))"
+    reader = subprocess.run([node, "-e", script, str(path)], cwd=folder, capture_output=True, text=True, timeout=60)
+    args = [node, "predict.js", str(export), "--json", "--file", str(path)]
+    proc = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=60)  # a FIFO: it waited
+    if proc.returncode == 0:
+        assert reader.returncode == 0, reader.stderr[-2000:]
+        return json.loads(reader.stdout), [r["probability"] for r in json.loads(proc.stdout)], None
+    assert proc.returncode == 1 and proc.stdout == "", (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    (line,) = proc.stderr.splitlines()  # one line, no stack
+    assert line.startswith("predict.js: error: "), line
+    return None, None, line.removeprefix("predict.js: error: ")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, content, same", NODE_FILES, ids=[f[0] for f in NODE_FILES])
+def test_the_node_client_reads_review_files_like_python(node_client, export, tmp_path, name, content, same):
+    """The same rows, in order (and the same probabilities), or both a one-line error naming the same
+    FILE:LINE. predict.js took \\x1c lines and dropped U+FEFF ones (JS's trim is not str.strip), read
+    {"text": null, "review": ...}, threw JSON errors without the line, read a FIFO until it was written
+    to, and any file whole, whatever its size."""
+    path = _review_file(tmp_path, name, content)
+    rows, probabilities, error = _python_reads(export, path)
+    node_rows, node_probabilities, node_error = _node_reads(node_client, export, path)
+    if error is None:
+        assert node_error is None, node_error
+        assert node_rows == rows
+        assert np.allclose(node_probabilities, probabilities, atol=1e-6)
+        return
+    assert node_error is not None, f"Python: {error}; Node read {node_rows!r}"
+    named = re.match(rf"{re.escape(str(path))}(:\d+:)?", error)  # FILE:LINE:, or FILE alone
+    where = named.group(0) if named else ""  # predict's "review 2 holds ...": the same message
+    assert node_error.startswith(where) and node_error[len(where) :][:1] != ":", (error, node_error)
+    same = same or not named
+    if same:
+        assert node_error == error
+
+
+@pytest.mark.slow
+def test_the_node_client_refuses_a_csv_and_stdin(node_client, export, tmp_path):
+    """It read a .csv as lines of text: the header and the ids were classified."""
+    path = _review_file(tmp_path, "reviews.csv", "id,text\n1,great\n")
+    for file, fragment in ((path, "reads .txt and .jsonl files, not .csv"), ("-", "does not read stdin")):
+        node, folder = node_client
+        args = [node, "predict.js", str(export), "--json", "--file", str(file)]
+        proc = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and proc.stdout == "", (proc.returncode, proc.stdout, proc.stderr[-2000:])
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith("predict.js: error: ") and fragment in line, line
+
+
+def test_an_edited_and_resealed_fp32_model_is_refused_through_the_files_made_from_it(export):
+    # the digest is no signature: a resealed model.onnx passes its own check, but model.text.onnx records
+    # the sha256 of the model.onnx it was built on, so asking for fp32 alone is refused too
+    _edit(export / FP32, {"labels": REVERSED})
+    _one_line_export_error(lambda: open_export(export, "fp32"), "model.text.onnx was not made from")
+    _one_line_export_error(lambda: Classifier.load(export, "fp32"), "was not made from")
+
+
+def test_a_review_with_a_lone_surrogate_is_a_one_line_error(export):
+    for variant in ("fp32", "text"):
+        with pytest.raises(PredictError, match=r"review 2 holds '\\ud800', half of a UTF-16 pair"):
+            Classifier.load(export, variant).predict(["fine", "good \ud800 film"])

@@ -9,7 +9,10 @@
 //   node predict.js EXPORT --file reviews.jsonl --json
 //
 // EXPORT is a folder written by `toolkit export` (model.text.onnx; --int8: model.text.int8.onnx).
-// --file: .txt (one review per line) or .jsonl (a string or {"text": ...} per line).
+// --file: .txt (one review per line) or .jsonl (a string or {"text": ...} per line), read as
+// toolkit/reviewfiles.py reads them: a regular file of at most 1,000 MB, UTF-8, only \n ends a line,
+// blank lines (by Python's str.strip) skipped, anything else one review or a one-line error naming
+// FILE:LINE. A .csv is refused (toolkit predict reads it); stdin is not read.
 //
 // The labels and the decision threshold come from the model's metadata, checked as toolkit.runtime
 // checks them: the metadata's digest (toolkit.metadata_sha256, see metadataDigest), the format
@@ -41,7 +44,10 @@ function parseArgs(argv) {
     const a = argv[i];
     if (a === '--json') opts.json = true;
     else if (a === '--int8') opts.int8 = true;
-    else if (a === '--file') opts.file = argv[++i];
+    else if (a === '--file') {
+      opts.file = argv[++i];
+      if (opts.file === undefined) usage('--file needs a FILE');
+    }
     else if (a === '-h' || a === '--help') usage();
     else if (a.startsWith('--')) usage(`unknown option ${a}`);
     else if (!opts.exportDir) opts.exportDir = a;
@@ -51,15 +57,174 @@ function parseArgs(argv) {
   return opts;
 }
 
+// --- reading review files: as toolkit/reviewfiles.py reads them (change both together) ---------------
+const MAX_FILE_BYTES = 1_000_000_000; // reviewfiles.MAX_FILE_BYTES: a file of reviews is read whole, up to this
+const CHUNK_BYTES = 1 << 20;
+const MAX_JSON_DEPTH = 512; // reviewfiles.MAX_JSON_DEPTH: arrays and objects in one JSONL line
+const MAX_INT_DIGITS = 4300; // reviewfiles.MAX_INT_DIGITS: digits in one JSON integer
+const TEXT_KEYS = ['text', 'review']; // in this order: {"text": null, "review": "x"} is an error, not "x"
+// Python's str.isspace(), not JS's trim(): \x1c-\x1f and \x85 are whitespace, U+FEFF is not
+const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const BLANK = new RegExp(`^[${PY_SPACE}]*$`);
+const SPACES = new RegExp(`[${PY_SPACE}]+`, 'g');
+const LONE_SURROGATE = /\p{Surrogate}/u; // a JSON "\ud800": no UTF-8 form (Python refuses it too)
+const isBlank = (text) => BLANK.test(text); // Python: not text.strip()
+const thousands = (n) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+const mb = (n) => (n >= 1e6 ? `${thousands(Math.floor(n / 1e6))} MB` : `${thousands(n)} bytes`);
+const lineDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // a BOM inside the file is kept
+
+class ReviewError extends Error {}
+
+// The file's bytes: a regular file only (a FIFO or /dev/zero could block or never end), at most
+// MAX_FILE_BYTES, read in chunks (the file may grow after its size was checked).
+function readBounded(file) {
+  if (file === '-') throw new ReviewError('predict.js does not read stdin: pass a .txt or .jsonl file with --file (toolkit predict --file - reads stdin)');
+  let stat;
+  try {
+    stat = fs.statSync(file);
+  } catch (err) {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new ReviewError(`${file} does not exist`);
+    throw new ReviewError(`cannot read ${file}: ${err.code || err.message}`);
+  }
+  if (stat.isDirectory()) throw new ReviewError(`${file} is a folder, not a file of reviews`);
+  if (!stat.isFile()) throw new ReviewError(`${file} is not a regular file: pass a .txt or .jsonl file`);
+  if (stat.size > MAX_FILE_BYTES) throw new ReviewError(`${file} is ${thousands(Math.round(stat.size / 1e6))} MB, more than ${mb(MAX_FILE_BYTES)}: split it`);
+  let fd;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK); // swapped for a FIFO: no wait
+    if (!fs.fstatSync(fd).isFile()) throw new ReviewError(`${file} is not a regular file: pass a .txt or .jsonl file`);
+    const chunks = [];
+    for (let size = 0; ;) {
+      const chunk = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, MAX_FILE_BYTES + 1 - size));
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) return Buffer.concat(chunks, size);
+      chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
+      size += n;
+      if (size > MAX_FILE_BYTES) throw new ReviewError(`${file} holds more than ${mb(MAX_FILE_BYTES)} of reviews: split it into smaller files`);
+    }
+  } catch (err) {
+    if (err instanceof ReviewError) throw err;
+    throw new ReviewError(`cannot read ${file}: ${err.code || err.message}`);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+// The offset of the first byte that is not UTF-8 (as Python's UnicodeDecodeError.start), or -1
+function invalidUtf8At(buf, from, to) {
+  for (let i = from; i < to;) {
+    const b = buf[i];
+    if (b < 0x80) { i++; continue; }
+    let need;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) need = 1;
+    else if (b >= 0xe0 && b <= 0xef) { need = 2; if (b === 0xe0) lo = 0xa0; if (b === 0xed) hi = 0x9f; }
+    else if (b >= 0xf0 && b <= 0xf4) { need = 3; if (b === 0xf0) lo = 0x90; if (b === 0xf4) hi = 0x8f; }
+    else return i;
+    for (let k = 1; k <= need; k++, lo = 0x80, hi = 0xbf) {
+      if (i + k >= to || buf[i + k] < lo || buf[i + k] > hi) return i;
+    }
+    i += need + 1;
+  }
+  return -1;
+}
+
+// The file's lines, decoded: only \n (and \r\n) end a line (a review may hold U+2028 or a form feed),
+// one leading BOM is dropped (Python's utf-8-sig). Split as bytes, so that no string grows past V8's
+// limit (about 512M characters) however large the file: \n is never part of a multi-byte character.
+function fileLines(file, buf) {
+  const start = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  const lines = [];
+  for (let from = start; from <= buf.length;) {
+    let to = buf.indexOf(0x0a, from);
+    if (to < 0) to = buf.length;
+    const end = to > from && buf[to - 1] === 0x0d ? to - 1 : to;
+    let line;
+    try {
+      line = lineDecoder.decode(buf.subarray(from, end));
+    } catch (err) {
+      const at = invalidUtf8At(buf, from, end);
+      if (at >= 0) throw new ReviewError(`${file} is not UTF-8 text (byte ${at - start}): convert it, e.g. iconv -t UTF-8`);
+      throw new ReviewError(`${file}:${lines.length + 1}: the line is too long to read in Node (${thousands(end - from)} bytes): split it`);
+    }
+    lines.push(line);
+    from = to + 1;
+  }
+  return lines;
+}
+
+// Whether `item` nests arrays and objects more than MAX_JSON_DEPTH deep (reviewfiles._too_deep)
+function tooDeep(item) {
+  const container = (x) => x !== null && typeof x === 'object';
+  let level = [item];
+  for (let d = 0; d < MAX_JSON_DEPTH; d++) {
+    level = level.filter(container).flatMap((x) => (Array.isArray(x) ? x : Object.values(x)));
+    if (!level.length) return false;
+  }
+  return level.some(container);
+}
+
+// An integer literal of more than MAX_INT_DIGITS digits in a JSON line (Python refuses it; JS would
+// read it as a float, or Infinity). `line` is valid JSON: outside its strings, numbers are whole tokens.
+function longInteger(line) {
+  if (!new RegExp(`[0-9]{${MAX_INT_DIGITS + 1}}`).test(line)) return false;
+  const bare = line.replace(/"[^"\\]*(?:\\[\s\S][^"\\]*)*"/g, '""');
+  for (const [token] of bare.matchAll(/-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/g)) {
+    if (!/[.eE]/.test(token) && token.replace('-', '').length > MAX_INT_DIGITS) return true;
+  }
+  return false;
+}
+
+const own = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
+
+function fromJsonl(file, lines) {
+  const reviews = [];
+  lines.forEach((line, i) => {
+    const n = i + 1;
+    if (isBlank(line)) return; // blank lines separate entries, as in a .txt file
+    let item;
+    try {
+      item = JSON.parse(line);
+    } catch (err) {
+      throw new ReviewError(`${file}:${n}: not JSON (${String(err.message).split('\n')[0]})`);
+    }
+    if (longInteger(line)) throw new ReviewError(`${file}:${n}: not JSON (an integer of more than ${thousands(MAX_INT_DIGITS)} digits)`);
+    if (tooDeep(item)) {
+      throw new ReviewError(`${file}:${n}: JSON nested too deeply (more than ${MAX_JSON_DEPTH} levels): expected a string or an object with a 'text' field`);
+    }
+    if (item !== null && typeof item === 'object' && !Array.isArray(item)) {
+      const key = TEXT_KEYS.find((k) => own(item, k));
+      item = key === undefined ? null : item[key];
+    }
+    if (typeof item !== 'string') throw new ReviewError(`${file}:${n}: expected a string or an object with a 'text' field`);
+    if (isBlank(item)) throw new ReviewError(`${file}:${n}: the review is empty (nothing to classify): remove the line`);
+    reviews.push(item);
+  });
+  return reviews;
+}
+
+// Reviews from a .txt (one per line) or .jsonl file (a string or an object with "text"/"review" per
+// line), blank lines skipped; anything else is one review, in order, or a one-line error naming
+// FILE:LINE. A .csv is refused (toolkit predict reads it): never read as lines of text.
 function readReviews(file) {
-  const lines = fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '').split('\n')
-    .map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)).filter((l) => l.trim());
-  if (!file.toLowerCase().endsWith('.jsonl')) return lines;
-  return lines.map((line, n) => {
-    const item = JSON.parse(line);
-    const text = typeof item === 'string' ? item : item && (item.text ?? item.review);
-    if (typeof text !== 'string') throw new Error(`${file}:${n + 1}: expected a string or an object with "text"`);
-    return text;
+  const suffix = path.extname(file).toLowerCase();
+  if (suffix === '.csv') throw new ReviewError(`${file}: predict.js reads .txt and .jsonl files, not .csv: use toolkit predict --file, or convert it to .jsonl`);
+  const lines = fileLines(file, readBounded(file));
+  const reviews = suffix === '.jsonl' ? fromJsonl(file, lines) : lines.filter((l) => !isBlank(l));
+  if (!reviews.length) throw new ReviewError(`${file} holds no reviews`);
+  return reviews;
+}
+
+// predict.Classifier's checks on each review (from the arguments or a file)
+function checkReviews(texts) {
+  texts.forEach((t, i) => {
+    if (isBlank(t)) throw new ReviewError(`review ${i + 1} is empty: there is nothing to classify`);
+    const lone = t.match(LONE_SURROGATE);
+    if (lone) {
+      const code = lone[0].charCodeAt(0).toString(16);
+      throw new ReviewError(`review ${i + 1} holds '\\u${code}', half of a UTF-16 pair (bytes that were not UTF-8?): fix its encoding`);
+    }
   });
 }
 
@@ -242,7 +407,7 @@ async function main() {
   if (!fs.existsSync(model)) usage(`${model} does not exist: export the run with toolkit (tokenizer version 2)`);
   const texts = opts.file ? readReviews(opts.file) : opts.texts;
   if (!texts.length) usage('no reviews: pass them as arguments or with --file');
-  texts.forEach((t, i) => { if (!t.trim()) usage(`review ${i + 1} is empty`); });
+  checkReviews(texts);
 
   const ort = require('onnxruntime-node');
   const { session, meta } = await openExport(ort, opts.exportDir, variant);
@@ -261,13 +426,17 @@ async function main() {
   } else {
     console.log(`${'label'.padEnd(9)} ${'probability'.padStart(11)}  review`);
     results.forEach((r, i) => {
-      const snippet = texts[i].replace(/\s+/g, ' ').trim();
+      const snippet = texts[i].replace(SPACES, ' ').replace(/^ | $/g, '');
       console.log(`${r.label.padEnd(9)} ${r.probability.toFixed(4).padStart(11)}  ${snippet.length > 70 ? snippet.slice(0, 67) + '...' : snippet}`);
     });
   }
 }
 
-main().catch((err) => {
-  console.error(`predict.js: error: ${String(err && err.message ? err.message : err).split('\n')[0]}`);
-  process.exit(1);
-});
+module.exports = { readReviews, checkReviews }; // for the tests: the same rows as toolkit.reviewfiles
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(`predict.js: error: ${String(err && err.message ? err.message : err).split('\n')[0]}`);
+    process.exit(1);
+  });
+}
