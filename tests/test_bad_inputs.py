@@ -165,7 +165,8 @@ def world(tmp_path_factory, corpus_tarball):
         onnx.save(proto, str(path))
 
     edit(w.edited / "model.onnx", {"provenance.run_dir": str(w.other.resolve())})  # only its keras sha256 tells
-    (w.edited / "model.int8.onnx").unlink()
+    for name in ("model.int8.onnx", "model.text.onnx", "model.text.int8.onnx"):  # they record the old sha256
+        (w.edited / name).unlink(missing_ok=True)
     # data folders with a directory, a broken link and a link leaving the folder named like reviews,
     # and a tarball with a 2 MB review
     w.bad_data = {}

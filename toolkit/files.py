@@ -256,7 +256,8 @@ def check_can_write(folder: Path, name: str | None = None) -> None:
             os.close(fd)
             os.unlink(probe)
     except OSError as exc:
-        raise WriteError(f"cannot write in {base}: {describe(exc)}") from None
+        where = "" if base == folder.resolve() else f" (its nearest existing folder, {base}, takes no new entry)"
+        raise WriteError(f"cannot write in {folder}{where}: {describe(exc)}") from None
     if name is not None:
         try:
             limit = os.pathconf(base, "PC_NAME_MAX")
