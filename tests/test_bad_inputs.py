@@ -21,8 +21,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from toolkit.cli import main
-from toolkit.contract import KERAS_FILE
+from toolkit.cli.main import main
+from toolkit.edge.contract import KERAS_FILE
 
 pytestmark = pytest.mark.slow  # every case runs against a trained run and its export
 
@@ -70,9 +70,9 @@ def assert_one_line_error(code: int, err: str, expected_code: int, fragment: str
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, corpus_tarball):
     """Two tiny trained runs with int8 exports, a NaN run and export, and the bad files the cases use."""
-    from toolkit.export import export_run
-    from toolkit.model import build_model, compile_model
-    from toolkit.rundir import read_run, write_run
+    from toolkit.artifacts.runs import read_run, write_run
+    from toolkit.export.convert import export_run
+    from toolkit.model.lstm import build_model, compile_model
 
     root = tmp_path_factory.mktemp("bad")
     exports = root / "exports"
@@ -147,8 +147,8 @@ def world(tmp_path_factory, corpus_tarball):
     shutil.copytree(w.export, w.edited)
     import onnx
 
-    from toolkit.contract import METADATA_DIGEST, metadata_digest
-    from toolkit.files import sha256_file
+    from toolkit.core.files import sha256_file
+    from toolkit.edge.contract import METADATA_DIGEST, metadata_digest
 
     def edit(path: Path, props: dict, seal: bool = True) -> None:
         """Set ``props`` (None: remove) in an ONNX file's metadata; ``seal``: rewrite its digest too
@@ -392,7 +392,7 @@ def test_the_cases_cover_every_command():
 
 def test_nan_models_fail_verify_and_training_stops_on_a_nan_loss(world, capsys, tmp_path):
     from toolkit.config import VerifyConfig
-    from toolkit.verify import verify_export
+    from toolkit.verify.check import verify_export
 
     report = verify_export(world.nan_export, VerifyConfig(write_reports=False))
     fp32 = report["variants"]["fp32"]
@@ -422,7 +422,7 @@ def test_nan_models_fail_verify_and_training_stops_on_a_nan_loss(world, capsys, 
 
 def test_verify_passes_on_the_genuine_export_and_checks_the_int8_gate(world):
     from toolkit.config import Tolerances, VerifyConfig
-    from toolkit.verify import verify_export
+    from toolkit.verify.check import verify_export
 
     report = verify_export(world.export, VerifyConfig(write_reports=False, run_dir=world.run))
     assert report["passed"], report
@@ -435,7 +435,7 @@ def test_verify_passes_on_the_genuine_export_and_checks_the_int8_gate(world):
 
 
 def test_classifier_takes_one_string_or_any_iterable(world):
-    from toolkit.predict import Classifier
+    from toolkit.edge.predict import Classifier
 
     clf = Classifier.load(world.export)
     one = clf.predict("great")
@@ -447,7 +447,7 @@ def test_classifier_takes_one_string_or_any_iterable(world):
 
 
 def test_review_files_split_only_at_newlines(world, tmp_path, capsys):
-    from toolkit.reviewfiles import read_reviews_file
+    from toolkit.edge.reviews import read_reviews_file
 
     txt = tmp_path / "reviews.txt"
     txt.write_text("great film\u2028really\nawful\x0cbad\r\n\nfine\n", encoding="utf-8")
@@ -460,7 +460,7 @@ def test_review_files_split_only_at_newlines(world, tmp_path, capsys):
     assert read_reviews_file(jsonl) == ["line\u2028separated", "ok"]
     code, err = run_cli(capsys, "predict", world.export, "--file", jsonl, "--json")
     assert code == 0, err
-    from toolkit.predict import Classifier
+    from toolkit.edge.predict import Classifier
 
     expected = Classifier.load(world.export).predict(["line\u2028separated", "ok"])  # the reviews as read
     printed = [(p["label"], p["probability"]) for p in json.loads(run_cli.out)]
@@ -473,8 +473,8 @@ def test_export_replaces_only_its_own_earlier_export_with_overwrite(world, capsy
     code, err = run_cli(capsys, "export", world.run, "--out", out)
     assert_one_line_error(code, err, 1, "already exists: pass --overwrite")
     assert run_cli(capsys, "export", world.run, "--out", out, "--overwrite")[0] == 0
-    from toolkit.files import sha256_file
-    from toolkit.runtime import read_metadata
+    from toolkit.core.files import sha256_file
+    from toolkit.edge.metadata import read_metadata
 
     assert read_metadata(out / "model.onnx")["provenance.keras_sha256"] == sha256_file(world.run / "model.keras")
     (out / "notes.txt").write_text("mine")  # now the folder holds something toolkit did not write
@@ -527,7 +527,7 @@ def test_sigterm_while_the_run_folder_is_written_leaves_no_staging_folder(world,
 
 
 def test_an_interrupt_inside_an_import_is_an_interrupt(monkeypatch, capsys):
-    import toolkit.cli as cli
+    import toolkit.cli.main as cli
 
     def interrupted_import(args):
         try:
@@ -573,7 +573,7 @@ def test_a_failed_final_write_keeps_the_trained_model(world, capsys, tmp_path, m
     def full_disk(path, save_model, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr("toolkit.train.write_run", full_disk)
+    monkeypatch.setattr("toolkit.training.finish.write_run", full_disk)
     code, err = run_cli(
         capsys,
         "train",
@@ -619,7 +619,7 @@ def test_a_path_with_a_newline_keeps_every_result_on_one_line(world, capsys, tmp
 # --- issue 16: races, full disks, what a failed run leaves ---------------------------------------------
 def _during_conversion(monkeypatch, action):
     """Run ``action()`` once, while the next export converts (after its target was checked)."""
-    import toolkit.export as export
+    import toolkit.export.convert as export
 
     convert = export.convert
     pending = [action]
@@ -644,8 +644,8 @@ def test_a_folder_that_appears_at_out_during_an_export_is_not_replaced(world, ca
 
 def test_two_exports_to_one_out_the_loser_says_so(world, capsys, tmp_path, monkeypatch):
     from toolkit.config import ExportConfig
-    from toolkit.export import export_run
-    from toolkit.runtime import read_metadata
+    from toolkit.edge.metadata import read_metadata
+    from toolkit.export.convert import export_run
 
     out = tmp_path / "out"
     # the second export starts and finishes while the first converts
@@ -662,9 +662,9 @@ def test_two_exports_to_one_out_the_loser_says_so(world, capsys, tmp_path, monke
 
 
 def test_verify_racing_an_export_overwrite_writes_no_mixed_reports(world, capsys, tmp_path, monkeypatch):
-    import toolkit.verify as verify
+    import toolkit.verify.check as verify
     from toolkit.config import ExportConfig
-    from toolkit.export import export_run
+    from toolkit.export.convert import export_run
 
     out = tmp_path / "out"
     assert run_cli(capsys, "export", world.run, "--out", out)[0] == 0
@@ -766,7 +766,7 @@ def test_every_exported_model_is_sealed_and_a_relabeled_export_fails_only_verify
     labels, as any reader of the files would) but verify refuses it against the run."""
     import onnx
 
-    from toolkit.contract import FORMAT_VERSION, METADATA_DIGEST, metadata_digest
+    from toolkit.edge.contract import FORMAT_VERSION, METADATA_DIGEST, metadata_digest
 
     for path in sorted(world.export.glob("*.onnx")):
         props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
@@ -784,7 +784,7 @@ def test_every_exported_model_is_sealed_and_a_relabeled_export_fails_only_verify
 
 
 def test_two_trainings_to_one_run_name_the_loser_keeps_its_model(world, capsys, tmp_path, monkeypatch):
-    import toolkit.train as train
+    import toolkit.training.local as train
     from toolkit.config import DataConfig, JobConfig, TrainConfig
 
     args = ["--data", world.data, *TINY, "--exports-dir", tmp_path, "--cache-dir", world.cache, "--run-name", "r"]

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from toolkit import batching
+from toolkit.edge import batches
+from toolkit.training import buckets
 
 
 def _padded(lengths, width=30, seed=0):
@@ -14,21 +15,21 @@ def _padded(lengths, width=30, seed=0):
 
 def test_lengths_and_trim():
     x = _padded([3, 1, 7])
-    assert batching.lengths(x).tolist() == [3, 1, 7]
-    t = batching.trim(x)
+    assert batches.lengths(x).tolist() == [3, 1, 7]
+    t = batches.trim(x)
     assert t.shape == (3, 7) and np.array_equal(t, x[:, -7:])
-    assert batching.trim(np.zeros((2, 5), np.int32)).shape == (2, 1)  # never zero columns
+    assert batches.trim(np.zeros((2, 5), np.int32)).shape == (2, 1)  # never zero columns
 
 
 def test_epoch_batches_cover_every_row_once_with_similar_lengths():
     rng = np.random.default_rng(1)
     lengths = rng.integers(1, 500, size=1000)
-    batches = batching.epoch_batches(lengths, 32, seed=7, epoch=0, pool_batches=8)
-    assert len(batches) == int(np.ceil(1000 / 32))
-    rows = np.concatenate(batches)
+    groups = buckets.epoch_batches(lengths, 32, seed=7, epoch=0, pool_batches=8)
+    assert len(groups) == int(np.ceil(1000 / 32))
+    rows = np.concatenate(groups)
     assert sorted(rows.tolist()) == list(range(1000))
     # within a batch lengths are close: far less padding than random batches of the same reviews
-    padded = sum(lengths[b].max() * len(b) for b in batches)
+    padded = sum(lengths[b].max() * len(b) for b in groups)
     random_order = rng.permutation(1000)
     padded_random = sum(
         lengths[random_order[i : i + 32]].max() * len(random_order[i : i + 32]) for i in range(0, 1000, 32)
@@ -38,10 +39,10 @@ def test_epoch_batches_cover_every_row_once_with_similar_lengths():
 
 def test_epoch_batches_depend_on_seed_and_epoch_only():
     lengths = np.arange(200) % 37 + 1
-    a = batching.epoch_batches(lengths, 16, seed=7, epoch=2)
-    b = batching.epoch_batches(lengths, 16, seed=7, epoch=2)
+    a = buckets.epoch_batches(lengths, 16, seed=7, epoch=2)
+    b = buckets.epoch_batches(lengths, 16, seed=7, epoch=2)
     assert all(np.array_equal(p, q) for p, q in zip(a, b))
-    c = batching.epoch_batches(lengths, 16, seed=7, epoch=3)
+    c = buckets.epoch_batches(lengths, 16, seed=7, epoch=3)
     assert any(not np.array_equal(p, q) for p, q in zip(a, c))
 
 
@@ -50,11 +51,11 @@ def test_inference_batches_put_every_result_back_in_place(variable_length, right
     x = _padded(np.random.default_rng(2).integers(1, 30, size=53))
     out = np.full(len(x), -1, np.int64)
     widths = []
-    for rows, tokens in batching.inference_batches(x, 8, variable_length, right_padded):
+    for rows, tokens in batches.inference_batches(x, 8, variable_length, right_padded):
         assert len(tokens) <= 8
         widths.append(tokens.shape[1])
         if right_padded:
-            tokens = batching.right_align(tokens[:, ::-1])[:, ::-1]  # back to pre-padding
+            tokens = batches.right_align(tokens[:, ::-1])[:, ::-1]  # back to pre-padding
         out[rows] = tokens[:, -1]  # each row's last token identifies it
     assert np.array_equal(out, x[:, -1])
     if variable_length:
@@ -65,24 +66,24 @@ def test_inference_batches_put_every_result_back_in_place(variable_length, right
 
 def test_right_align_moves_every_rows_tokens_first():
     x = _padded([3, 1, 7, 30])
-    r = batching.right_align(x)
+    r = batches.right_align(x)
     for row, n in zip(r, [3, 1, 7, 30]):
         assert (row[:n] != 0).all() and (row[n:] == 0).all()
     np.testing.assert_array_equal(r[:, :7][2], x[2, -7:])  # same tokens, same order
-    np.testing.assert_array_equal(batching.lengths(r), batching.lengths(x))
-    np.testing.assert_array_equal(batching.right_align(x, batching.lengths(x)), r)
+    np.testing.assert_array_equal(batches.lengths(r), batches.lengths(x))
+    np.testing.assert_array_equal(batches.right_align(x, batches.lengths(x)), r)
 
 
 def test_epoch_pieces_are_trimmed_right_padded_pieces_of_each_global_batch():
     x = _padded(np.random.default_rng(3).integers(1, 30, size=101))
-    lengths = batching.lengths(x)
-    pieces = list(batching.epoch_pieces(x, lengths, 10, seed=7, epoch=0, replicas=2, mine=range(2)))
-    batches = [b for b in batching.epoch_batches(lengths, 10, 7, 0) if len(b) >= 2]
-    assert len(pieces) == 2 * len(batches)
-    for k, rows in enumerate(batches):
+    lengths = batches.lengths(x)
+    pieces = list(buckets.epoch_pieces(x, lengths, 10, seed=7, epoch=0, replicas=2, mine=range(2)))
+    groups = [b for b in buckets.epoch_batches(lengths, 10, 7, 0) if len(b) >= 2]
+    assert len(pieces) == 2 * len(groups)
+    for k, rows in enumerate(groups):
         (rows0, tokens0), (rows1, tokens1) = pieces[2 * k], pieces[2 * k + 1]
         assert sorted(np.concatenate([rows0, rows1]).tolist()) == sorted(rows.tolist())
         for r, tokens in ((rows0, tokens0), (rows1, tokens1)):
             assert tokens.shape == (len(r), lengths[r].max())  # trimmed to the piece's longest review
-            np.testing.assert_array_equal(batching.lengths(tokens), lengths[r])
-            np.testing.assert_array_equal(batching.right_align(x[r])[:, : tokens.shape[1]], tokens)
+            np.testing.assert_array_equal(batches.lengths(tokens), lengths[r])
+            np.testing.assert_array_equal(batches.right_align(x[r])[:, : tokens.shape[1]], tokens)

@@ -82,7 +82,7 @@ def test_bench_train_asks_for_no_more_reviews_than_there_are(corpus_tarball, tmp
 
 
 def test_scaling_model_matches_a_hand_computed_ring_all_reduce():
-    from toolkit.bench_scaling import GRADIENT_BYTES, allreduce_seconds, scaling_table
+    from toolkit.bench.scaling import GRADIENT_BYTES, allreduce_seconds, scaling_table
 
     assert GRADIENT_BYTES == 853_204  # 213,301 float32
     assert allreduce_seconds(1, 25) == 0.0
@@ -164,7 +164,7 @@ class _DiesOnArrival:
 def _work(texts):
     import numpy as np
 
-    from toolkit.bench_backends import Workload
+    from toolkit.bench.backends import Workload
     from toolkit.config import InferBenchConfig
 
     return Workload(np.ones((4, 3), np.int32), texts, True, InferBenchConfig(batch_sizes=(2,), reviews=4))
@@ -173,8 +173,8 @@ def _work(texts):
 def test_a_benchmark_child_that_dies_is_an_error_at_once_not_a_hang(tmp_path):
     import time
 
-    from toolkit.bench_backends import Backend, run_in_child
-    from toolkit.errors import BenchError
+    from toolkit.bench.backends import Backend, run_in_child
+    from toolkit.core.errors import BenchError
 
     start = time.monotonic()
     with pytest.raises(BenchError, match=r"onnx: the benchmark process ended without figures \(exit code 3\)"):
@@ -185,8 +185,8 @@ def test_a_benchmark_child_that_dies_is_an_error_at_once_not_a_hang(tmp_path):
 
 
 def test_figures_that_cannot_land_are_kept_and_the_file_that_appeared_is_untouched(tmp_path):
-    from toolkit.bench import check_out, write_figures
-    from toolkit.errors import BenchError
+    from toolkit.bench.figures import check_out, write_figures
+    from toolkit.core.errors import BenchError
 
     out = tmp_path / "figures.json"
     target = check_out(str(out))  # nothing there when the measuring starts

@@ -7,8 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from toolkit import checkpoints
-from toolkit.checkpoints import (
+from toolkit.config import DataConfig, JobConfig, TrainConfig
+from toolkit.core.errors import ClusterError, WriteError
+from toolkit.training.ray import checkpoints
+from toolkit.training.ray.checkpoints import (
     MARKER_FILE,
     STATE_FILE,
     check_storage,
@@ -18,8 +20,6 @@ from toolkit.checkpoints import (
     prepare_checkpoints,
     settings_fingerprint,
 )
-from toolkit.config import DataConfig, JobConfig, TrainConfig
-from toolkit.errors import ClusterError, WriteError
 
 DATA = SimpleNamespace(source_sha256="ab" * 32, train=[0] * 100)
 
@@ -152,8 +152,8 @@ def test_an_unreachable_s3_endpoint_is_one_line_in_seconds(monkeypatch):
 
 
 def test_ray_errors_become_one_clean_line_naming_the_cause():
-    from toolkit.distributed import ray_error_line
-    from toolkit.errors import first_line
+    from toolkit.core.errors import first_line
+    from toolkit.training.ray.cluster import ray_error_line
 
     died = Exception(
         "The actor died because of an error raised in its creation task, \x1b[36mray::TrainController.__init__()"

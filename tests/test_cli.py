@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from toolkit.cli import build_parser
+from toolkit.cli.main import build_parser
 
 
 def run_cli(*args, cwd=None, env_extra=None):
@@ -77,8 +77,8 @@ def test_usage_errors_are_one_line(args, expected):
 
 
 def test_faithful_is_one_flag_for_the_tutorials_model_and_input():
-    from toolkit.cli import build_parser
-    from toolkit.commands import job_from_args
+    from toolkit.cli.commands import job_from_args
+    from toolkit.cli.main import build_parser
 
     job = job_from_args(build_parser().parse_args(["train"]))
     model, train = job.model, job.train
@@ -124,7 +124,7 @@ def test_a_path_with_a_newline_or_an_escape_code_is_shown_escaped_in_one_line(tm
 
 def test_a_run_folders_json_nested_100000_deep_is_a_one_line_error(tmp_path):
     """config.json, metrics.json and vocab.json are read before TensorFlow loads: each was a RecursionError."""
-    from toolkit.text import Vocabulary
+    from toolkit.edge.text import Vocabulary
 
     deep = "[" * 100_000 + "]" * 100_000
     vocabulary = json.loads(Vocabulary(("great", "awful"), 10, 20).to_json())
@@ -174,9 +174,9 @@ def test_train_then_evaluate_end_to_end(tmp_path, corpus_tarball):
 
 
 def test_every_flag_reaches_its_config_field():
-    from toolkit.cli import build_parser
-    from toolkit.cli_bench import config_from_args
-    from toolkit.commands import job_from_args
+    from toolkit.cli.bench import config_from_args
+    from toolkit.cli.commands import job_from_args
+    from toolkit.cli.main import build_parser
     from toolkit.config import ExportConfig, InferBenchConfig, ScalingBenchConfig, TrainBenchConfig
 
     parse = build_parser().parse_args

@@ -10,7 +10,7 @@ import pytest
 import ray
 import yaml
 
-from toolkit.cli import build_parser
+from toolkit.cli.main import build_parser
 
 CLUSTER = Path(__file__).resolve().parents[1] / "cluster"
 SCHEMA = json.loads((Path(ray.__file__).parent / "autoscaler" / "ray-schema.json").read_text())

@@ -20,7 +20,7 @@ from toolkit.config import (
     from_dict,
     to_dict,
 )
-from toolkit.errors import ConfigError
+from toolkit.core.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -6,15 +6,16 @@ the same probabilities."""
 import numpy as np
 import pytest
 
-from toolkit import batching
 from toolkit.config import DataConfig, ModelConfig, TrainConfig
+from toolkit.edge import batches
+from toolkit.training import buckets
 
 pytestmark = pytest.mark.slow  # the real reviews
 
 
 @pytest.fixture(scope="module")
 def real_data(real_tarball, real_cache):
-    from toolkit.data import load_imdb
+    from toolkit.data.imdb import load_imdb
 
     return load_imdb(DataConfig(path=str(real_tarball), cache_dir=real_cache))
 
@@ -44,7 +45,7 @@ class _TwoPipelines:
 
 def test_every_piece_of_a_real_default_epoch_is_cudnn_eligible(real_data):
     from toolkit._tf import tf
-    from toolkit.pipeline import train_input
+    from toolkit.training.input import train_input
 
     x, y = real_data.train.x, real_data.train.y
     model_cfg, train_cfg = ModelConfig(), TrainConfig()  # the defaults: masked padding, length buckets, batch 64
@@ -56,17 +57,17 @@ def test_every_piece_of_a_real_default_epoch_is_cudnn_eligible(real_data):
     assert eligible == len(pieces) == 391
     assert sum(len(p) for p in pieces) == 25_000
     # the same batches pre-padded, as they were fed before: cuDNN would have been skipped for most
-    row_lengths = batching.lengths(x)
+    row_lengths = batches.lengths(x)
     pre = sum(
-        _eligible(batching.trim(x[rows], row_lengths[rows]))
-        for rows in batching.epoch_batches(row_lengths, train_cfg.batch_size, train_cfg.seed, 0)
+        _eligible(batches.trim(x[rows], row_lengths[rows]))
+        for rows in buckets.epoch_batches(row_lengths, train_cfg.batch_size, train_cfg.seed, 0)
     )
     print(f"the same batches pre-padded: {pre} of 391 eligible")
     assert pre < 100
 
 
 def test_each_replicas_piece_is_eligible_with_two_workers(real_data):
-    from toolkit.pipeline import bucketed_dataset
+    from toolkit.training.input import bucketed_dataset
 
     x, y = real_data.train.x[:6400], real_data.train.y[:6400]
     (worker0, worker1), steps = bucketed_dataset(_TwoPipelines(), x, y, batch_size=64, seed=7)
@@ -78,30 +79,30 @@ def test_the_unbucketed_masked_input_and_evaluation_batches_are_eligible(real_da
     from dataclasses import replace
 
     from toolkit._tf import tf
-    from toolkit.pipeline import train_input
+    from toolkit.training.input import train_input
 
     x, y = real_data.train.x[:1024], real_data.train.y[:1024]
     dataset, _ = train_input(
         tf.distribute.get_strategy(), x, y, ModelConfig(), replace(TrainConfig(), length_buckets=False)
     )
     assert all(_eligible(ids.numpy()) for ids, _ in dataset.take(8))
-    batches = [
-        ids for _, ids in batching.inference_batches(real_data.test.x, 512, variable_length=True, right_padded=True)
+    groups = [
+        ids for _, ids in batches.inference_batches(real_data.test.x, 512, variable_length=True, right_padded=True)
     ]
-    assert len(batches) == 49 and all(_eligible(ids) for ids in batches)
+    assert len(groups) == 49 and all(_eligible(ids) for ids in groups)
 
 
 def test_right_and_pre_padded_input_give_the_same_probabilities(real_data):
     from toolkit._tf import keras
-    from toolkit.model import build_model
+    from toolkit.model.lstm import build_model
 
     keras.utils.set_random_seed(3)
     model = build_model(ModelConfig())
     rng = np.random.default_rng(0)
     model.set_weights([w + rng.normal(0, 0.3, w.shape).astype(w.dtype) for w in model.get_weights()])  # not near 0.5
     x = real_data.test.x[rng.permutation(len(real_data.test.x))[:512]]
-    pre = batching.trim(x)
-    right = batching.right_align(pre)
+    pre = batches.trim(x)
+    right = batches.right_align(pre)
     p_pre, p_right = model.predict_on_batch(pre)[:, 0], model.predict_on_batch(right)[:, 0]
     diff = np.abs(p_pre.astype(np.float64) - p_right)
     print(

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from toolkit.config import DataConfig
-from toolkit.data import load_imdb
-from toolkit.errors import DataError
-from toolkit.sources import download, resolve_source
-from toolkit.text import OOV_ID, START_ID
+from toolkit.core.errors import DataError
+from toolkit.data.imdb import load_imdb
+from toolkit.data.sources import download, resolve_source
+from toolkit.edge.text import OOV_ID, START_ID
 
 PER_CLASS = 20  # tiny corpus reviews per class per split (+1 non-UTF-8 train/pos review)
 
@@ -218,7 +218,7 @@ def test_keras_source_reads_imdb_npz_from_keras_home(tmp_path, monkeypatch):
     ],
 )
 def test_a_bad_keras_word_index_is_a_one_line_error(tmp_path, content, fragment):
-    from toolkit.data import _keras_vocabulary
+    from toolkit.data.imdb import _keras_vocabulary
 
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets" / "imdb_word_index.json").write_text(content)
@@ -227,7 +227,7 @@ def test_a_bad_keras_word_index_is_a_one_line_error(tmp_path, content, fragment)
 
 
 def test_status_lines_stay_one_line(capsys):
-    from toolkit.progress import log
+    from toolkit.core.progress import log
 
     log("run folder: exports/two\nlines\x1b[31m")
     assert capsys.readouterr().err == "run folder: exports/two\\nlines\\x1b[31m\n"

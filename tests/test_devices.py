@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.config import ClusterConfig, DataConfig, JobConfig, ModelConfig, TrainConfig
-from toolkit.errors import ConfigError
+from toolkit.core.errors import ConfigError
 
 BIN = Path(sys.executable).parent
 
@@ -51,7 +51,7 @@ def test_default_cpus_per_worker_feed_gpu_workers():
 
 
 def test_fractional_gpus_are_requested_from_ray_as_fractions():
-    from toolkit.raycluster import collective_line, scaling_config
+    from toolkit.training.ray.cluster import collective_line, scaling_config
 
     shared = ClusterConfig(workers=2, gpus_per_worker=0.5)
     sc = scaling_config(shared)
@@ -86,8 +86,8 @@ def test_gpu_memory_growth_is_on_unless_turned_off(setting, expected):
 
 
 def test_gpu_flags_on_the_command_line(tmp_path, corpus_tarball):
-    from toolkit.cli import build_parser
-    from toolkit.commands import job_from_args
+    from toolkit.cli.commands import job_from_args
+    from toolkit.cli.main import build_parser
 
     args = build_parser().parse_args(["train", "--workers", "2", "--gpus-per-worker", "0.5", "--collective", "ring"])
     cluster = job_from_args(args).cluster
@@ -131,8 +131,8 @@ def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, 
     asking for none get CUDA_VISIBLE_DEVICES emptied before TensorFlow loads."""
     import ray
 
-    from toolkit.distributed import train_on_ray
-    from toolkit.raycluster import local_ray_options
+    from toolkit.training.ray.cluster import local_ray_options
+    from toolkit.training.ray.driver import train_on_ray
 
     def configs(name):
         return (

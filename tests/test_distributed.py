@@ -48,8 +48,8 @@ def _wait_for_checkpoint(storage: Path, name: str, timeout: float = 240) -> None
 
 def test_two_cpu_workers_train_in_sync_and_save_the_final_checkpoint(real_tarball, real_cache, tmp_path):
     from toolkit._tf import keras
-    from toolkit.checkpoints import read_state
-    from toolkit.distributed import train_on_ray
+    from toolkit.training.ray.checkpoints import read_state
+    from toolkit.training.ray.driver import train_on_ray
 
     storage = tmp_path / "storage"
     result = train_on_ray(
@@ -80,7 +80,7 @@ def test_a_worker_killed_during_epoch_2_costs_at_most_that_epoch(real_tarball, r
     import ray
     from ray.util.state import list_actors
 
-    from toolkit.distributed import train_on_ray
+    from toolkit.training.ray.driver import train_on_ray
 
     storage = tmp_path / "storage"
     outcome = {}
@@ -164,7 +164,7 @@ def test_two_ray_nodes_on_one_machine(real_tarball, real_cache, tmp_path):
     from ray.cluster_utils import Cluster
     from ray.util.state import list_actors
 
-    from toolkit.distributed import train_on_ray
+    from toolkit.training.ray.driver import train_on_ray
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True})
     cluster.add_node(num_cpus=1)

@@ -11,9 +11,10 @@ import onnx
 import pytest
 
 from toolkit.config import DataConfig, ExportConfig, JobConfig, ModelConfig, TrainConfig, from_dict
-from toolkit.errors import ExportError
-from toolkit.export import export_run
-from toolkit.runtime import open_export, read_metadata
+from toolkit.core.errors import ExportError
+from toolkit.edge.metadata import read_metadata
+from toolkit.edge.sessions import open_export
+from toolkit.export.convert import export_run
 
 pytestmark = pytest.mark.slow  # a model trained on real reviews, exported
 
@@ -24,7 +25,7 @@ MAXLEN = 80
 @pytest.fixture(scope="module")
 def trained_run(real_tarball, tmp_path_factory):
     """A model trained for one epoch on 1,000 real reviews (its own cache: module scope)."""
-    from toolkit.train import train
+    from toolkit.training.local import train
 
     root = tmp_path_factory.mktemp("export-run")
     data = DataConfig(path=str(real_tarball), cache_dir=str(root / "cache"), limit=1000, maxlen=MAXLEN)
@@ -87,8 +88,8 @@ def test_export_folder_graph_and_metadata(exported, trained_run):
 def test_every_exported_model_carries_the_digest_of_its_metadata(exported):
     """Issue 16, item 4: format 2, ``toolkit.metadata_sha256`` over every other prop, in all four models
     (the int8 and text models resealed after their variant props), and ``check_export`` accepts them."""
-    from toolkit.contract import FORMAT_VERSION, METADATA_DIGEST, metadata_digest
-    from toolkit.runtime import check_export
+    from toolkit.edge.contract import FORMAT_VERSION, METADATA_DIGEST, metadata_digest
+    from toolkit.edge.sessions import check_export
 
     for path in sorted(exported.path.glob("*.onnx")):
         meta = read_metadata(path)
@@ -110,8 +111,8 @@ def test_onnx_gives_the_same_probability_whatever_the_padding(exported, trained_
     """The exported masked model: no padding, pre-padding, post-padding and a mixed-length batch all
     give Keras' probability of the bare review."""
     from toolkit._tf import keras
-    from toolkit.data import load_imdb
-    from toolkit.rundir import read_run
+    from toolkit.artifacts.runs import read_run
+    from toolkit.data.imdb import load_imdb
 
     run = read_run(trained_run)
     model = keras.models.load_model(run.model_file)
@@ -130,9 +131,9 @@ def test_onnx_gives_the_same_probability_whatever_the_padding(exported, trained_
 def test_the_tutorials_fixed_length_model_exports_with_its_fixed_input(trained_run, tmp_path):
     """--faithful runs (no mask, maxlen tokens) export as they are: fixed time axis, no sequence_lens."""
     from toolkit._tf import keras
-    from toolkit.model import build_model, compile_model
-    from toolkit.predict import Classifier
-    from toolkit.rundir import read_run, write_run
+    from toolkit.artifacts.runs import read_run, write_run
+    from toolkit.edge.predict import Classifier
+    from toolkit.model.lstm import build_model, compile_model
 
     source = read_run(trained_run)
     model = compile_model(build_model(ModelConfig(maxlen=MAXLEN, mask_padding=False)))
@@ -157,7 +158,7 @@ def test_the_tutorials_fixed_length_model_exports_with_its_fixed_input(trained_r
 
 
 def test_verify_passes_on_every_test_review_and_writes_reports(exported):
-    from toolkit.verify import verify_export
+    from toolkit.verify.check import verify_export
 
     report = verify_export(exported.path)
     fp32, int8 = report["variants"]["fp32"], report["variants"]["int8"]
@@ -184,7 +185,7 @@ def test_verify_passes_on_every_test_review_and_writes_reports(exported):
 def test_tampering_with_one_weight_fails_verification(exported, tmp_path):
     from onnx import numpy_helper
 
-    from toolkit.verify import verify_export
+    from toolkit.verify.check import verify_export
 
     tampered = tmp_path / "tampered"
     shutil.copytree(exported.path, tampered)
@@ -208,7 +209,7 @@ def test_tampering_with_one_weight_fails_verification(exported, tmp_path):
 
 def test_predict_on_raw_text_equals_keras_on_the_same_text(exported, trained_run):
     from toolkit._tf import keras
-    from toolkit.predict import Classifier
+    from toolkit.edge.predict import Classifier
 
     texts = [
         "A wonderful, moving film with brilliant acting.",
@@ -303,7 +304,7 @@ def test_broken_exports_are_clear_errors(exported, trained_run, tmp_path):
     (truncated / "model.onnx").write_bytes(data[: len(data) // 2])
     foreign = copy("foreign")
     vocab = json.loads((foreign / "vocab.json").read_text())
-    from toolkit.text import Vocabulary
+    from toolkit.edge.text import Vocabulary
 
     other = Vocabulary(tuple(reversed(vocab["words"])), vocab["num_words"], vocab["maxlen"])
     other.save(foreign / "vocab.json")
@@ -328,7 +329,7 @@ def test_broken_exports_are_clear_errors(exported, trained_run, tmp_path):
 
 
 def test_a_failed_export_leaves_no_model_behind(trained_run, tmp_path, monkeypatch):
-    import toolkit.export as export
+    import toolkit.export.convert as export
 
     def crash(src, dst):
         Path(dst).write_bytes(b"partial")
@@ -428,7 +429,7 @@ def test_bench_infer_writes_sane_figures(exported, tmp_path):
 def test_text_model_takes_raw_text_with_standard_ops_only(exported):
     import onnxruntime as ort
 
-    from toolkit.files import sha256_file
+    from toolkit.core.files import sha256_file
 
     folder = exported.path
     model = onnx.load(str(folder / "model.text.onnx"))
@@ -457,9 +458,9 @@ def test_text_model_takes_raw_text_with_standard_ops_only(exported):
 
 
 def test_in_graph_ids_equal_toolkit_text_on_real_reviews_and_hard_strings(exported, real_tarball):
-    from toolkit.sources import raw_reviews
-    from toolkit.text import Vocabulary
-    from toolkit.textgraph import HARD_STRINGS, id_mismatches, preprocessing_session
+    from toolkit.data.sources import raw_reviews
+    from toolkit.edge.text import Vocabulary
+    from toolkit.verify.textcheck import HARD_STRINGS, id_mismatches, preprocessing_session
 
     vocab = Vocabulary.load(exported.path / "vocab.json")
     session = preprocessing_session(exported.path / "model.text.onnx")
@@ -476,8 +477,8 @@ def test_in_graph_ids_equal_toolkit_text_on_real_reviews_and_hard_strings(export
 
 
 def test_predict_uses_the_text_model_and_equals_the_ids_path(exported, real_tarball):
-    from toolkit.predict import Classifier
-    from toolkit.sources import raw_reviews
+    from toolkit.data.sources import raw_reviews
+    from toolkit.edge.predict import Classifier
 
     texts = list(raw_reviews(DataConfig(path=str(real_tarball)))["test"].values())[::125]
     auto, ids = Classifier.load(exported.path), Classifier.load(exported.path, variant="fp32")
@@ -509,7 +510,7 @@ def test_exported_graphs_load_without_warnings_and_carry_nothing_unused(exported
 
 
 def test_quantisation_prints_nothing(exported, tmp_path, capfd):
-    from toolkit.export import quantize_int8
+    from toolkit.export.convert import quantize_int8
 
     capfd.readouterr()
     quantize_int8(exported.path / "model.onnx", tmp_path / "q.onnx")
@@ -522,8 +523,8 @@ def test_the_node_client_gives_pythons_probabilities(exported, real_tarball, tmp
     on 1,000 real test reviews: the same labels and probabilities as Python's text model."""
     import os
 
-    from toolkit.predict import Classifier
-    from toolkit.sources import raw_reviews
+    from toolkit.data.sources import raw_reviews
+    from toolkit.edge.predict import Classifier
 
     node, npm = shutil.which("node"), shutil.which("npm")
     if not (node and npm):

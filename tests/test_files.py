@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import toolkit.files as files
-from toolkit.errors import WriteError
-from toolkit.files import (
+import toolkit.core.files as files
+from toolkit.core.errors import WriteError
+from toolkit.core.files import (
     MARKER,
     atomic_write_files,
     check_can_write,
@@ -58,7 +58,7 @@ def test_a_failed_staged_folder_leaves_nothing_and_keeps_the_old_one(tmp_path):
 KILLED_WRITER = """
 import os, sys, time
 from pathlib import Path
-from toolkit.files import staged_folder
+from toolkit.core.files import staged_folder
 with staged_folder(Path(sys.argv[1]) / "out", allowed=["model.onnx"]) as stage:
     (stage / "model.onnx").write_bytes(b"half")
     print(stage, flush=True)

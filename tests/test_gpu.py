@@ -9,8 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from toolkit import batching
 from toolkit.config import ClusterConfig, DataConfig, JobConfig, ModelConfig, TrainConfig
+from toolkit.edge import batches
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 
@@ -38,7 +38,7 @@ def _record(**figures) -> None:
 
 @pytest.fixture(scope="module")
 def real_data(real_tarball, real_cache):
-    from toolkit.data import load_imdb
+    from toolkit.data.imdb import load_imdb
 
     return load_imdb(DataConfig(path=str(real_tarball), cache_dir=real_cache))
 
@@ -46,7 +46,7 @@ def real_data(real_tarball, real_cache):
 @pytest.fixture(scope="module")
 def default_run(real_tarball, real_cache, real_data, tmp_path_factory):
     """One epoch of default training (masked padding, length buckets) on the full data, on the GPU."""
-    from toolkit.train import train
+    from toolkit.training.local import train
 
     root = tmp_path_factory.mktemp("gpu-runs")
     result = train(
@@ -73,7 +73,7 @@ def test_the_lstm_runs_the_cudnn_kernel_on_default_training_batches(real_data):
     from tf_keras.src.layers.rnn import gru_lstm_utils
 
     from toolkit._tf import keras, tf
-    from toolkit.pipeline import train_input
+    from toolkit.training.input import train_input
 
     embedding = keras.layers.Embedding(5000, 32, mask_zero=True)
     lstm = keras.layers.LSTM(100, return_runtime=True)  # tf_keras reports the kernel that actually ran
@@ -88,7 +88,7 @@ def test_the_lstm_runs_the_cudnn_kernel_on_default_training_batches(real_data):
     )
     pieces = [ids.numpy() for ids, _ in dataset.take(40)]
     runtimes = [int(runtime_of(p)) for p in pieces]
-    pre_padded = [int(runtime_of(np.ascontiguousarray(batching.right_align(p[:, ::-1])[:, ::-1]))) for p in pieces]
+    pre_padded = [int(runtime_of(np.ascontiguousarray(batches.right_align(p[:, ::-1])[:, ::-1]))) for p in pieces]
     _record(
         test="cudnn",
         default_batches_on_cudnn=runtimes.count(gru_lstm_utils.RUNTIME_GPU),
@@ -102,7 +102,7 @@ def test_the_lstm_runs_the_cudnn_kernel_on_default_training_batches(real_data):
 def test_one_epoch_default_and_faithful_on_the_gpu(default_run, real_tarball, real_cache, real_data, tmp_path):
     from dataclasses import replace
 
-    from toolkit.train import train
+    from toolkit.training.local import train
 
     faithful = train(
         JobConfig(
@@ -128,8 +128,8 @@ def test_one_epoch_default_and_faithful_on_the_gpu(default_run, real_tarball, re
 def test_an_export_made_with_a_gpu_visible_has_no_cudnn_op_and_verifies(default_run):
     import onnx
 
-    from toolkit.export import export_run
-    from toolkit.verify import verify_export
+    from toolkit.export.convert import export_run
+    from toolkit.verify.check import verify_export
 
     exported = export_run(default_run.run_dir)
     ops = {n.op_type for n in onnx.load(str(exported.path / "model.onnx")).graph.node}
@@ -147,7 +147,7 @@ def test_an_export_made_with_a_gpu_visible_has_no_cudnn_op_and_verifies(default_
 
 
 def test_two_ray_workers_share_one_gpu_and_train_in_sync(real_tarball, real_cache, tmp_path):
-    from toolkit.distributed import train_on_ray
+    from toolkit.training.ray.driver import train_on_ray
 
     result = train_on_ray(
         JobConfig(

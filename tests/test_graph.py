@@ -1,4 +1,4 @@
-"""graph.py's surgery on a hand-built graph shaped like tf2onnx's output (no TensorFlow, no training):
+"""onnxgraph.py's surgery on a hand-built graph shaped like tf2onnx's output (no TensorFlow, no training):
 token_ids -> embedding Gather -> LSTM -> Squeeze / Slice(last step) / Squeeze -> Dense -> Sigmoid."""
 
 import numpy as np
@@ -7,8 +7,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from toolkit import graph
-from toolkit.errors import ExportError
+from toolkit.core.errors import ExportError
+from toolkit.export import onnxgraph
 
 VOCAB, EMB, HIDDEN = 12, 4, 3
 
@@ -67,7 +67,7 @@ def _run(model, tokens) -> np.ndarray:
 def test_skip_padding_gives_every_padding_the_unpadded_probability():
     plain = _model()
     model = _model()
-    graph.skip_padding(model)
+    onnxgraph.skip_padding(model)
     onnx.checker.check_model(model, full_check=True)
     reference = _run(plain, [[5, 6, 7], [9, 1, 4]])  # no padding: what the masked Keras model computes
     padded = [[0, 0, 5, 6, 7], [9, 1, 4, 0, 0]]  # pre-padded, post-padded
@@ -79,31 +79,31 @@ def test_skip_padding_gives_every_padding_the_unpadded_probability():
 
 def test_skip_padding_reads_the_final_state_and_drops_the_last_step_chain():
     model = _model()
-    graph.skip_padding(model)
+    onnxgraph.skip_padding(model)
     ops = [n.op_type for n in model.graph.node]
     assert "Slice" not in ops and ops.count("Squeeze") == 1  # the chain is gone, one Squeeze of Y_h added
     lstm = next(n for n in model.graph.node if n.op_type == "LSTM")
     assert lstm.input[4] == "skip_padding/lengths" and lstm.output[0] == ""  # Y is no longer computed
-    assert graph.topological(list(model.graph.node)) == list(model.graph.node)  # already in order
+    assert onnxgraph.topological(list(model.graph.node)) == list(model.graph.node)  # already in order
 
 
 def test_an_unexpected_graph_after_the_lstm_is_refused():
     model = _model(chain=("Identity", "Identity", "Identity"))
     with pytest.raises(ExportError, match="unexpected graph after the LSTM"):
-        graph.skip_padding(model)
+        onnxgraph.skip_padding(model)
 
 
 def test_unused_initializers_are_dropped_and_used_ones_kept():
     model = _model(extra_initializer=True)
     before = {i.name for i in model.graph.initializer}
-    graph.drop_unused_initializers(model)
+    onnxgraph.drop_unused_initializers(model)
     assert before - {i.name for i in model.graph.initializer} == {"perm_unused"}
     onnx.checker.check_model(model, full_check=True)
 
 
 def test_name_axes_names_batch_and_tokens():
     model = _model()
-    graph.name_axes(model)
+    onnxgraph.name_axes(model)
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert (dims[0].dim_param, dims[1].dim_param) == ("batch", "tokens")
     assert model.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
@@ -113,8 +113,8 @@ def test_topological_order_and_live_nodes():
     a = helper.make_node("Identity", ["in"], ["a"])
     b = helper.make_node("Identity", ["a"], ["b"])
     dead = helper.make_node("Identity", ["a"], ["unused"])
-    assert graph.topological([b, dead, a]) == [a, b, dead]
-    assert graph.live_nodes([a, b, dead], {"b"}) == [a, b]
+    assert onnxgraph.topological([b, dead, a]) == [a, b, dead]
+    assert onnxgraph.live_nodes([a, b, dead], {"b"}) == [a, b]
     loop = [helper.make_node("Identity", ["y"], ["x"]), helper.make_node("Identity", ["x"], ["y"])]
     with pytest.raises(ExportError, match="cycle"):
-        graph.topological(loop)
+        onnxgraph.topological(loop)

@@ -3,8 +3,8 @@
 import pytest
 
 from toolkit.config import DataConfig, JobConfig, ModelConfig, TrainConfig
-from toolkit.errors import ConfigError, RunError
-from toolkit.job import check_shapes, prepare
+from toolkit.core.errors import ConfigError, RunError
+from toolkit.training.prepare import check_shapes, prepare
 
 
 def _job(corpus_tarball, tmp_path, **train):

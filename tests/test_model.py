@@ -1,8 +1,8 @@
 import numpy as np
 
 from toolkit.config import ModelConfig
-from toolkit.contract import OUTPUT, TOKENS_INPUT
-from toolkit.model import build_model
+from toolkit.edge.contract import OUTPUT, TOKENS_INPUT
+from toolkit.model.lstm import build_model
 
 
 def test_seed_architecture_has_213301_parameters_and_named_io():

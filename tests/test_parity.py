@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from toolkit.config import Tolerances
-from toolkit.errors import (
+from toolkit.core.errors import (
     AccuracyDrop,
     LabelDisagreement,
     LabelFlips,
@@ -12,7 +12,7 @@ from toolkit.errors import (
     ParityError,
     ProbabilityMismatch,
 )
-from toolkit.parity import check, compare
+from toolkit.verify.parity import check, compare
 
 Y = np.array([1, 0, 1, 0, 1, 0, 1, 0])
 IDS = np.array([f"test/{'pos' if y else 'neg'}/{i}_7" for i, y in enumerate(Y)])
@@ -92,7 +92,7 @@ def test_the_text_model_is_held_to_the_fp32_gate():
 
 
 def test_every_parity_error_is_a_toolkit_error_with_a_one_line_message():
-    from toolkit.errors import ToolkitError
+    from toolkit.core.errors import ToolkitError
 
     onnx = KERAS.copy()
     onnx[:] = 0.0

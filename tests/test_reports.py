@@ -7,9 +7,9 @@ from dataclasses import asdict
 import numpy as np
 
 from toolkit.config import Tolerances
-from toolkit.contract import REPORT_JSON, REPORT_MD, REPORT_PNG
-from toolkit.parity import compare
-from toolkit.reports import markdown, parity_table, write_reports
+from toolkit.edge.contract import REPORT_JSON, REPORT_MD, REPORT_PNG
+from toolkit.verify.parity import compare
+from toolkit.verify.reports import markdown, parity_table, write_reports
 
 
 def _report(tmp_path):

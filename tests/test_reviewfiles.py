@@ -1,12 +1,12 @@
-"""reviewfiles.py: reading reviews from .txt, .jsonl and .csv files (no model needed)."""
+"""reviews.py: reading reviews from .txt, .jsonl and .csv files (no model needed)."""
 
 import csv
 import json
 
 import pytest
 
-from toolkit.errors import PredictError
-from toolkit.reviewfiles import read_lines, read_reviews_file
+from toolkit.core.errors import PredictError
+from toolkit.edge.reviews import read_lines, read_reviews_file
 
 
 def test_csv_takes_the_review_column_and_cells_of_any_length(tmp_path):
@@ -99,10 +99,10 @@ class EndlessStream:
 
 
 def test_stdin_is_read_in_chunks_and_bounded_like_a_file(monkeypatch):
-    from toolkit import reviewfiles
-    from toolkit.reviewfiles import read_stdin
+    from toolkit.edge import reviews
+    from toolkit.edge.reviews import read_stdin
 
-    monkeypatch.setattr(reviewfiles, "MAX_FILE_BYTES", 3_000_000)
+    monkeypatch.setattr(reviews, "MAX_FILE_BYTES", 3_000_000)
     stream = EndlessStream()
     with pytest.raises(PredictError, match="stdin holds more than 3 MB"):
         read_stdin(stream)
@@ -116,10 +116,10 @@ def test_predict_from_an_endless_stdin_is_a_one_line_error(monkeypatch, capsys):
     import sys
     from types import SimpleNamespace
 
-    from toolkit import reviewfiles
-    from toolkit.cli import main
+    from toolkit.cli.main import main
+    from toolkit.edge import reviews
 
-    monkeypatch.setattr(reviewfiles, "MAX_FILE_BYTES", 2_000_000)
+    monkeypatch.setattr(reviews, "MAX_FILE_BYTES", 2_000_000)
     monkeypatch.setattr(sys, "stdin", SimpleNamespace(buffer=EndlessStream(), isatty=lambda: False))
     capsys.readouterr()
     assert main(["predict", "no-export", "--file", "-"]) == 1

@@ -14,13 +14,23 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from toolkit.contract import LABELS, METADATA_DIGEST, ONNX_FILE, TEXT_FILES, VARIANT_FILES, VOCAB_FILE, metadata_digest
-from toolkit.errors import ExportError, PredictError, VocabularyError
-from toolkit.files import sha256_file
-from toolkit.predict import Classifier
-from toolkit.runtime import check_derived, open_export, texts_probabilities, tokens_probabilities, variable_length
-from toolkit.text import Vocabulary
-from toolkit.textgraph import HARD_STRINGS, id_mismatches, preprocessing_session, text_model
+from toolkit.core.errors import ExportError, PredictError, VocabularyError
+from toolkit.core.files import sha256_file
+from toolkit.edge.contract import (
+    LABELS,
+    METADATA_DIGEST,
+    ONNX_FILE,
+    TEXT_FILES,
+    VARIANT_FILES,
+    VOCAB_FILE,
+    metadata_digest,
+)
+from toolkit.edge.metadata import check_derived
+from toolkit.edge.predict import Classifier
+from toolkit.edge.sessions import open_export, texts_probabilities, tokens_probabilities, variable_length
+from toolkit.edge.text import Vocabulary
+from toolkit.export.textfront import text_model
+from toolkit.verify.textcheck import HARD_STRINGS, id_mismatches, preprocessing_session
 
 TEXTS = ["a great great film", "an awful film", "great acting, awful plot", "film film film"]
 
@@ -179,7 +189,7 @@ def test_every_variant_has_one_file_name():
 
 
 def test_the_run_behind_an_export_is_proven_not_assumed(export, tmp_path, monkeypatch):
-    from toolkit.verify import matching_run
+    from toolkit.verify.reference import matching_run
 
     monkeypatch.chdir(tmp_path)  # a recorded "" must not mean the current folder
     with pytest.raises(ExportError, match="records no checksum of its Keras model"):
@@ -273,7 +283,7 @@ def _relabel(folder: Path, labels: str = REVERSED) -> None:
 
 
 def test_a_relabeled_export_passes_the_predict_checks_but_not_verify(export, tmp_path):
-    from toolkit.verify import matching_run
+    from toolkit.verify.reference import matching_run
 
     run = tmp_path / "run"
     run.mkdir()
@@ -422,7 +432,7 @@ NODE_FILES = [
 
 def _python_reads(export: Path, path: Path):
     """``(rows, probabilities, None)`` or ``(None, None, error)``: what toolkit predict --file does."""
-    from toolkit.reviewfiles import read_reviews_file
+    from toolkit.edge.reviews import read_reviews_file
 
     try:
         rows = read_reviews_file(path)

@@ -5,16 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from toolkit.errors import VocabularyError
-from toolkit.text import (
-    FIRST_WORD_ID,
-    OOV_ID,
-    PAD_ID,
-    START_ID,
-    Vocabulary,
-    pad_sequences,
-    tokenize,
-)
+from toolkit.core.errors import VocabularyError
+from toolkit.edge.text import FIRST_WORD_ID, OOV_ID, PAD_ID, START_ID, Vocabulary, pad_sequences, tokenize
 
 
 def test_tokenize_lowercases_strips_breaks_and_keeps_inner_apostrophes():
@@ -106,7 +98,7 @@ def test_tampered_or_foreign_vocabulary_is_rejected(tmp_path):
     with pytest.raises(VocabularyError, match="not valid JSON .*4300 digits"):  # was a ValueError traceback
         Vocabulary.from_json('{"maxlen": ' + "9" * 5000 + "}")
     # a correct checksum over malformed fields (anyone can compute one): one-line errors, not KeyError
-    from toolkit.text import _content_sha256
+    from toolkit.edge.text import _content_sha256
 
     def signed(**changes):
         spec = {**vocab.spec(), **changes}
@@ -123,5 +115,5 @@ def test_tampered_or_foreign_vocabulary_is_rejected(tmp_path):
 
 
 def test_text_module_does_not_import_tensorflow():
-    code = "import sys, toolkit.text; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    code = "import sys, toolkit.edge.text; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
+from toolkit.artifacts.runs import RUN_FILES, read_run, write_run
 from toolkit.config import DataConfig, JobConfig, ModelConfig, TrainConfig
-from toolkit.errors import RunError
-from toolkit.rundir import RUN_FILES, read_run, write_run
-from toolkit.text import Vocabulary
+from toolkit.core.errors import RunError
+from toolkit.edge.text import Vocabulary
 
 SMALL = dict(limit=400, maxlen=60)
 
@@ -27,9 +27,9 @@ def _weights(path):
 @pytest.mark.slow
 def test_one_epoch_on_a_real_subset_changes_weights_and_writes_a_complete_run(real_tarball, real_cache, tmp_path):
     from toolkit._tf import keras
-    from toolkit.evaluation import evaluate_run
-    from toolkit.model import build_model
-    from toolkit.train import train
+    from toolkit.model.evaluate import evaluate_run
+    from toolkit.model.lstm import build_model
+    from toolkit.training.local import train
 
     data_cfg, model_cfg, train_cfg = _configs(real_tarball, real_cache, tmp_path, "one")
     result = train(JobConfig(data_cfg, model_cfg, train_cfg))
@@ -61,7 +61,7 @@ def test_one_epoch_on_a_real_subset_changes_weights_and_writes_a_complete_run(re
 @pytest.mark.slow
 def test_same_seed_gives_identical_weights(real_tarball, real_cache, tmp_path):
     from toolkit._tf import tf
-    from toolkit.train import train
+    from toolkit.training.local import train
 
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("op determinism is switched on only without a GPU (cuDNN's LSTM kernels are not deterministic)")
@@ -77,7 +77,7 @@ def test_same_seed_gives_identical_weights(real_tarball, real_cache, tmp_path):
 
 @pytest.mark.slow
 def test_existing_run_folder_is_not_clobbered(real_tarball, real_cache, tmp_path):
-    from toolkit.train import train
+    from toolkit.training.local import train
 
     (tmp_path / "taken").mkdir()
     with pytest.raises(RunError, match="already exists"):
@@ -137,8 +137,9 @@ def _take(dataset, n):
 
 
 def test_bucketed_input_gives_each_replica_its_piece_of_every_batch():
-    from toolkit import batching
-    from toolkit.pipeline import bucketed_dataset
+    from toolkit.edge import batches
+    from toolkit.training import buckets
+    from toolkit.training.input import bucketed_dataset
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 50, size=103)
@@ -147,8 +148,8 @@ def test_bucketed_input_gives_each_replica_its_piece_of_every_batch():
         x[i, 50 - n :] = i + 1  # each row carries its own index (+1: 0 is padding)
     y = (np.arange(103) % 2).astype(np.int64)
     (worker0, worker1), steps = bucketed_dataset(_TwoPipelines(), x, y, batch_size=10, seed=7)
-    assert steps == 11  # 10 full batches + one of 3 reviews (split 2 + 1)
-    expected = [b for b in batching.epoch_batches(batching.lengths(x), 10, 7, 0) if len(b) >= 2]
+    assert steps == 11  # 10 full groups + one of 3 reviews (split 2 + 1)
+    expected = [b for b in buckets.epoch_batches(batches.lengths(x), 10, 7, 0) if len(b) >= 2]
     pieces0, pieces1 = _take(worker0, steps), _take(worker1, steps)
     for rows, (x0, y0), (x1, y1) in zip(expected, pieces0, pieces1):
         seen = np.concatenate([x0.max(axis=1), x1.max(axis=1)]) - 1
@@ -160,7 +161,7 @@ def test_bucketed_input_gives_each_replica_its_piece_of_every_batch():
 
 
 def test_a_last_batch_too_small_to_split_is_left_out():
-    from toolkit.pipeline import bucketed_dataset
+    from toolkit.training.input import bucketed_dataset
 
     x = np.ones((21, 5), np.int32)
     _, steps = bucketed_dataset(_TwoPipelines(), x, np.zeros(21), batch_size=10, seed=7)
@@ -169,7 +170,7 @@ def test_a_last_batch_too_small_to_split_is_left_out():
 
 def test_bucketed_input_resumes_with_the_batches_of_its_epoch():
     from toolkit._tf import tf
-    from toolkit.pipeline import bucketed_dataset
+    from toolkit.training.input import bucketed_dataset
 
     x = np.tril(np.ones((40, 12), np.int32))[:, ::-1].copy() * np.arange(1, 41)[:, None]
     x[:, -1] = np.arange(1, 41)
@@ -187,7 +188,7 @@ def test_faithful_flag_trains_the_tutorials_fixed_length_model(real_tarball, rea
     from dataclasses import replace
 
     from toolkit._tf import keras
-    from toolkit.train import train
+    from toolkit.training.local import train
 
     data_cfg, model_cfg, train_cfg = _configs(real_tarball, real_cache, tmp_path, "faithful")
     result = train(

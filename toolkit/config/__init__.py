@@ -13,8 +13,7 @@ import reprlib
 import typing
 from typing import Any, TypeVar
 
-from ..errors import ConfigError
-from .stages import (
+from toolkit.config.stages import (
     DEFAULT_OPSET,
     MAX_THREADS,
     OPSETS,
@@ -29,7 +28,7 @@ from .stages import (
     TrainBenchConfig,
     VerifyConfig,
 )
-from .training import (
+from toolkit.config.training import (
     COLLECTIVES,
     CPUS_PER_GPU,
     MAX_MAXLEN,
@@ -45,6 +44,7 @@ from .training import (
     default_cache_dir,
     default_run_name,
 )
+from toolkit.core.errors import ConfigError
 
 __all__ = [
     "COLLECTIVES",

@@ -1,6 +1,6 @@
 """The check every config's ``__post_init__`` uses."""
 
-from ..errors import ConfigError
+from toolkit.core.errors import ConfigError
 
 
 def require(cond: bool, message: str) -> None:

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar, Optional
 
-from ._checks import require as _require
-from .training import TrainConfig
+from toolkit.config._checks import require as _require
+from toolkit.config.training import TrainConfig
 
 OPSETS = range(13, 19)  # what tf2onnx 1.17 converts to (13: the first with the ops used here)
 DEFAULT_OPSET = 17

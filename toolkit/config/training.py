@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-from ._checks import require as _require
+from toolkit.config._checks import require as _require
 
 # The tutorial's preprocessing: the 5,000 most frequent words, reviews cut or pre-padded to 500.
 NUM_WORDS = 5000

@@ -1,0 +1,1 @@
+"""Run and export folders on disk: what they hold, checking and writing them (no TensorFlow)."""

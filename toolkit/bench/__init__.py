@@ -1,0 +1,1 @@
+"""Benchmarks: inference, training and modelled scaling, figures written to a JSON file."""

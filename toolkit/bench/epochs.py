@@ -1,0 +1,46 @@
+"""Timing training epochs: the loop ``bench train`` runs in one process and in each Ray worker."""
+
+from __future__ import annotations
+
+import numpy as np
+import ray
+import ray.train
+
+from toolkit.config import ModelConfig, TrainConfig, from_dict
+from toolkit.model.lstm import compiled_model
+from toolkit.training.epochs import EpochLog
+from toolkit.training.input import train_input
+from toolkit.training.ray.worker import worker_strategy
+from toolkit.training.strategy import devices_line, seed_everything
+
+
+def bench_replica(config: dict) -> None:
+    """``bench_train.time_epochs`` on this worker; rank 0 sends the seconds to the driver."""
+
+    rank, _, strategy = worker_strategy(int(config["cpus_per_worker"]), config["collective"])
+    setups = {name: (from_dict(ModelConfig, m), from_dict(TrainConfig, t)) for name, (m, t) in config["setups"].items()}
+    seconds = time_epochs(strategy, ray.get(config["x"]), ray.get(config["y"]), setups, config["repeats"])
+    if rank == 0:
+        row = {"seconds": seconds, "replicas": strategy.num_replicas_in_sync, "devices": devices_line(strategy)}
+        config["results"].put(row)
+
+
+def time_epochs(strategy, x: np.ndarray, y: np.ndarray, setups: dict, repeats: int) -> dict:
+    """Seconds per epoch over ``x`` of each ``{name: (ModelConfig, TrainConfig)}`` setup: one warm-up
+    epoch each (tracing, thread pools), then ``repeats`` rounds of one epoch each, the setups taking
+    turns so that a slow spell of the machine hits them all alike."""
+
+    fits = {}
+    for name, (model_cfg, train_cfg) in setups.items():
+        seed_everything(train_cfg.seed)
+        model = compiled_model(model_cfg, train_cfg, strategy)
+        dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg)
+        fits[name] = (model, dataset, steps)
+    seconds: dict = {name: [] for name in setups}
+    for round_ in range(repeats + 1):
+        for name, (model, dataset, steps) in fits.items():
+            timer = EpochLog(len(y), 1, quiet=True)
+            model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+            if round_:  # round 0 is the warm-up
+                seconds[name].append(timer.history[-1]["seconds"])
+    return seconds

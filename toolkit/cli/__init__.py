@@ -1,0 +1,1 @@
+"""The command line: one parser, thin subcommands over the library."""

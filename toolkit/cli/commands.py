@@ -1,0 +1,124 @@
+"""The subcommands: each turns its flags into configs and calls one library function. Each imports its
+library module when it runs: TensorFlow, Ray, onnx and onnxruntime load only for the commands that use
+them (``--help`` and bad flags stay instant, a broken install is a one-line error from ``main``, and a
+benchmark's child process carries no framework it does not measure)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from toolkit.artifacts.runs import read_run
+from toolkit.config import ClusterConfig, DataConfig, ExportConfig, JobConfig, Tolerances, TrainConfig, VerifyConfig
+from toolkit.core.errors import PredictError, one_line
+from toolkit.edge.reviews import read_reviews_file, read_stdin
+from toolkit.verify.reports import parity_table, run_summary
+
+
+def config_from_args(cls, args: argparse.Namespace, **overrides):
+    """``cls`` from the flags: a flag's destination is named like the config field it sets (``--batch-size``
+    sets ``batch_size``), so every field with a flag is taken from it; ``overrides`` set the rest."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    return cls(**{**given, **overrides})
+
+
+def job_from_args(args: argparse.Namespace) -> JobConfig:
+    """The one place where training flags become configs."""
+    data = config_from_args(DataConfig, args, path=args.data, download=not args.no_download)
+    train, cluster = config_from_args(TrainConfig, args), config_from_args(ClusterConfig, args)
+    return JobConfig.create(data, train, cluster, faithful=args.faithful)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from toolkit.training.job import train_job
+
+    _print_trained(train_job(job_from_args(args)))
+    return 0
+
+
+def _print_trained(result) -> None:
+    test = result.metrics["test"]
+    print(f"{one_line(result.run_dir)}\ttest accuracy {test['accuracy']:.4f}\ttest loss {test['loss']:.4f}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from toolkit.workflow.run import run_job
+
+    job, tol = job_from_args(args), tolerances(args)  # every flag checked before hours of training
+    result = run_job(job, tol, on_trained=_print_trained)
+    summary = run_summary(result.run_dir, result.export_dir, result.report)
+    for path in (result.run_dir, result.export_dir):  # a newline in a path must not split its row
+        summary = summary.replace(str(path), one_line(path))
+    print(summary)
+    return 0 if result.passed else 1
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    read_run(args.run)  # a missing or incomplete run folder fails before TensorFlow loads
+    from toolkit.model.evaluate import evaluate_run
+
+    r = evaluate_run(args.run, data_path=args.data, batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(
+            f"test accuracy {r['accuracy']:.4f}  loss {r['loss']:.4f}  ({r['reviews']:,} reviews, {r['seconds']:.1f} s)"
+        )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from toolkit.export.convert import export_run
+
+    cfg = config_from_args(ExportConfig, args, quantize=tuple(args.quantize))
+    result = export_run(args.run, cfg)
+    for variant, name in result.files.items():
+        print(f"{one_line(result.path / name)}\t{variant}\t{result.sizes[variant] / 1e6:.2f} MB")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from toolkit.verify.check import verify_export
+
+    cfg = config_from_args(VerifyConfig, args, data_path=args.data, run_dir=args.run, tolerances=tolerances(args))
+    report = verify_export(args.export, cfg)
+    print(json.dumps(report, indent=2) if args.json else parity_table({**report, "export": one_line(report["export"])}))
+    return 0 if report["passed"] else 1
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from toolkit.edge.predict import Classifier, format_table
+
+    texts = _texts(args)
+    predictions = Classifier.load(args.export, variant=args.variant, threads=args.threads).predict(texts)
+    if args.json:
+        print(json.dumps([{"label": p.label, "probability": round(p.probability, 6)} for p in predictions]))
+    else:
+        print(format_table(texts, predictions))
+    return 0
+
+
+def _texts(args: argparse.Namespace) -> list[str]:
+    """The reviews to classify: arguments, ``--file`` or stdin (never two of them)."""
+    if args.file and args.texts:
+        raise PredictError("give reviews as arguments or with --file, not both")
+    if args.file and args.file != "-":
+        return read_reviews_file(args.file)
+    if args.texts:
+        return args.texts
+    if args.file == "-" or not sys.stdin.isatty():
+        return read_stdin()  # bounded like a file: an endless stream is an error, not all of memory
+    raise PredictError("no reviews: pass them as arguments, with --file FILE, or on stdin")
+
+
+def tolerances(args: argparse.Namespace) -> Tolerances:
+    """verify's gates from the flags (percentages become fractions)."""
+    return Tolerances(
+        atol=args.atol,
+        rtol=args.rtol,
+        max_label_flips=args.max_label_flips,
+        max_accuracy_drop=args.max_accuracy_drop / 100,
+        min_label_agreement=args.min_label_agreement / 100,
+    )

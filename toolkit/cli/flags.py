@@ -1,0 +1,302 @@
+"""The CLI's argument types and the flag groups several subcommands share. Defaults and the defaults
+quoted in help texts are read from the config dataclasses (``toolkit.config``), never written here."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Optional
+
+from toolkit.config import (
+    COLLECTIVES,
+    CPUS_PER_GPU,
+    MAX_MAXLEN,
+    MAX_NUM_WORDS,
+    TRAIN_SETUPS,
+    ClusterConfig,
+    DataConfig,
+    Tolerances,
+    TrainConfig,
+)
+from toolkit.core.errors import one_line
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line, exit 2: ``toolkit: error: ... (see 'toolkit train --help')``,
+    the same prefix as every other error (argparse's own would be ``toolkit train: error:``), with the
+    user's arguments escaped (:func:`one_line`) so that a newline in one cannot split the line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        tool = self.prog.split(" ")[0]  # "toolkit" for every subcommand's parser ("toolkit bench infer")
+        self.exit(2, f"{tool}: error: {one_line(message)} (see '{self.prog} --help')\n")
+
+
+# --- argument types ---------------------------------------------------------------------------------
+def int_at_least(minimum: int, maximum: Optional[int] = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value:,}")
+        return value
+
+    return parse
+
+
+def float_in(low: float, high: float = math.inf, low_open: bool = False):
+    """A finite number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (low_open and value == low) or value > high:
+            bound = f"> {low:g}" if low_open else f">= {low:g}"
+            upper = f" and <= {high:g}" if math.isfinite(high) else ""
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}{upper}, got {text!r}")
+        return value
+
+    return parse
+
+
+def int_list(minimum: int = 1):
+    """Whole numbers separated by commas (duplicates dropped, order kept)."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in str(text).split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
+        if min(values) < minimum:
+            raise argparse.ArgumentTypeError(f"values must be at least {minimum}, got {text!r}")
+        return tuple(dict.fromkeys(values))
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def float_list(text: str) -> tuple[float, ...]:
+    """Positive numbers separated by commas."""
+    return tuple(positive_float(v) for v in str(text).split(","))
+
+
+def setup_list(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(v.strip() for v in str(text).split(",") if v.strip()))
+    if not names or set(names) - set(TRAIN_SETUPS):
+        raise argparse.ArgumentTypeError(f"expected some of {', '.join(TRAIN_SETUPS)}, got {text!r}")
+    return names
+
+
+def gpu_count(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs, got {text!r}") from None
+    if not (0 <= value < math.inf) or (value >= 1 and not value.is_integer()):
+        raise argparse.ArgumentTypeError(
+            f"must be 0, a fraction below 1 (workers share a GPU) or a whole number, got {text!r}"
+        )
+    return value
+
+
+def joined(values) -> str:
+    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+# --- flag groups ------------------------------------------------------------------------------------
+def add_data_flags(p: argparse.ArgumentParser) -> None:
+    """Where the reviews come from and how they are encoded ('train', 'run')."""
+    d = DataConfig()
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="aclImdb_v1.tar.gz, aclImdb_v1_train_test.tar.gz or an extracted "
+        "aclImdb/ folder (default: $TOOLKIT_DATA, then the cache folder, then download the official tarball)",
+    )
+    p.add_argument(
+        "--source",
+        choices=("aclimdb", "keras"),
+        default=d.source,
+        help="'aclimdb': raw reviews, tokenised by toolkit.text (default); "
+        "'keras': keras.datasets.imdb's pre-tokenised imdb.npz from $KERAS_HOME/datasets",
+    )
+    p.add_argument(
+        "--limit",
+        type=int_at_least(2),
+        metavar="N",
+        help="use a class-balanced subset of N reviews from each split (smoke runs); default: all",
+    )
+    p.add_argument(
+        "--maxlen",
+        type=int_at_least(1, MAX_MAXLEN),
+        default=d.maxlen,
+        help=f"tokens per review, longer reviews keep their end, shorter ones are pre-padded (default {d.maxlen})",
+    )
+    p.add_argument(
+        "--num-words",
+        type=int_at_least(4, MAX_NUM_WORDS),
+        default=d.num_words,
+        help=f"vocabulary size including ids 0 pad, 1 start, 2 out-of-vocabulary (default {d.num_words})",
+    )
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="cache for the downloaded tarball and encoded arrays (default $TOOLKIT_CACHE or ~/.cache/toolkit)",
+    )
+    p.add_argument("--no-download", action="store_true", help="fail instead of downloading when no local data is found")
+
+
+def add_training_flags(p: argparse.ArgumentParser) -> None:
+    """The optimisation and the run folder ('train', 'run')."""
+    d = TrainConfig()
+    p.add_argument(
+        "--epochs", type=int_at_least(1), default=d.epochs, help=f"passes over the training split (default {d.epochs})"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int_at_least(1),
+        default=d.batch_size,
+        help=f"global batch size, split evenly across replicas (default {d.batch_size})",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=float_in(0, low_open=True),
+        default=d.learning_rate,
+        help=f"Adam learning rate, a finite number > 0 (default {d.learning_rate})",
+    )
+    p.add_argument(
+        "--clipnorm",
+        type=float_in(0),
+        default=d.clipnorm,
+        help="clip the gradients' global norm at this value, 0 turns it off "
+        f"(default {d.clipnorm}; not in the tutorial)",
+    )
+    p.add_argument(
+        "--faithful",
+        action="store_true",
+        help="the tutorial's model and input exactly: fixed --maxlen tokens, padding not masked, shuffled "
+        "batches (default: padding masked, batches of similar length trimmed to their longest review, "
+        "about 2x faster with the same accuracy; see the README's figures)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int_at_least(0),
+        default=d.seed,
+        help=f"random seed for weights, shuffling and --limit (default {d.seed})",
+    )
+    p.add_argument(
+        "--run-name", metavar="NAME", help="run folder name under --exports-dir (default imdb-lstm-<timestamp>)"
+    )
+    p.add_argument(
+        "--exports-dir", metavar="DIR", default=d.exports_dir, help=f"where run folders go (default {d.exports_dir}/)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+
+
+def add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    """Ray Train ('train', 'run')."""
+    d = ClusterConfig()
+    p.add_argument(
+        "--workers",
+        type=int_at_least(0),
+        default=d.workers,
+        help=f"Ray Train workers; 0 trains in this process without Ray (default {d.workers}: "
+        "measured fastest on a machine without GPUs)",
+    )
+    add_gpus_per_worker(p)
+    p.add_argument(
+        "--cpus-per-worker",
+        type=int_at_least(1),
+        default=d.cpus_per_worker,
+        metavar="C",
+        help="CPUs per Ray worker, also its TensorFlow thread count (default: 1 without GPUs, "
+        f"{CPUS_PER_GPU} per GPU and at least 2 with: one feeds the input, the rest run TensorFlow's "
+        "host side)",
+    )
+    p.add_argument(
+        "--collective",
+        choices=COLLECTIVES,
+        default=d.collective,
+        help="all-reduce between Ray workers: nccl, ring, or auto = NCCL when every worker has a GPU of "
+        f"its own, RING otherwise (CPU workers, workers sharing a GPU) (default {d.collective})",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="join an existing Ray cluster: 'auto' (on a cluster node) or ray://HOST:10001; "
+        "default: start an embedded local Ray bound to 127.0.0.1",
+    )
+    p.add_argument(
+        "--storage",
+        metavar="PATH_OR_URI",
+        help="where Ray Train keeps checkpoints (a shared path or s3://, gs:// URI on multi-node "
+        "clusters); re-running with the same --storage and --run-name resumes (default EXPORTS_DIR/ray)",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=int_at_least(0),
+        default=d.max_failures,
+        metavar="K",
+        help=f"restart the workers from the last checkpoint up to K times after a failure (default {d.max_failures})",
+    )
+
+
+def add_gpus_per_worker(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--gpus-per-worker",
+        type=gpu_count,
+        default=ClusterConfig().gpus_per_worker,
+        metavar="G",
+        help="GPUs per Ray worker: a whole number (the worker replicates over its G GPUs) or a fraction "
+        "below 1 (workers share a GPU: 0.5 = two workers per GPU); workers that ask for none see "
+        "no GPU (default 0)",
+    )
+
+
+def add_tolerance_flags(p: argparse.ArgumentParser) -> None:
+    """verify's gates ('verify', 'run')."""
+    d = Tolerances()
+    p.add_argument(
+        "--atol", type=float_in(0), default=d.atol, help=f"fp32: allowed |p_keras - p_onnx| (default {d.atol:g})"
+    )
+    p.add_argument(
+        "--rtol",
+        type=float_in(0),
+        default=d.rtol,
+        help=f"fp32: allowed extra difference relative to |p_keras| (default {d.rtol:g})",
+    )
+    p.add_argument(
+        "--max-label-flips",
+        type=int_at_least(0),
+        default=d.max_label_flips,
+        help=f"fp32: allowed number of reviews whose label differs (default {d.max_label_flips})",
+    )
+    p.add_argument(
+        "--max-accuracy-drop",
+        type=float_in(0, 100),
+        default=d.max_accuracy_drop * 100,
+        metavar="POINTS",
+        help=f"quantised variants: allowed test-accuracy loss in points (default {d.max_accuracy_drop * 100:g})",
+    )
+    p.add_argument(
+        "--min-label-agreement",
+        type=float_in(0, 100),
+        default=d.min_label_agreement * 100,
+        metavar="PERCENT",
+        help="quantised variants: share of reviews that must keep Keras' label "
+        f"(default {d.min_label_agreement * 100:g})",
+    )

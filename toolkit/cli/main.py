@@ -1,0 +1,228 @@
+"""The command line: one parser (built here from one small function per subcommand), thin subcommands
+(``toolkit.commands``, ``toolkit.cli_bench``), one-line errors.
+
+A ``ToolkitError`` (and an ``OSError``: disk full, permission denied) is printed as one line with exit
+status 1; Ctrl-C and SIGTERM clean up (staging folders, Ray) and exit 130 / 143.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Optional, Sequence
+
+from toolkit import __version__
+from toolkit.cli.bench import add_bench_parser
+from toolkit.cli.commands import cmd_evaluate, cmd_export, cmd_predict, cmd_run, cmd_train, cmd_verify
+from toolkit.cli.flags import (
+    Parser,
+    add_cluster_flags,
+    add_data_flags,
+    add_tolerance_flags,
+    add_training_flags,
+    int_at_least,
+)
+from toolkit.config import DEFAULT_OPSET, MAX_THREADS, OPSETS, PREDICT_VARIANTS, QUANTIZATIONS, SPLITS, TrainConfig
+from toolkit.core.errors import ToolkitError, one_line
+from toolkit.core.files import describe
+
+PROG = "toolkit"
+EXPORT_HELP = "an export folder written by 'toolkit export'"
+DATA_HELP = "read the reviews from here instead of the path recorded in the run"
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Train, export and verify an LSTM sentiment classifier on IMDB reviews.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, help="what to do")
+    sub.required = True
+    for add in (_add_train, _add_evaluate, _add_export, _add_verify, _add_predict, add_bench_parser, _add_run):
+        add(sub)
+    return parser
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the LSTM and write a run folder",
+        description="Train the seed LSTM on IMDB reviews and write exports/<run-name>/ "
+        "(model.keras, vocab.json, config.json, metrics.json).",
+    )
+    _add_job_flags(p)
+    p.set_defaults(func=cmd_train)
+
+
+def _add_job_flags(p) -> None:
+    add_data_flags(p)
+    add_training_flags(p)
+    add_cluster_flags(p)
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a run folder's model on the test split",
+        description="Load a run folder's model and report its loss and accuracy on the test split "
+        "of the data it was trained on.",
+    )
+    p.add_argument("run", metavar="RUN", help="a run folder written by 'toolkit train' (e.g. exports/imdb-lstm-...)")
+    p.add_argument("--data", metavar="PATH", help=DATA_HELP)
+    default = TrainConfig().eval_batch_size
+    p.add_argument(
+        "--batch-size", type=int_at_least(1), default=default, help=f"evaluation batch size (default {default})"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a run's model to ONNX (plus quantised variants)",
+        description="Convert RUN/model.keras to ONNX with tf2onnx (traced on the CPU) and write an export "
+        "folder: model.onnx, vocab.json, README.md (model card), model.int8.onnx with --quantize int8.",
+    )
+    p.add_argument("run", metavar="RUN", help="a run folder written by 'toolkit train'")
+    p.add_argument("--out", metavar="DIR", help="export folder (default RUN/onnx); must not exist, unless --overwrite")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export folder written by toolkit (any other existing path is refused)",
+    )
+    p.add_argument(
+        "--opset",
+        type=int_at_least(OPSETS.start, OPSETS.stop - 1),
+        default=DEFAULT_OPSET,
+        help=f"ONNX opset, {OPSETS.start} to {OPSETS.stop - 1} (default {DEFAULT_OPSET})",
+    )
+    p.add_argument(
+        "--quantize",
+        action="append",
+        choices=QUANTIZATIONS,
+        default=[],
+        help="also write a quantised variant: int8 (onnxruntime dynamic quantisation); repeatable",
+    )
+    p.set_defaults(func=cmd_export)
+
+
+def _add_verify(sub) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="check that ONNX predicts like Keras on every review of a split",
+        description="Run the Keras model and onnxruntime over the whole split, compare probabilities, labels "
+        "and accuracy, write parity.json, parity.md and parity.png into EXPORT. Exit 1 when a "
+        "tolerance is violated.",
+    )
+    add_tolerance_flags(p)
+    p.add_argument("export", metavar="EXPORT", help=EXPORT_HELP)
+    p.add_argument(
+        "--split", choices=SPLITS, default=SPLITS[0], help=f"which split to compare on (default {SPLITS[0]})"
+    )
+    p.add_argument("--data", metavar="PATH", help=DATA_HELP)
+    p.add_argument(
+        "--run",
+        metavar="RUN",
+        help="the run folder the export was made from (default: the path the export records); its "
+        "model.keras must have the checksum the export records either way",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_verify)
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="classify raw review text with an ONNX export (no TensorFlow)",
+        description="Classify reviews given as arguments, in --file (.txt one per line, .jsonl, .csv) or on "
+        "stdin. Uses only onnxruntime and NumPy.",
+    )
+    p.add_argument("export", metavar="EXPORT", help=EXPORT_HELP)
+    p.add_argument("texts", metavar="TEXT", nargs="*", help="reviews to classify")
+    p.add_argument(
+        "--file", metavar="FILE", help="read reviews from FILE: .txt (one per line), .jsonl or .csv ('-' for stdin)"
+    )
+    p.add_argument(
+        "--variant",
+        choices=PREDICT_VARIANTS,
+        default="auto",
+        help="which model of the export to use: text / text-int8 tokenise inside the graph, fp32 / int8 "
+        "take token ids from toolkit.text (default auto: text when the export has it, else fp32)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int_at_least(0, MAX_THREADS),
+        default=0,
+        metavar="N",
+        help="onnxruntime intra-op threads; 0: one per core (default; fastest for batches), 1: lowest "
+        "latency for a single review on a small CPU (see the README's inference figures)",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON array of {label, probability}")
+    p.set_defaults(func=cmd_predict)
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="the whole job: train, export, verify, summary",
+        description="Train (same flags as 'toolkit train'), export to ONNX with an int8 variant, verify "
+        "parity on the test split, and print a summary. Exit 1 if parity fails.",
+    )
+    _add_job_flags(p)
+    add_tolerance_flags(p)
+    p.set_defaults(func=cmd_run)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # 'predict EXPORT --json "text"': argparse leaves reviews after an option unparsed
+        if args.command == "predict" and not any(e.startswith("-") for e in extra):
+            args.texts += extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # SIGTERM cleans up (staging folders, Ray) as Ctrl-C does; both are remembered, because an
+    # interrupt that lands inside a C extension's import (onnxruntime) surfaces as an ImportError.
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    _received.clear()
+    try:
+        return args.func(args)
+    except ToolkitError as exc:
+        return _fail(f"error: {exc}", 1)
+    except OSError as exc:  # disk full, permission denied, name too long: the environment, not a bug
+        return _fail(f"error: {describe(exc)}" + (f": {exc.filename}" if exc.filename else ""), 1)
+    except Terminated:
+        return _fail("terminated", 143)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except ImportError as exc:
+        if _received:  # the signal interrupted a module's initialisation
+            return _fail("terminated", 143) if signal.SIGTERM in _received else _fail("interrupted", 130)
+        return _fail(
+            f"error: cannot import {exc.name or 'a module'} ({exc}): reinstall the toolkit (pip install -e .)", 1
+        )
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _fail(message: str, status: int) -> int:
+    """Print ``toolkit: MESSAGE`` as one line: a path or name holding a newline or another control
+    character is shown escaped (``\\n``) and cannot split it."""
+    print(f"{PROG}: {one_line(message)}", file=sys.stderr)
+    return status
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that every ``finally`` (staging folders, Ray) runs."""
+
+
+_received: set = set()
+
+
+def _on_signal(signum, frame) -> None:
+    _received.add(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Core: the toolkit's errors, safe file writing and progress lines; no third-party imports."""

@@ -1,0 +1,1 @@
+"""The reviews: where they come from and their encoded splits."""

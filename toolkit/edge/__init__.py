@@ -1,0 +1,1 @@
+"""Edge inference, NumPy and onnxruntime only: the text spec, the model contract, sessions, predict, review files."""

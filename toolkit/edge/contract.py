@@ -1,0 +1,71 @@
+"""The model contract: what every model this toolkit writes takes and gives, and what its files are called.
+
+One word per meaning, used everywhere:
+
+* ``tokens``: a matrix of token ids ``[reviews, positions]`` (int32, padding id 0) as ``toolkit.text``
+  encodes reviews; never review identifiers;
+* ``review_ids``: review identifiers such as ``test/pos/123_9`` (``data.Split.review_ids``);
+* ``probability``: the probability that a review is positive, float32 ``[reviews]``;
+* ``label``: ``LABELS[int(probability >= THRESHOLD)]``.
+
+Pure NumPy: training, export, verify, bench and edge inference all import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Mapping, Sequence
+
+import numpy as np
+
+# Graph inputs and output (the Keras model, every ONNX variant)
+TOKENS_INPUT = "token_ids"  # int32 [batch, tokens]: the ids models (Keras, model.onnx, model.int8.onnx)
+TEXT_INPUT = "text"  # string [batch]: the text models (model.text.onnx, model.text.int8.onnx)
+OUTPUT = "probability"  # float32 [batch, 1]
+LABELS = ("negative", "positive")  # label 0, label 1
+THRESHOLD = 0.5  # positive when probability >= THRESHOLD
+
+# Export metadata (ONNX metadata_props): the format, and a digest over every other prop
+FORMAT_VERSION = "2"  # "toolkit.format_version"; 1: no METADATA_DIGEST (read by no toolkit since 2)
+METADATA_DIGEST = "toolkit.metadata_sha256"
+
+# Files of a run folder (toolkit train)
+KERAS_FILE = "model.keras"
+VOCAB_FILE = "vocab.json"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+RUN_FILES = (KERAS_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE)
+
+# Files of an export folder (toolkit export, then toolkit verify's reports)
+IDS_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}  # input TOKENS_INPUT
+TEXT_FILES = {"text": "model.text.onnx", "text-int8": "model.text.int8.onnx"}  # input TEXT_INPUT
+VARIANT_FILES = {**IDS_FILES, **TEXT_FILES}
+VARIANTS = tuple(VARIANT_FILES)
+ONNX_FILE = IDS_FILES["fp32"]  # every other variant is derived from it
+DERIVED_FROM = {"int8": "fp32", "text": "fp32", "text-int8": "int8"}  # variant -> the variant it was made from
+FULL_PRECISION = ("fp32", "text")  # judged by |dp| and flips; the others (int8) by accuracy and agreement
+CARD_FILE = "README.md"
+REPORT_JSON, REPORT_MD, REPORT_PNG = "parity.json", "parity.md", "parity.png"
+EXPORT_FILES = (*VARIANT_FILES.values(), VOCAB_FILE, CARD_FILE, REPORT_JSON, REPORT_MD, REPORT_PNG)
+
+
+def metadata_digest(props: Mapping[str, str]) -> str:
+    """sha256 (hex) of an export model's metadata: every prop but ``METADATA_DIGEST`` itself, keys in
+    code-point order (the order of their UTF-8 bytes), each key and then its value written as
+    ``<byte length>:<UTF-8 bytes>``. ``toolkit/clients/node/predict.js`` computes the same."""
+    digest = hashlib.sha256()
+    for key in sorted(k for k in props if k != METADATA_DIGEST):
+        for text in (key, props[key]):
+            data = text.encode("utf-8")
+            digest.update(b"%d:%s" % (len(data), data))
+    return digest.hexdigest()
+
+
+def positive(probabilities: np.ndarray) -> np.ndarray:
+    """int32 ``[n]``: 1 where the review is judged positive (NaN counts as negative)."""
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(probabilities) >= THRESHOLD).astype(np.int32)
+
+
+def label(probability: float, labels: Sequence[str] = LABELS, threshold: float = THRESHOLD) -> str:
+    return labels[int(probability >= threshold)]

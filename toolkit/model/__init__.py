@@ -1,0 +1,1 @@
+"""The seed LSTM model (tf_keras) and its evaluation."""

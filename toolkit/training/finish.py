@@ -1,0 +1,60 @@
+"""Finishing a training, single-process or Ray alike: evaluate on the test split and write the run
+folder (rescuing the model when the folder cannot be written).
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Optional
+
+from toolkit import __version__
+from toolkit._tf import keras, tf
+from toolkit.artifacts.runs import rescue, write_run
+from toolkit.config import JobConfig, to_dict
+from toolkit.core.errors import RunError, WriteError
+from toolkit.core.files import Target
+from toolkit.core.progress import log
+from toolkit.data.imdb import ImdbData
+from toolkit.model.evaluate import evaluate_split
+from toolkit.training.prepare import TrainResult
+
+
+def environment() -> dict:
+    return {
+        "toolkit": __version__,
+        "tensorflow": tf.__version__,
+        "tf_keras": keras.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {len(tf.config.list_physical_devices('GPU'))} GPU(s)",
+    }
+
+
+def finish_run(
+    model: keras.Model, data: ImdbData, job: JobConfig, history: list, run_info: dict, target: Optional[Target] = None
+) -> TrainResult:
+    """Evaluate on the test split and write the run folder; shared by single-process and Ray training.
+    ``target``: what ``job.prepare`` checked before training; the run folder replaces exactly that (a
+    folder another run wrote there meanwhile is not replaced: the model is kept elsewhere instead)."""
+    test = evaluate_split(model, data.test, job.train.eval_batch_size)
+    log(
+        f"test: loss {test['loss']:.4f}  accuracy {test['accuracy']:.4f} "
+        f"({test['reviews']:,} reviews, {test['seconds']:.1f} s)"
+    )
+    metrics = {**run_info, "epochs": history, "test": test, "train_reviews": len(data.train)}
+    metrics["environment"] = environment()
+    config = {
+        "data": {**to_dict(job.data), "path": data.source, "source_sha256": data.source_sha256},
+        "model": to_dict(job.model),
+        "train": to_dict(job.train),
+    }
+
+    def save(path: Path) -> None:
+        model.save(path)
+
+    try:
+        path = write_run(job.run_dir, save, data.vocabulary, config, metrics, job.train.overwrite, target)
+    except (OSError, WriteError, RunError) as exc:  # disk full, a folder appeared there: keep the model
+        raise rescue(save, exc, job.run_dir) from None
+    log(f"run folder: {path}")
+    return TrainResult(path, metrics)

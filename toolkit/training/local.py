@@ -1,0 +1,50 @@
+"""Single-process training: the tutorial's recipe, one process, every local device.
+
+``train(job)`` loads the encoded reviews, fits the seed model (Adam, binary cross-entropy, 3 epochs
+of global batch 64 by default), evaluates it on the test split and writes the run folder. With more
+than one GPU visible it replicates with ``MirroredStrategy`` (the global batch is split evenly across
+replicas); on CPU with the seed fixed, op determinism makes two runs produce identical weights.
+The pieces shared with Ray training (strategy, seeding, the epoch log, finishing a run) live here too.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from toolkit.config import JobConfig
+from toolkit.core.progress import log
+from toolkit.data.imdb import ImdbData
+from toolkit.model.lstm import compiled_model
+from toolkit.training.epochs import EpochLog
+from toolkit.training.finish import finish_run
+from toolkit.training.input import input_line, train_input
+from toolkit.training.prepare import TrainResult, prepare
+from toolkit.training.strategy import devices_line, local_strategy, seed_everything
+
+
+def train(job: JobConfig, data: Optional[ImdbData] = None) -> TrainResult:
+    """Load (unless ``data`` is given), fit, evaluate, write ``<exports>/<run-name>/``; return its path
+    and metrics."""
+    data, target = prepare(job, data)
+    seed_everything(job.train.seed)
+    strategy = local_strategy()
+    model = compiled_model(job.model, job.train, strategy)
+    replicas = strategy.num_replicas_in_sync
+    log(
+        f"training {model.count_params():,} parameters on {len(data.train):,} reviews: {job.train.epochs} epochs, "
+        f"global batch {job.train.batch_size}, {replicas} replica(s) ({devices_line(strategy)}); "
+        f"{input_line(job.model, job.train)}"
+    )
+    epoch_log = EpochLog(len(data.train), job.train.epochs)
+    dataset, steps = train_input(strategy, data.train.x, data.train.y, job.model, job.train)
+    start = time.perf_counter()
+    model.fit(dataset, epochs=job.train.epochs, steps_per_epoch=steps, callbacks=[epoch_log], verbose=0)
+    run_info = {
+        "mode": "single-process",
+        "workers": 1,
+        "replicas": replicas,
+        "restarts": 0,
+        "train_seconds": round(time.perf_counter() - start, 3),
+    }
+    return finish_run(model, data, job, epoch_log.history, run_info, target)

@@ -1,0 +1,1 @@
+"""Ray Train: the cluster connection, checkpoints, the driver and what runs in each worker."""

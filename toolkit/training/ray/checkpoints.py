@@ -1,0 +1,267 @@
+"""Ray Train checkpoints: what each holds (weights, optimizer state, the run's bookkeeping) and when
+an earlier one may be resumed.
+
+Each checkpoint records a settings fingerprint (the model, the settings that shape the optimisation,
+the data's checksum): a checkpoint trained with other settings is never resumed silently. The driver
+checks a local checkpoint folder before starting; workers check one on remote storage when they resume.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from toolkit.config import ClusterConfig, JobConfig, to_dict
+from toolkit.core.errors import ClusterError, WriteError, first_line
+from toolkit.core.files import atomic_write_text, check_can_write
+from toolkit.core.progress import log
+from toolkit.data.imdb import ImdbData
+
+WEIGHTS_FILE = "weights.npz"
+STATE_FILE = "state.json"
+
+
+def settings_fingerprint(job: JobConfig, data: ImdbData) -> dict:
+    """What a checkpoint must have been trained with to be resumed: the model, the settings that shape
+    the optimisation, and the data (--epochs may grow: resuming then trains the extra epochs)."""
+    train = to_dict(job.train)
+    return {
+        "model": to_dict(job.model),
+        "train": {k: train[k] for k in ("batch_size", "learning_rate", "clipnorm", "seed", "length_buckets")},
+        "data": {"source_sha256": data.source_sha256, "train_reviews": len(data.train)},
+    }
+
+
+MARKER_FILE = ".toolkit-checkpoints.json"  # written by the driver into every checkpoint folder it starts
+RAY_TRAIN_FILES = ("checkpoint_manager_snapshot.json", ".validate_storage_marker")
+
+
+def prepare_checkpoints(storage: str, run_name: str, fingerprint: dict, overwrite: bool) -> str:
+    """The Ray Train run name to use under ``storage``. A checkpoint folder left by an earlier attempt
+    (a killed run, a failed one) is resumed only if it was trained with the same settings (a mismatch
+    is an error); ``overwrite`` removes it, if it provably is a toolkit or Ray Train checkpoint folder,
+    so that training starts afresh under the same name and no old checkpoint stays beside the new
+    ones. Remote storage (``s3://`` ...): the workers check the settings when they resume;
+    ``overwrite`` removes a folder that holds the toolkit's marker, else (not provably ours) leaves it
+    and takes a fresh name."""
+    if "://" in storage:
+        return _prepare_remote(storage, run_name, overwrite)
+    folder = Path(storage) / run_name
+    if not folder.exists() and not folder.is_symlink():
+        return run_name
+    if not is_checkpoint_folder(folder):
+        if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+            return run_name  # an empty folder: nothing to resume, nothing to remove
+        doing = "remove it for --overwrite" if overwrite else "train into it"
+        raise ClusterError(
+            f"{folder} is not a Ray Train checkpoint folder: refusing to {doing}; "
+            "choose another --storage or --run-name"
+        )
+    if overwrite:
+        shutil.rmtree(folder)
+        log(f"--overwrite: removed the earlier checkpoints in {folder}")
+        return run_name
+    states = sorted(folder.glob(f"epoch-*/{STATE_FILE}"))
+    if states:
+        try:
+            previous = json.loads(states[-1].read_text(encoding="utf-8")).get("fingerprint")
+        except (OSError, ValueError):
+            previous = None
+        mismatch = fingerprint_difference(previous, fingerprint)
+        if mismatch:
+            raise ClusterError(
+                f"the checkpoints in {folder} were trained with other settings ({mismatch}): pass the same "
+                "settings to resume, or --overwrite to start afresh"
+            )
+    return run_name
+
+
+def is_checkpoint_folder(folder: Path) -> bool:
+    """Whether ``folder`` provably holds checkpoints of a toolkit run: the toolkit's marker (written
+    into a new or empty folder before training, so a run killed before its first checkpoint counts
+    too), or, from before the marker, Ray Train's files (its snapshot, its storage marker, ``epoch-*``
+    checkpoints) and nothing else."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    if (folder / MARKER_FILE).is_file():
+        return True
+    entries = list(folder.iterdir())
+
+    def ray_trains(entry: Path) -> bool:
+        return entry.name in RAY_TRAIN_FILES or (entry.name.startswith("epoch-") and entry.is_dir())
+
+    return bool(entries) and all(ray_trains(e) for e in entries)
+
+
+def mark_checkpoints(storage: str, run_name: str, fingerprint: dict) -> None:
+    """Write the toolkit's marker into the checkpoint folder before training starts (what makes the
+    folder provably ours for a later --overwrite, even if this run is killed before its first
+    checkpoint); :func:`prepare_checkpoints` has checked that the folder is new, empty or ours."""
+    text = json.dumps({"written_by": "toolkit", "run_name": run_name, "fingerprint": fingerprint})
+    if "://" not in storage:
+        folder = Path(storage) / run_name
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / MARKER_FILE).exists():
+            atomic_write_text(folder / MARKER_FILE, text)
+        return
+    try:
+        fs, path = _filesystem(storage)
+        folder = f"{path.rstrip('/')}/{run_name}"
+        if fs.get_file_info(f"{folder}/{MARKER_FILE}").type == _file_type().NotFound:
+            fs.create_dir(folder, recursive=True)
+            with fs.open_output_stream(f"{folder}/{MARKER_FILE}") as stream:
+                stream.write(text.encode("utf-8"))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ClusterError(f"cannot write checkpoints to --storage {storage}: {first_line(exc)}") from None
+
+
+def discard_unused(storage: str, run_name: str) -> None:
+    """After a run that failed or was stopped before its first checkpoint: remove its checkpoint folder
+    if it holds nothing to resume (only the marker and Ray Train's bookkeeping; local storage)."""
+    folder = Path(storage) / run_name
+    if "://" in storage or not (folder / MARKER_FILE).is_file():
+        return
+    try:
+        if all(e.name in (MARKER_FILE, *RAY_TRAIN_FILES) for e in folder.iterdir()):
+            shutil.rmtree(folder)
+    except OSError:
+        pass  # what stays is still a marked checkpoint folder: --overwrite removes it
+
+
+def _prepare_remote(storage: str, run_name: str, overwrite: bool) -> str:
+    if not overwrite:
+        return run_name
+    try:
+        fs, path = _filesystem(storage)
+        folder = f"{path.rstrip('/')}/{run_name}"
+        kinds = _file_type()
+        if fs.get_file_info(folder).type == kinds.NotFound:
+            return run_name
+        if fs.get_file_info(f"{folder}/{MARKER_FILE}").type == kinds.File:
+            fs.delete_dir(folder)
+            log(f"--overwrite: removed the earlier checkpoints in {storage.rstrip('/')}/{run_name}")
+            return run_name
+    except (OSError, ValueError, TypeError) as exc:
+        raise ClusterError(f"cannot write checkpoints to --storage {storage}: {first_line(exc)}") from None
+    return f"{run_name}-{time.strftime('%Y%m%d-%H%M%S')}"  # not provably ours: left as it is
+
+
+def fingerprint_difference(previous: Optional[dict], current: dict) -> str:
+    """``""`` when equal; else the settings that differ, in words."""
+    if previous == current:
+        return ""
+    if not isinstance(previous, dict):
+        return "the checkpoint records no settings"
+    diffs = []
+    for group, values in current.items():
+        old = previous.get(group, {}) if isinstance(previous.get(group), dict) else {}
+        diffs += [f"{group}.{k} {old.get(k)!r} -> {v!r}" for k, v in values.items() if old.get(k) != v]
+    return ", ".join(diffs) or "settings differ"
+
+
+def storage_path(cluster: ClusterConfig, exports_dir: str) -> str:
+    """Where checkpoints go: ``--storage`` (a path or a URI such as s3://...; ``file://`` is a path) or
+    ``<exports>/ray``."""
+    if cluster.storage and cluster.storage.startswith("file://"):
+        return str(Path(urllib.parse.unquote(urllib.parse.urlsplit(cluster.storage).path)).expanduser().resolve())
+    if cluster.storage and "://" in cluster.storage:
+        return cluster.storage
+    return str(Path(cluster.storage or Path(exports_dir) / "ray").expanduser().resolve())
+
+
+PROBE_ATTEMPTS = 3  # an object store's transient error is retried, a dead endpoint fails in seconds
+PROBE_CONNECT_TIMEOUT_S = 5.0
+PROBE_REQUEST_TIMEOUT_S = 20.0
+
+
+def check_storage(storage: str) -> None:
+    """Fail before Ray starts, in seconds, if checkpoints cannot be written to ``storage``: a local
+    folder is probed like the exports folder (:func:`toolkit.files.check_can_write`); a URI
+    (``s3://``, ``gs://`` ...) is opened with pyarrow, as Ray Train opens it, and a small probe object
+    is written and deleted (S3 with short timeouts and few retries: an unreachable endpoint or a
+    missing bucket is an error now, not after Ray's retries and a 25-line stack)."""
+    if "://" not in storage:
+        try:
+            check_can_write(Path(storage))
+        except WriteError as exc:
+            raise WriteError(f"--storage: {exc}") from None
+        return
+    try:
+        fs, path = _filesystem(storage)
+        if fs is None:  # file:///...: Ray creates the folder, as for a path
+            return check_storage(path)
+        probe = f"{path.rstrip('/')}/.toolkit-probe-{uuid.uuid4().hex[:12]}"
+        with fs.open_output_stream(probe) as stream:
+            stream.write(b"probe")
+        fs.delete_file(probe)
+    except (OSError, ValueError, TypeError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ClusterError(f"cannot write checkpoints to --storage {storage}: {first_line(exc)}") from None
+
+
+def _filesystem(storage: str):
+    """``(pyarrow file system, path)`` of a storage URI, opened as Ray Train opens it (S3 with short
+    timeouts and few retries); ``(None, path)`` for a ``file://`` URI."""
+    import pyarrow.fs as pafs  # comes with Ray Train
+
+    fs, path = pafs.FileSystem.from_uri(storage)
+    if isinstance(fs, pafs.LocalFileSystem):
+        return None, path
+    if isinstance(fs, pafs.S3FileSystem):
+        fs = _impatient_s3(fs)
+    return fs, path
+
+
+def _file_type():
+    import pyarrow.fs as pafs
+
+    return pafs.FileType
+
+
+def _impatient_s3(fs):
+    """The same S3 file system (credentials, region, endpoint) with short timeouts, few retries and
+    no background writes, so that the probe's error comes at once and from the write itself."""
+    import pyarrow.fs as pafs
+
+    _, (options,) = fs.__reduce__()  # the options pyarrow parsed from the URI and the environment
+    options = dict(options)
+    options.update(
+        connect_timeout=PROBE_CONNECT_TIMEOUT_S,
+        request_timeout=PROBE_REQUEST_TIMEOUT_S,
+        background_writes=False,
+        retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=PROBE_ATTEMPTS),
+    )
+    try:
+        return pafs.S3FileSystem(**options)
+    except TypeError:  # another pyarrow's option names: probe with its defaults
+        return fs
+
+
+def write_state(folder: Path, model, state: dict) -> None:
+    """Weights, optimizer state and the run's bookkeeping (epoch, history, resumes)."""
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"o{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
+    np.savez(folder / WEIGHTS_FILE, **arrays)
+    (folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+
+
+def read_state(folder: Path) -> tuple[list, list, dict]:
+    with np.load(folder / WEIGHTS_FILE) as z:
+        weights = [z[f"w{i}"] for i in range(sum(k.startswith("w") for k in z.files))]
+        optimizer = [z[f"o{i}"] for i in range(sum(k.startswith("o") for k in z.files))]
+    return weights, optimizer, json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+
+
+def restore_state(model, strategy, weights: list, optimizer: list) -> None:
+    """Put a checkpoint's weights and optimizer state into a compiled model (inside ``strategy``)."""
+    with strategy.scope():
+        model.set_weights(weights)
+        model.optimizer.build(model.trainable_variables)
+        for variable, value in zip(model.optimizer.variables, optimizer):
+            variable.assign(value)

@@ -1,0 +1,168 @@
+"""Ray Train: data-parallel training of the seed LSTM over N workers, the driver's side.
+
+The driver (:func:`train_on_ray`) loads and encodes the reviews once, puts the arrays in Ray's object
+store (no shared file system needed for data), starts a ``TensorflowTrainer`` whose workers run
+``worker.worker_loop`` (``replica.train_replica``) and prints each epoch's metrics as they arrive.
+
+``FailureConfig(max_failures)`` restarts all workers after a worker dies; they resume from the last
+checkpoint (``toolkit.checkpoints``). Re-running with the same ``--storage`` and run name after the
+driver died resumes too. The driver then rebuilds the model from the final checkpoint and writes the
+same run folder as single-process training. Connecting to Ray: ``toolkit.raycluster``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import ray
+from ray.util.queue import Empty, Queue
+
+from toolkit.config import ClusterConfig, JobConfig, to_dict
+from toolkit.core.errors import ClusterError, TrainingDiverged
+from toolkit.core.progress import log
+from toolkit.data.imdb import ImdbData
+from toolkit.model.lstm import compiled_model
+from toolkit.training.epochs import epoch_line
+from toolkit.training.finish import finish_run
+from toolkit.training.prepare import TrainResult, prepare
+from toolkit.training.ray.checkpoints import (
+    check_storage,
+    discard_unused,
+    mark_checkpoints,
+    prepare_checkpoints,
+    read_state,
+    settings_fingerprint,
+    storage_path,
+)
+from toolkit.training.ray.cluster import (
+    check_resources,
+    collective_line,
+    describe_resources,
+    make_trainer,
+    ray_error_line,
+    ray_session,
+)
+from toolkit.training.ray.entry import worker_loop
+
+
+def train_on_ray(job: JobConfig, data: Optional[ImdbData] = None) -> TrainResult:
+    """Train on ``job.cluster.workers`` Ray workers and write the run folder (the run name is fixed
+    in ``job``: re-running the same command resumes from its checkpoints)."""
+    cluster = job.cluster
+    if cluster.workers < 1:
+        raise ClusterError("train_on_ray needs workers >= 1 (workers 0 is single-process training)")
+    data, target = prepare(job, data)
+    storage = storage_path(cluster, job.train.exports_dir)
+    check_storage(storage)  # a real write, before Ray starts: not a failure of Ray's after 30 s
+    fingerprint = settings_fingerprint(job, data)
+    ray_name = prepare_checkpoints(storage, job.train.run_name, fingerprint, job.train.overwrite)
+    start = time.perf_counter()
+    try:
+        with ray_session(cluster):
+            log(f"Ray ready in {time.perf_counter() - start:.1f} s: {describe_resources()}")
+            check_resources(cluster)
+            mark_checkpoints(storage, ray_name, fingerprint)  # the folder is provably ours from now on
+            result, worker_devices = _train(job, data, fingerprint, storage, ray_name)
+            if result.checkpoint is None:
+                raise ClusterError("training finished without a checkpoint: see the worker logs above")
+            with result.checkpoint.as_directory() as folder:
+                weights, _, state = read_state(Path(folder))
+            train_seconds = time.perf_counter() - start
+    except BaseException:  # an error, Ctrl-C, SIGTERM: no checkpoint folder with nothing to resume stays
+        discard_unused(storage, ray_name)
+        raise
+    model = compiled_model(job.model, job.train)  # compiled: evaluation needs the loss
+    model.set_weights(weights)
+    run_info = _run_info(cluster, state, worker_devices, train_seconds, storage)
+    return finish_run(model, data, job, state["history"], run_info, target)
+
+
+def _train(job: JobConfig, data: ImdbData, fingerprint: dict, storage: str, ray_name: str):
+    """The Ray Train run itself (in a Ray session): ``(result, [each worker's devices row])``."""
+    cluster = job.cluster
+    progress = Queue(actor_options={"num_cpus": 0})
+    config = {
+        "model": to_dict(job.model),
+        "train": to_dict(job.train),
+        "cpus_per_worker": cluster.worker_cpus,
+        "collective": cluster.resolved_collective,
+        "fingerprint": fingerprint,
+        "x_train": ray.put(data.train.x),
+        "y_train": ray.put(data.train.y),
+        "progress": progress,
+    }
+    trainer = make_trainer(worker_loop, config, cluster, ray_name, storage, cluster.max_failures)
+    gpus = f" x {cluster.gpus_per_worker:g} GPU" if cluster.gpus_per_worker else ""
+    log(
+        f"training on {cluster.workers} Ray worker(s) x {cluster.worker_cpus} CPU{gpus}; "
+        f"{collective_line(cluster)}; checkpoints in {storage}/{ray_name}"
+    )
+    return _fit_with_progress(trainer, progress, job.train.epochs)
+
+
+def _run_info(cluster: ClusterConfig, state: dict, worker_devices: list, train_seconds: float, storage: str) -> dict:
+    """What metrics.json records about a Ray run."""
+    return {
+        "mode": "ray",
+        "workers": cluster.workers,
+        "replicas": state["replicas"],
+        "collective": cluster.resolved_collective if cluster.workers > 1 else None,
+        "worker_devices": worker_devices,
+        "restarts": len(state["resumes"]),
+        "resumes": state["resumes"],
+        "train_seconds": round(train_seconds, 3),
+        "cluster": {k: v for k, v in to_dict(cluster).items() if k != "start_timeout_s"} | {"storage": storage},
+    }
+
+
+def _fit_with_progress(trainer, progress: Queue, epochs: int):
+    """Run ``trainer.fit()`` in a thread; print rank 0's epoch rows and every worker's devices as they
+    arrive. Returns ``(result, [each worker's devices row])``."""
+    outcome: dict = {}
+    devices: dict = {}
+
+    def fit() -> None:
+        try:
+            outcome["result"] = trainer.fit()
+        except BaseException as exc:  # re-raised in the calling thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=fit, name="ray-train-fit", daemon=True)
+    thread.start()
+    while thread.is_alive() or not progress.empty():
+        try:
+            _show(progress.get(timeout=0.5), epochs, outcome, devices)
+        except Empty:
+            continue
+    thread.join()
+    if "diverged" in outcome:
+        raise TrainingDiverged(outcome["diverged"])
+    if "error" in outcome:
+        raise ClusterError(f"Ray training failed: {ray_error_line(outcome['error'])}") from outcome["error"]
+    latest = {}
+    for (rank, _), row in sorted(devices.items(), key=lambda kv: kv[0][1]):
+        latest[rank] = row  # after a restart, the devices of the last attempt
+    return outcome["result"], [latest[r] for r in sorted(latest)]
+
+
+def _show(row: dict, epochs: int, outcome: dict, devices: dict) -> None:
+    """One message from the workers: a divergence, a worker's devices, progress, a resume, an epoch."""
+    if "diverged" in row:
+        outcome["diverged"] = row["diverged"]
+    elif "worker" in row:
+        devices[(row["worker"], row["start"])] = row
+        log(
+            f"[worker {row['worker']}/{row['world']}] devices: {row['devices']}; "
+            f"CUDA_VISIBLE_DEVICES={row['cuda_visible_devices']!r}; {row['replicas']} replica(s) in sync; "
+            f"per-replica batch {row['per_replica_batch']}"
+        )
+    elif "epoch_progress" in row:
+        done = f"{row['batch'] / row['steps']:.0%} ({row['batch']}/{row['steps']} batches)"
+        log(f"epoch {row['epoch_progress']}/{epochs}: {done}")
+    elif "resumed_from_epoch" in row:
+        log(f"resuming from the epoch-{row['resumed_from_epoch']} checkpoint (restart {row['restart']})")
+    else:
+        log(epoch_line(row, epochs))

@@ -1,0 +1,36 @@
+"""What runs inside each Ray Train worker (see ``toolkit.distributed`` for the driver).
+
+The entry points import TensorFlow only after :func:`hide_unrequested_gpus`: a worker that Ray gave
+no GPU must not see one, and that works only before TensorFlow initialises its devices (which
+``toolkit._tf`` does on import). Everything that needs TensorFlow is in ``toolkit.replica``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ray
+
+
+def hide_unrequested_gpus() -> str:
+    """A worker that Ray gave no GPU sees none (Ray 2.60 no longer hides them): CUDA_VISIBLE_DEVICES
+    is emptied before TensorFlow loads in this process. Returns the variable's value."""
+    if not ray.get_gpu_ids():
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+
+
+def pin_ray_address() -> None:
+    """Every worker process's set-up hook (the embedded Ray's ``worker_process_setup_hook``): RAY_ADDRESS
+    names the cluster this process belongs to. Ray's own state-API lookups in workers (Ray Train's
+    placement-group cleaner) otherwise look for "the" local Ray and fail with "Found multiple active
+    Ray instances" while another Ray runs on the machine."""
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+
+
+def worker_loop(config: dict) -> None:
+    """Ray Train's training loop: ``replica.train_replica`` on this worker's devices."""
+    hide_unrequested_gpus()
+    from toolkit.training.ray.worker import train_replica
+
+    train_replica(config)

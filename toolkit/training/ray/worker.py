@@ -1,0 +1,157 @@
+"""A Ray Train worker's TensorFlow side: its strategy, the training loop with checkpoints, the
+benchmark loop. Imported by ``toolkit.worker`` once the worker's GPUs are settled.
+
+Each worker:
+
+1. creates its strategy before any other TensorFlow op: ``MultiWorkerMirroredStrategy`` across the
+   workers (each worker replicating over its own GPUs), or, with a single worker, ``MirroredStrategy``
+   over its local devices;
+2. builds and compiles the model inside the strategy's scope (``tf_keras``: Keras 3 fails here);
+3. resumes from ``ray.train.get_checkpoint()`` when there is one: weights, optimizer state, epoch;
+4. trains on its share of every global batch (``pipeline.train_input``); the global batch is
+   ``--batch-size``, each of the R replicas in sync gets ``batch_size / R`` of it;
+5. after every epoch reports the metrics; rank 0 attaches a checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+import ray.train
+from ray.train import Checkpoint
+
+from toolkit._tf import keras, tf
+from toolkit.config import ModelConfig, TrainConfig, from_dict
+from toolkit.core.errors import TrainingDiverged
+from toolkit.model.lstm import compiled_model
+from toolkit.training.epochs import EpochLog
+from toolkit.training.input import train_input
+from toolkit.training.ray.checkpoints import fingerprint_difference, read_state, restore_state, write_state
+from toolkit.training.strategy import devices_line, local_strategy, seed_everything
+
+
+def worker_strategy(threads: int, collective: str = "ring"):
+    """``(rank, world size, strategy)``; TensorFlow's thread pools sized to the worker's CPUs;
+    ``collective`` ("nccl" or "ring") between workers."""
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
+    # The strategy comes first: collective ops must be configured before any other TensorFlow op.
+    if world > 1:
+        impl = tf.distribute.experimental.CommunicationImplementation
+        chosen = impl.NCCL if collective == "nccl" else impl.RING
+        options = tf.distribute.experimental.CommunicationOptions(implementation=chosen)
+        return rank, world, tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    return rank, world, local_strategy()
+
+
+def train_replica(config: dict) -> None:
+    """The training loop of one worker (see the module docstring for the steps)."""
+    rank, world, strategy = worker_strategy(int(config["cpus_per_worker"]), config.get("collective", "ring"))
+    model_cfg, train_cfg = from_dict(ModelConfig, config["model"]), from_dict(TrainConfig, config["train"])
+    seed_everything(train_cfg.seed)
+    model = compiled_model(model_cfg, train_cfg, strategy)
+    progress = config["progress"]
+    progress.put(_devices_row(rank, world, strategy, train_cfg.batch_size))
+    state = _resume(model, strategy, config["fingerprint"], rank, progress)
+    if state["epoch"] >= train_cfg.epochs:
+        _report(model, state, rank)  # nothing left to train: hand back the final checkpoint
+        return
+    x, y = ray.get(config["x_train"]), ray.get(config["y_train"])
+    epoch_log = EpochLog(len(y), train_cfg.epochs, quiet=True)
+    dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg, initial_epoch=state["epoch"])
+    callbacks = [epoch_log, ReportEachEpoch(state, rank, progress, epoch_log)]
+    try:
+        model.fit(
+            dataset,
+            epochs=train_cfg.epochs,
+            steps_per_epoch=steps,
+            initial_epoch=state["epoch"],
+            callbacks=callbacks,
+            verbose=0,
+        )
+    except TrainingDiverged as exc:
+        # Every rank sees the same (all-reduced) loss and stops here; the driver refuses to save.
+        # Returning rather than raising keeps Ray from restarting the workers into the same divergence.
+        if rank == 0:
+            progress.put({"diverged": str(exc)})
+
+
+def _devices_row(rank: int, world: int, strategy, batch_size: int) -> dict:
+    replicas = strategy.num_replicas_in_sync
+    return {
+        "worker": rank,
+        "world": world,
+        "start": time.time(),
+        "devices": devices_line(strategy),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+        "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+        "replicas": replicas,
+        "per_replica_batch": batch_size // replicas,
+    }
+
+
+def _resume(model, strategy, fingerprint: dict, rank: int, progress) -> dict:
+    """The run's bookkeeping: fresh, or restored (with the weights and optimizer state) from Ray's
+    checkpoint after a restart. A checkpoint trained with other settings is refused."""
+    replicas = strategy.num_replicas_in_sync
+    state = {"epoch": 0, "history": [], "resumes": [], "replicas": replicas, "fingerprint": fingerprint}
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return state
+    with checkpoint.as_directory() as folder:
+        weights, optimizer, state = read_state(Path(folder))
+    mismatch = fingerprint_difference(state.get("fingerprint"), fingerprint)
+    if mismatch:  # remote storage: the driver could not look before starting
+        raise ValueError(
+            f"the checkpoint was trained with other settings ({mismatch}): use --overwrite to start afresh"
+        )
+    restore_state(model, strategy, weights, optimizer)
+    state["resumes"].append({"from_epoch": state["epoch"], "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    if rank == 0:
+        progress.put({"resumed_from_epoch": state["epoch"], "restart": len(state["resumes"])})
+    return state
+
+
+class ReportEachEpoch(keras.callbacks.Callback):
+    """Rank 0 sends progress at each quarter of an epoch; every rank reports each epoch to Ray Train
+    (rank 0 with a checkpoint) and rank 0 sends the epoch's row to the driver."""
+
+    _supports_tf_logs = True  # no per-step NumPy conversion (see train.EpochLog)
+
+    def __init__(self, state: dict, rank: int, progress, epoch_log: EpochLog) -> None:
+        super().__init__()
+        self.state, self.rank, self.progress, self.epoch_log = state, rank, progress, epoch_log
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps") or 0
+        if self.rank == 0 and steps >= 8 and batch + 1 in {steps * k // 4 for k in (1, 2, 3)}:
+            self.progress.put({"epoch_progress": self.state["epoch"] + 1, "batch": batch + 1, "steps": steps})
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {**self.epoch_log.history[-1], "restarts": len(self.state["resumes"])}
+        self.state["history"].append(row)
+        self.state["epoch"] = epoch + 1
+        _report(self.model, self.state, self.rank)
+        if self.rank == 0:
+            self.progress.put(row)
+
+
+def _report(model, state: dict, rank: int) -> None:
+    """Every rank reports the same metrics (a barrier); rank 0 attaches the checkpoint."""
+    metrics = {**(state["history"][-1] if state["history"] else {}), "epoch": state["epoch"]}
+    if rank != 0:
+        ray.train.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        write_state(Path(folder), model, state)
+        ray.train.report(
+            metrics,
+            checkpoint=Checkpoint.from_directory(folder),
+            checkpoint_dir_name=f"epoch-{state['epoch']:03d}-r{len(state['resumes'])}",
+        )

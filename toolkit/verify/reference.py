@@ -1,0 +1,71 @@
+"""The Keras reference: the run an export was made from, and its probabilities on the CPU."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from toolkit.artifacts.runs import Run, read_run
+from toolkit.core.errors import ExportError
+from toolkit.core.files import sha256_file
+from toolkit.core.progress import Progress
+from toolkit.edge import batches
+from toolkit.edge.contract import LABELS, THRESHOLD
+from toolkit.edge.sessions import (
+    check_export,
+)
+
+
+def keras_probabilities(run: Run, tokens: np.ndarray, batch_size: int, variable_length: bool) -> np.ndarray:
+    """The reference: Keras on the CPU (``REFERENCE_DEVICE``), whatever accelerators are visible. On a
+    GPU, cuDNN's kernels and TF32 matmuls (on by default on Ampere and newer) move probabilities by
+    more than ``atol`` 1e-5; onnxruntime runs on the CPU, so the reference does too. Batches are
+    right-padded, as Keras gets them in training."""
+    from toolkit._tf import tf
+
+    out = np.empty(len(tokens), dtype=np.float32)
+    with tf.device(REFERENCE_DEVICE):
+        model = run.load_model()
+        bar = Progress(len(tokens), "keras", unit=" reviews")
+        done = 0
+        for rows, batch in batches.inference_batches(tokens, batch_size, variable_length, right_padded=True):
+            out[rows] = model.predict_on_batch(batch)[:, 0]
+            done += len(batch)
+            bar.update(done)
+    bar.close()
+    return out
+
+
+def matching_run(export_dir: Path, meta: dict, run_dir: Optional[str | os.PathLike]) -> Run:
+    """The run an export came from, proven by checksums rather than trusted by name; every model in
+    the export checked (``runtime.check_export``) and labelling the classes as the run does."""
+    expected = meta.get("provenance.keras_sha256")
+    if not expected:
+        raise ExportError(
+            f"{export_dir} records no checksum of its Keras model (an older export): export the run again"
+        )
+    run_dir = run_dir if run_dir is not None else meta.get("provenance.run_dir")
+    if not run_dir:
+        raise ExportError(f"{export_dir} records no run folder: pass --run with the run folder it came from")
+    run = read_run(run_dir)
+    actual = sha256_file(run.model_file)
+    if actual != expected:
+        raise ExportError(
+            f"{run.model_file} is not the model {export_dir} was exported from (sha256 {actual[:12]}..., "
+            f"the export records {expected[:12]}...): pass --run with the run folder it came from"
+        )
+    anchor = check_export(export_dir)  # every variant: made from the files beside it, metadata intact
+    # the run's labels and threshold: its config's, when it records them, else the contract's
+    labels, threshold = run.config.get("labels", list(LABELS)), run.config.get("decision_threshold", THRESHOLD)
+    if list(anchor.labels) != labels or anchor.threshold != threshold:
+        raise ExportError(
+            f"{anchor.path} labels the classes {list(anchor.labels)} at threshold {anchor.threshold}, but the run "
+            f"{run.path} has {labels} at {threshold}: export the run again"
+        )
+    return run
+
+
+REFERENCE_DEVICE = "/CPU:0"  # where the Keras reference runs (see keras_probabilities)

@@ -1,0 +1,1 @@
+"""Whole pipelines: train, export and verify in one call (toolkit run)."""
