@@ -72,7 +72,7 @@ def world(tmp_path_factory, corpus_tarball):
     """Two tiny trained runs with int8 exports, a NaN run and export, and the bad files the cases use."""
     from toolkit.artifacts.runs import read_run, write_run
     from toolkit.export.convert import export_run
-    from toolkit.model.lstm import build_model, compile_model
+    from toolkit.model.lstm import build_model, compile_model, load_run_model
 
     root = tmp_path_factory.mktemp("bad")
     exports = root / "exports"
@@ -94,7 +94,7 @@ def world(tmp_path_factory, corpus_tarball):
     # a run whose weights are NaN, and its export
     source = read_run(w.run)
     model = compile_model(build_model(source.model_config))
-    model.set_weights([np.full_like(v, np.nan) for v in source.load_model().get_weights()])
+    model.set_weights([np.full_like(v, np.nan) for v in load_run_model(source).get_weights()])
     w.nan_run = write_run(root / "nan-run", lambda p: model.save(p), source.vocabulary, source.config, source.metrics)
     w.nan_export = export_run(w.nan_run).path
 

@@ -108,12 +108,6 @@ class Run:
         cfg = from_dict(DataConfig, self.config.get("data", {}))
         return cfg if data_path is None else from_dict(DataConfig, {**to_dict(cfg), "path": data_path})
 
-    def load_model(self):
-        """The trained Keras model: architecture from the config, weights from ``model.keras`` (never code)."""
-        from toolkit.model.lstm import load_trained
-
-        return load_trained(self.model_file, self.model_config)
-
 
 def _read_table(path: Path, name: str) -> dict:
     """A run folder's JSON file, which must hold a table (the file may be someone else's)."""

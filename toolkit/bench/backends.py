@@ -88,7 +88,9 @@ def _runner(backend: Backend, work: Workload):
     """``run_batch(rows, tokens)`` for the backend. Its framework is imported here, in the child only:
     a Keras child must not carry onnxruntime in its peak memory, nor an onnxruntime child TensorFlow."""
     if backend.kind == "keras":
-        model = read_run(backend.path).load_model()
+        from toolkit.model.lstm import load_run_model
+
+        model = load_run_model(read_run(backend.path))
         return lambda rows, tokens: model.predict_on_batch(tokens)
     if backend.kind == "litert":
         return _litert_runner(backend.path, work.cfg.batch_sizes, backend.threads)
@@ -113,9 +115,9 @@ def _litert_runner(run_dir: str, batch_sizes, threads: int):
     from ai_edge_litert.interpreter import Interpreter
 
     from toolkit._tf import tf
-    from toolkit.model.lstm import unmasked_twin
+    from toolkit.model.lstm import load_run_model, unmasked_twin
 
-    model = unmasked_twin(read_run(run_dir).load_model())
+    model = unmasked_twin(load_run_model(read_run(run_dir)))
     call = tf.function(lambda x: model(x, training=False))
     interpreters = {}
     for bs in batch_sizes:

@@ -144,10 +144,10 @@ def _trace(run: Run, opset: int) -> tuple[onnx.ModelProto, bool]:
     import tf2onnx
 
     from toolkit._tf import tf
-    from toolkit.model.lstm import unmasked_twin
+    from toolkit.model.lstm import load_run_model, unmasked_twin
 
     with tf.device("/CPU:0"):
-        model = run.load_model()
+        model = load_run_model(run)
         length = model.input.shape[1]  # None: the model masks its padding and takes any length
         spec = [tf.TensorSpec([None, length], tf.int32, name=TOKENS_INPUT)]
         proto, _ = tf2onnx.convert.from_keras(

@@ -12,6 +12,7 @@ from toolkit.core.errors import RunError
 from toolkit.data.imdb import Split, load_imdb
 from toolkit.edge import batches
 from toolkit.edge.contract import positive
+from toolkit.model.lstm import load_run_model
 
 
 def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -38,7 +39,7 @@ def evaluate_split(model: keras.Model, split: Split, batch_size: int) -> dict:
 def evaluate_run(run_dir: str, data_path: str | None = None, batch_size: int = 512) -> dict:
     """Re-evaluate a run's model on the test split of the data it was trained on (or ``data_path``)."""
     run = read_run(run_dir)
-    model = run.load_model()  # a bad or foreign model file fails before the data is read
+    model = load_run_model(run)  # a bad or foreign model file fails before the data is read
     data = load_imdb(run.data_config(data_path))
     if run.vocabulary is not None and data.vocabulary is not None and run.vocabulary.sha256 != data.vocabulary.sha256:
         raise RunError(

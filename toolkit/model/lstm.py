@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from toolkit._tf import keras, tf
+from toolkit.artifacts.runs import Run
 from toolkit.config import ModelConfig, TrainConfig
 from toolkit.core.errors import RunError, first_line
 from toolkit.edge.contract import OUTPUT, TOKENS_INPUT
@@ -43,6 +44,11 @@ def compile_model(model: "keras.Model", cfg: TrainConfig = TrainConfig()) -> "ke
         metrics=["accuracy"],
     )
     return model
+
+
+def load_run_model(run: "Run") -> "keras.Model":
+    """A run folder's trained Keras model: architecture from its config, weights from ``model.keras``."""
+    return load_trained(run.model_file, run.model_config)
 
 
 def load_trained(path: Path, cfg: ModelConfig) -> "keras.Model":

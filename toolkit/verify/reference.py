@@ -14,9 +14,9 @@ from toolkit.core.files import sha256_file
 from toolkit.core.progress import Progress
 from toolkit.edge import batches
 from toolkit.edge.contract import LABELS, THRESHOLD
-from toolkit.edge.sessions import (
-    check_export,
-)
+from toolkit.edge.sessions import check_export
+
+REFERENCE_DEVICE = "/CPU:0"  # where the Keras reference runs (see keras_probabilities)
 
 
 def keras_probabilities(run: Run, tokens: np.ndarray, batch_size: int, variable_length: bool) -> np.ndarray:
@@ -25,10 +25,11 @@ def keras_probabilities(run: Run, tokens: np.ndarray, batch_size: int, variable_
     more than ``atol`` 1e-5; onnxruntime runs on the CPU, so the reference does too. Batches are
     right-padded, as Keras gets them in training."""
     from toolkit._tf import tf
+    from toolkit.model.lstm import load_run_model
 
     out = np.empty(len(tokens), dtype=np.float32)
     with tf.device(REFERENCE_DEVICE):
-        model = run.load_model()
+        model = load_run_model(run)
         bar = Progress(len(tokens), "keras", unit=" reviews")
         done = 0
         for rows, batch in batches.inference_batches(tokens, batch_size, variable_length, right_padded=True):
@@ -66,6 +67,3 @@ def matching_run(export_dir: Path, meta: dict, run_dir: Optional[str | os.PathLi
             f"{run.path} has {labels} at {threshold}: export the run again"
         )
     return run
-
-
-REFERENCE_DEVICE = "/CPU:0"  # where the Keras reference runs (see keras_probabilities)
