@@ -508,7 +508,7 @@ def test_sigterm_while_the_run_folder_is_written_leaves_no_staging_folder(world,
             print("SAVING", flush=True)
             time.sleep(120)
         keras.Model.save = slow
-        from toolkit.cli import main
+        from toolkit.cli.main import main
         sys.exit(main({argv!r}))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -68,10 +68,17 @@ def test_the_defaults_are_the_tutorials():
     assert TrainBenchConfig().batch_size == train.batch_size == ScalingBenchConfig().per_gpu_batch
 
 
-def test_a_job_derives_its_model_from_the_data_and_fixes_its_run_name_once():
+def test_a_job_derives_its_model_from_the_data_and_is_named_once_when_training_starts():
+    from toolkit.training.prepare import named
+
     job = JobConfig(DataConfig(num_words=40, maxlen=20))
     assert (job.model.num_words, job.model.maxlen, job.model.mask_padding) == (40, 20, True)
-    assert job.train.run_name.startswith("imdb-lstm-") and job.run_dir.name == job.train.run_name
+    assert job.train.run_name is None and job == JobConfig(DataConfig(num_words=40, maxlen=20))  # no timestamp
+    with pytest.raises(ConfigError, match="no name yet"):
+        _ = job.run_dir
+    fixed = named(job)
+    assert fixed.train.run_name.startswith("imdb-lstm-") and fixed.run_dir.name == fixed.train.run_name
+    assert named(fixed) is fixed  # a named job keeps its name
     assert JobConfig(train=TrainConfig(run_name="x", exports_dir="out")).run_dir.as_posix() == "out/x"
     with pytest.raises(ConfigError, match="must be the data's"):
         JobConfig(DataConfig(maxlen=20), ModelConfig(maxlen=30))

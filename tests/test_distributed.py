@@ -354,7 +354,7 @@ def test_one_worker_replicates_over_logical_cpu_devices(corpus_tarball, tmp_path
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from toolkit.config import DataConfig, JobConfig, TrainConfig
-        from toolkit.train import train
+        from toolkit.training.local import train
         data = DataConfig(path={str(corpus_tarball)!r}, num_words=40, maxlen=20)
         r = train(JobConfig(data, train=TrainConfig(epochs=1, batch_size=8, run_name="split",
                                                     exports_dir={str(tmp_path)!r})))

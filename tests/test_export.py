@@ -1,6 +1,7 @@
 """ONNX export, parity verification and TF-free prediction, on a small model trained on real reviews."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -128,7 +129,7 @@ def test_onnx_gives_the_same_probability_whatever_the_padding(exported, trained_
     assert np.abs(model.predict_on_batch(x)[:, 0] - expected).max() <= 1e-5  # Keras agrees with itself
 
 
-def test_the_tutorials_fixed_length_model_exports_with_its_fixed_input(trained_run, tmp_path):
+def test_the_tutorials_fixed_length_model_exports_with_its_fixed_input(trained_run, tmp_path, monkeypatch):
     """--faithful runs (no mask, maxlen tokens) export as they are: fixed time axis, no sequence_lens."""
     from toolkit._tf import keras
     from toolkit.artifacts.runs import read_run, write_run
@@ -143,7 +144,9 @@ def test_the_tutorials_fixed_length_model_exports_with_its_fixed_input(trained_r
         "model": {**source.config["model"], "mask_padding": False},
     }  # the run's config describes its model
     run_dir = write_run(tmp_path / "faithful", lambda p: model.save(p), source.vocabulary, config, source.metrics)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     result = export_run(run_dir)
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ  # the trace's CPU-only setting was scoped to it
     proto = onnx.load(str(result.path / "model.onnx"))
     assert [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == ["batch", MAXLEN]
     (lstm,) = [n for n in proto.graph.node if n.op_type == "LSTM"]
@@ -160,6 +163,7 @@ def test_the_tutorials_fixed_length_model_exports_with_its_fixed_input(trained_r
 def test_verify_passes_on_every_test_review_and_writes_reports(exported):
     from toolkit.verify.check import verify_export
 
+    card = (exported.path / "README.md").read_bytes()
     report = verify_export(exported.path)
     fp32, int8 = report["variants"]["fp32"], report["variants"]["int8"]
     assert report["passed"] and report["reviews"] == 1000
@@ -179,7 +183,8 @@ def test_verify_passes_on_every_test_review_and_writes_reports(exported):
     assert "| fp32 |" in (exported.path / "parity.md").read_text()
     assert saved["keras_device"] == "/CPU:0" and "computed on /CPU:0" in (exported.path / "parity.md").read_text()
     assert (exported.path / "parity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "1,000 / 1,000" in (exported.path / "README.md").read_text()
+    assert "1,000 / 1,000" in (exported.path / "parity.md").read_text()
+    assert (exported.path / "README.md").read_bytes() == card and b"parity.md" in card  # verify writes its own files
 
 
 def test_tampering_with_one_weight_fails_verification(exported, tmp_path):
@@ -232,7 +237,7 @@ def test_predict_never_imports_tensorflow(exported, tmp_path):
     reviews.write_text('id,text\n1,"Great film, loved it"\n2,"Awful."\n', encoding="utf-8")
     code = (
         "import sys, json\n"
-        "from toolkit.cli import main\n"
+        "from toolkit.cli.main import main\n"
         f"rc = main(['predict', {str(exported.path)!r}, '--file', {str(reviews)!r}, '--json'])\n"
         "assert 'tensorflow' not in sys.modules and 'tf_keras' not in sys.modules, 'TensorFlow was imported'\n"
         "sys.exit(rc)\n"
@@ -425,7 +430,7 @@ def test_bench_infer_writes_sane_figures(exported, tmp_path):
     assert "onnx_int8" in proc.stdout and "x Keras" in proc.stdout
 
 
-# --- the text model: preprocessing inside the graph (toolkit.textgraph) -------------------------------
+# --- the text model: preprocessing inside the graph (toolkit.export.textfront) -------------------------------
 def test_text_model_takes_raw_text_with_standard_ops_only(exported):
     import onnxruntime as ort
 

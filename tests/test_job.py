@@ -14,11 +14,13 @@ def _job(corpus_tarball, tmp_path, **train):
 
 def test_prepare_loads_the_reviews_and_checks_them_against_the_model(corpus_tarball, tmp_path, capsys):
     job = _job(corpus_tarball, tmp_path)
-    data, target = prepare(job)
+    prepared = prepare(job)
+    data, target = prepared.data, prepared.target
+    assert prepared.job == job  # named already: kept as it is
     assert data.train.x.shape[1] == 20 and int(data.train.x.max()) < 40
     assert target.path == tmp_path / "r" and target.identity is None  # nothing there yet
     assert "reviews: train 41" in capsys.readouterr().err  # the summary is logged once, when loading
-    assert prepare(job, data)[0] is data and capsys.readouterr().err == ""
+    assert prepare(job, data).data is data and capsys.readouterr().err == ""
     with pytest.raises(ConfigError, match="data maxlen 20 differs from model maxlen 30"):
         check_shapes(data, ModelConfig(num_words=40, maxlen=30))
     with pytest.raises(ConfigError, match="token ids >= the model's num_words 10"):
@@ -36,3 +38,22 @@ def test_prepare_refuses_a_run_folder_before_reading_any_review(corpus_tarball, 
     with pytest.raises(RunError, match="not a run folder written by toolkit"):
         prepare(JobConfig(job.data, job.model, TrainConfig(run_name="r", exports_dir=str(tmp_path), overwrite=True)))
     assert (tmp_path / "r" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_train_job_prepares_once_and_names_the_run_once(corpus_tarball, tmp_path, monkeypatch):
+    """One training, one check of its folder (train_job hands its checks down, nothing re-prepares), and
+    an unnamed job gets its timestamp name there, used by the run folder."""
+    import toolkit.training.prepare as preparing
+    from toolkit.training.job import train_job
+
+    checked = []
+    real = preparing.check_writable
+    monkeypatch.setattr(
+        preparing, "check_writable", lambda path, overwrite: checked.append(path) or real(path, overwrite)
+    )
+    data = DataConfig(path=str(corpus_tarball), num_words=40, maxlen=20)
+    job = JobConfig(data, train=TrainConfig(epochs=1, batch_size=8, exports_dir=str(tmp_path)))
+    result = train_job(job)
+    assert checked == [result.run_dir] and result.run_dir.name.startswith("imdb-lstm-")
+    assert (result.run_dir / "model.keras").is_file()

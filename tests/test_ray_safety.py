@@ -116,7 +116,7 @@ def test_sigterm_while_ray_starts_exits_143_and_leaves_no_ray(corpus_tarball, tm
             time.sleep(60)
             return connect(*args, **kwargs)
         worker.connect = slow_connect
-        from toolkit.cli import main
+        from toolkit.cli.main import main
         sys.exit(main({argv!r}))
     """)
     tmp = _ray_tmpdir()

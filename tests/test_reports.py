@@ -63,3 +63,20 @@ def test_write_reports_writes_all_three_files(tmp_path):
     assert (tmp_path / REPORT_MD).read_text() == markdown(report)
     assert (tmp_path / REPORT_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([REPORT_JSON, REPORT_MD, REPORT_PNG])
+
+
+def test_drawing_parity_png_leaves_matplotlibs_global_state_alone(tmp_path):
+    """The figure is drawn on a canvas of its own: pyplot's backend and figure list stay as they were."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from toolkit.verify.reports import plot
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # a caller's choice, not the Agg that parity.png is drawn with
+    try:
+        plot(tmp_path / "p.png", np.array([0.1, 0.9], np.float32), np.array([0.1, 0.9], np.float32))
+        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == []
+    finally:
+        matplotlib.use(before)
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,5 +1,5 @@
 """The edge path on a hand-built export (no TensorFlow, no training): runtime.open_export's checks,
-batching order, the text model's front end against toolkit.text, and predict.Classifier; the
+batching order, the text model's front end against toolkit.edge.text, and predict.Classifier; the
 metadata checks (digest, labels, threshold, input, preprocessing) in Python and in the Node client."""
 
 import json
@@ -89,7 +89,7 @@ def _edit(path: Path, props: dict, seal: bool = True) -> None:
 
 
 def _text_model(folder: Path, vocab: Vocabulary) -> None:
-    """model.text.onnx built on the folder's model.onnx, recorded as toolkit.export does."""
+    """model.text.onnx built on the folder's model.onnx, recorded as toolkit.export.convert does."""
     text = text_model(onnx.load(str(folder / ONNX_FILE)), vocab)
     props = {"variant.name": "text", "variant.source_sha256": sha256_file(folder / ONNX_FILE)}
     onnx.save(_set(text, {**props, "preprocessing.in_graph": "true"}), str(folder / TEXT_FILES["text"]))
@@ -409,7 +409,7 @@ def _review_file(folder: Path, name: str, content) -> Path:
 
 
 DEEP = "[" * 600 + "]" * 600
-# name, content: what toolkit.reviewfiles and predict.js must read alike; same: the same error message
+# name, content: what toolkit.edge.reviews and predict.js must read alike; same: the same error message
 # (not only the same FILE:LINE: the JSON parsers word a syntax error each their own way)
 NODE_FILES = [
     ("sep.txt", "great\x1cawful\n\x1c\n\x1f \x85\r\n\u2003\ngreat great\n", True),  # \x1c-\x1f, \x85: blank

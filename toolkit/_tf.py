@@ -19,7 +19,7 @@ TensorFlow is first imported:
   turns it off.
 
 Importing this module imports TensorFlow (seconds): keep it out of code paths that must stay light,
-such as ``toolkit --help`` and ``toolkit/predict.py``.
+such as ``toolkit --help`` and ``toolkit/edge/predict.py``.
 """
 
 import os

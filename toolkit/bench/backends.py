@@ -1,7 +1,7 @@
 """``toolkit bench infer``'s measuring side: one backend in a child process of its own (``spawn``), so
 that its peak memory is that of a process that loaded only it (Keras brings TensorFlow, onnxruntime
 does not). Backends: "keras" (the run's model), "litert" (the same weights through TFLiteConverter),
-"onnx" (token ids), "onnx_tokenize" (the texts encoded with ``toolkit.text`` first, as ``predict``
+"onnx" (token ids), "onnx_tokenize" (the texts encoded with ``toolkit.edge.text`` first, as ``predict``
 does) and "onnx_text" (a text model given the texts themselves)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Timing training epochs: the loop ``bench train`` runs in one process and in each Ray worker."""
+"""Timing training epochs (TensorFlow): the loop ``bench train`` runs in one process and in each Ray worker."""
 
 from __future__ import annotations
 
@@ -6,23 +6,21 @@ import numpy as np
 import ray
 import ray.train
 
-from toolkit.config import ModelConfig, TrainConfig, from_dict
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import EpochLog
 from toolkit.training.input import train_input
+from toolkit.training.ray.messages import BenchTask, BenchTimes, send
 from toolkit.training.ray.worker import worker_strategy
 from toolkit.training.strategy import devices_line, seed_everything
 
 
-def bench_replica(config: dict) -> None:
-    """``bench_train.time_epochs`` on this worker; rank 0 sends the seconds to the driver."""
-
-    rank, _, strategy = worker_strategy(int(config["cpus_per_worker"]), config["collective"])
-    setups = {name: (from_dict(ModelConfig, m), from_dict(TrainConfig, t)) for name, (m, t) in config["setups"].items()}
-    seconds = time_epochs(strategy, ray.get(config["x"]), ray.get(config["y"]), setups, config["repeats"])
+def bench_worker(task: BenchTask) -> None:
+    """:func:`time_epochs` on this Ray worker; rank 0 sends the seconds to the driver."""
+    rank, _, strategy = worker_strategy(task.cpus, task.collective)
+    setups = {name: (model_cfg, train_cfg) for name, model_cfg, train_cfg in task.setups}
+    seconds = time_epochs(strategy, ray.get(task.x), ray.get(task.y), setups, task.repeats)
     if rank == 0:
-        row = {"seconds": seconds, "replicas": strategy.num_replicas_in_sync, "devices": devices_line(strategy)}
-        config["results"].put(row)
+        send(task, BenchTimes(seconds=seconds, replicas=strategy.num_replicas_in_sync, devices=devices_line(strategy)))
 
 
 def time_epochs(strategy, x: np.ndarray, y: np.ndarray, setups: dict, repeats: int) -> dict:

@@ -3,8 +3,8 @@
 Performance is measured here, never asserted in tests. ``bench_infer(export_dir)``: Keras,
 onnxruntime fp32 / int8 / text models (and LiteRT) on real test reviews at batch 1, 64 and 256 —
 reviews per second (median of the repeats), latency p50 and p99 per batch, peak RSS, model size, and
-ratios to Keras at the same batch size; each backend in its own process (``toolkit.bench_backends``).
-Training: ``toolkit.bench_train``; scaling on paper: ``toolkit.bench_scaling``.
+ratios to Keras at the same batch size; each backend in its own process (``toolkit.bench.backends``).
+Training: ``toolkit.bench.train``; scaling on paper: ``toolkit.bench.scaling``.
 """
 
 from __future__ import annotations

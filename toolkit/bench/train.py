@@ -100,7 +100,7 @@ def _bench_ray(report: dict, x: np.ndarray, y: np.ndarray, setups: dict, cfg: Tr
             log(f"bench train: {w} Ray worker(s) x {cluster.worker_cpus} CPU{gpu} ...")
             check_resources(cluster)
             result = bench_on_ray(x, y, setups, cluster, cfg.repeats)
-            _add_results(report, "ray", w, result["replicas"], result["seconds"])
+            _add_results(report, "ray", w, result.replicas, result.seconds)
 
 
 def input_rate(x: np.ndarray, batch_size: int, repeats: int = 3) -> float:

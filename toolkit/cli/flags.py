@@ -131,7 +131,7 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
         "--source",
         choices=("aclimdb", "keras"),
         default=d.source,
-        help="'aclimdb': raw reviews, tokenised by toolkit.text (default); "
+        help="'aclimdb': raw reviews, tokenised by toolkit.edge.text (default); "
         "'keras': keras.datasets.imdb's pre-tokenised imdb.npz from $KERAS_HOME/datasets",
     )
     p.add_argument(

@@ -1,5 +1,5 @@
 """The command line: one parser (built here from one small function per subcommand), thin subcommands
-(``toolkit.commands``, ``toolkit.cli_bench``), one-line errors.
+(``toolkit.cli.commands``, ``toolkit.cli.bench``), one-line errors.
 
 A ``ToolkitError`` (and an ``OSError``: disk full, permission denied) is printed as one line with exit
 status 1; Ctrl-C and SIGTERM clean up (staging folders, Ray) and exit 130 / 143.
@@ -146,7 +146,7 @@ def _add_predict(sub) -> None:
         choices=PREDICT_VARIANTS,
         default="auto",
         help="which model of the export to use: text / text-int8 tokenise inside the graph, fp32 / int8 "
-        "take token ids from toolkit.text (default auto: text when the export has it, else fp32)",
+        "take token ids from toolkit.edge.text (default auto: text when the export has it, else fp32)",
     )
     p.add_argument(
         "--threads",

@@ -119,7 +119,7 @@ class TrainConfig:
     overwrite: bool = False
     eval_batch_size: int = 512
     # Not in the tutorial: batches of reviews of similar length, each trimmed to its longest review
-    # (toolkit.batching). Needs ModelConfig.mask_padding. False: shuffled fixed-length batches.
+    # (toolkit.edge.batches). Needs ModelConfig.mask_padding. False: shuffled fixed-length batches.
     length_buckets: bool = True
 
     def __post_init__(self) -> None:
@@ -220,8 +220,8 @@ class JobConfig:
     derived and checked together here, once.
 
     ``model`` defaults to the seed architecture for ``data``'s vocabulary size and review length (it
-    must agree with them when given); a missing run name becomes ``imdb-lstm-<timestamp>`` now, so
-    that every later step (checkpoints, the run folder, the export) uses the same one.
+    must agree with them when given); a missing run name is fixed once, when training starts
+    (``training.prepare.named``: ``imdb-lstm-<timestamp>``), so two equal configs are equal.
     :meth:`create` adds ``faithful``: the tutorial's model and input exactly."""
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -241,8 +241,6 @@ class JobConfig:
             "length buckets need a model that masks its padding (ModelConfig.mask_padding); --faithful sets neither",
         )
         object.__setattr__(self, "model", model)
-        if self.train.run_name is None:
-            object.__setattr__(self, "train", replace(self.train, run_name=default_run_name()))
 
     @classmethod
     def create(
@@ -255,5 +253,6 @@ class JobConfig:
 
     @property
     def run_dir(self) -> Path:
-        """Where the run folder goes: ``<exports_dir>/<run_name>``."""
+        """Where the run folder goes: ``<exports_dir>/<run_name>`` (once the run is named)."""
+        _require(self.train.run_name is not None, "the run has no name yet: training.prepare.named fixes it")
         return Path(self.train.exports_dir) / str(self.train.run_name)

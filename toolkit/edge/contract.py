@@ -2,7 +2,7 @@
 
 One word per meaning, used everywhere:
 
-* ``tokens``: a matrix of token ids ``[reviews, positions]`` (int32, padding id 0) as ``toolkit.text``
+* ``tokens``: a matrix of token ids ``[reviews, positions]`` (int32, padding id 0) as ``toolkit.edge.text``
   encodes reviews; never review identifiers;
 * ``review_ids``: review identifiers such as ``test/pos/123_9`` (``data.Split.review_ids``);
 * ``probability``: the probability that a review is positive, float32 ``[reviews]``;

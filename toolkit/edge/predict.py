@@ -1,6 +1,6 @@
 """Edge inference from an export folder: raw review text in, label and probability out.
 
-Only onnxruntime, NumPy and ``toolkit.text`` (the same preprocessing spec training used): this module
+Only onnxruntime, NumPy and ``toolkit.edge.text`` (the same preprocessing spec training used): this module
 never imports TensorFlow, so it runs where TensorFlow is not installed.
 
     clf = Classifier.load("exports/my-run/onnx")

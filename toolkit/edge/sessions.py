@@ -1,5 +1,5 @@
 """onnxruntime sessions over an export folder: the edge runtime. Needs only onnxruntime and NumPy (and
-onnx to read a derived variant's metadata); never TensorFlow, so ``toolkit.predict`` and apps built on
+onnx to read a derived variant's metadata); never TensorFlow, so ``toolkit.edge.predict`` and apps built on
 it run where TensorFlow is not installed.
 
 :func:`open_export` checks an export folder before anything runs on it: the files exist, the fp32

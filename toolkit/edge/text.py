@@ -6,7 +6,7 @@ Raw review -> tokens -> ids -> a fixed-length row:
   (``BREAK_PATTERN``: ``<br``, ASCII white space, optional ``/``, ``>``, any case), take every match
   of ``WORD_PATTERN``: runs of ASCII letters/digits, keeping inner apostrophes (``don't``, ``90's``),
   and lower-case them (ASCII only: every token is ASCII). Everything else, non-ASCII letters included,
-  separates tokens. Version 2 is defined so that the ONNX graph (``toolkit.textgraph``) reproduces
+  separates tokens. Version 2 is defined so that the ONNX graph (``toolkit.export.textfront``) reproduces
   it exactly for every string; version 1 (``str.lower()`` on the whole text, then ``[a-z0-9]`` tokens
   and Unicode white space inside the tag) differs from it only where ``lower()`` maps a non-ASCII letter
   into ASCII (``İ``, the Kelvin sign) or a tag holds non-ASCII space. Vocabularies saved with

@@ -11,9 +11,9 @@
 * ``model.int8.onnx`` with ``--quantize int8`` (onnxruntime dynamic quantisation: the LSTM becomes
   ``DynamicQuantizeLSTM`` with int8 weights);
 * ``model.text.onnx`` (and ``model.text.int8.onnx``): the preprocessing inside the graph
-  (``toolkit.textgraph``), input the raw review text;
-* ``vocab.json`` — the same preprocessing spec ``toolkit.text`` loads;
-* ``README.md`` — a model card (``toolkit.modelcard``).
+  (``toolkit.export.textfront``), input the raw review text;
+* ``vocab.json`` — the same preprocessing spec ``toolkit.edge.text`` loads;
+* ``README.md`` — a model card (``toolkit.export.modelcard``).
 
 The folder is assembled beside its final place and renamed into place when complete: a crash
 mid-export never leaves a ``model.onnx`` that looks valid.
@@ -37,6 +37,7 @@ from toolkit import __version__
 from toolkit.artifacts.exports import EXPORT_DIR, is_toolkit_export
 from toolkit.artifacts.runs import Run, read_run
 from toolkit.config import ExportConfig
+from toolkit.core.environ import environ_defaults
 from toolkit.core.errors import ExportError, WriteError
 from toolkit.core.files import Target, atomic_write_text, check_target, sha256_file, staged_folder, write_failed
 from toolkit.core.progress import log
@@ -100,7 +101,7 @@ def export_run(run_dir: str | os.PathLike, cfg: ExportConfig = ExportConfig()) -
             raise write_failed(out / VOCAB_FILE, exc) from None
         sizes = {variant: (stage / name).stat().st_size for variant, name in files.items()}
         any_length = not proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
-        atomic_write_text(stage / CARD_FILE, model_card(run, files, sizes, cfg.opset, None, any_length))
+        atomic_write_text(stage / CARD_FILE, model_card(run, files, sizes, cfg.opset, any_length))
     return ExportResult(out, files, sizes)
 
 
@@ -139,20 +140,22 @@ def _trace(run: Run, opset: int) -> tuple[onnx.ModelProto, bool]:
     twin (tf2onnx turns a masked LSTM into a ``Loop``; unmasked it is the native ``LSTM`` op, and
     ``onnxgraph.skip_padding`` then handles the padding exactly)."""
     # TensorFlow is imported here, not at the top: the trace must run on the CPU, and hiding the GPUs
-    # works only before TensorFlow initialises its devices (toolkit._tf does on import).
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-    import tf2onnx
+    # works only before TensorFlow initialises its devices (toolkit._tf does on import). The variable is
+    # set for the trace only: processes started after the export (Ray workers, benchmark children) see
+    # the environment as the caller had it.
+    with environ_defaults(CUDA_VISIBLE_DEVICES=""):
+        import tf2onnx
 
-    from toolkit._tf import tf
-    from toolkit.model.lstm import load_run_model, unmasked_twin
+        from toolkit._tf import tf
+        from toolkit.model.lstm import load_run_model, unmasked_twin
 
-    with tf.device("/CPU:0"):
-        model = load_run_model(run)
-        length = model.input.shape[1]  # None: the model masks its padding and takes any length
-        spec = [tf.TensorSpec([None, length], tf.int32, name=TOKENS_INPUT)]
-        proto, _ = tf2onnx.convert.from_keras(
-            unmasked_twin(model) if length is None else model, input_signature=spec, opset=opset
-        )
+        with tf.device("/CPU:0"):
+            model = load_run_model(run)
+            length = model.input.shape[1]  # None: the model masks its padding and takes any length
+            spec = [tf.TensorSpec([None, length], tf.int32, name=TOKENS_INPUT)]
+            proto, _ = tf2onnx.convert.from_keras(
+                unmasked_twin(model) if length is None else model, input_signature=spec, opset=opset
+            )
     return proto, length is None
 
 

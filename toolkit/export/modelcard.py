@@ -3,17 +3,26 @@ the accuracy and (once ``toolkit verify`` ran) the parity table."""
 
 from __future__ import annotations
 
-from typing import Optional
-
 from toolkit import __version__
 from toolkit.artifacts.runs import Run
-from toolkit.edge.contract import LABELS, OUTPUT, TEXT_FILES, TEXT_INPUT, THRESHOLD, TOKENS_INPUT, VOCAB_FILE
+from toolkit.edge.contract import (
+    LABELS,
+    OUTPUT,
+    REPORT_JSON,
+    REPORT_MD,
+    REPORT_PNG,
+    TEXT_FILES,
+    TEXT_INPUT,
+    THRESHOLD,
+    TOKENS_INPUT,
+    VOCAB_FILE,
+)
 from toolkit.edge.text import OOV_ID, PAD_ID, START_ID
 
 
-def model_card(run: Run, files: dict, sizes: dict, opset: int, parity: Optional[dict], any_length: bool) -> str:
-    """The card's Markdown; ``files``: {variant: file name}, ``sizes``: {variant: bytes}, ``parity``:
-    verify's per-variant figures or None."""
+def model_card(run: Run, files: dict, sizes: dict, opset: int, any_length: bool) -> str:
+    """The card's Markdown; ``files``: {variant: file name}, ``sizes``: {variant: bytes}. Written by the
+    export only: ``toolkit verify`` writes its figures to its own files, which the card points to."""
     lines = [
         f"# {run.path.name}: IMDB review sentiment (LSTM, ONNX)",
         "",
@@ -35,7 +44,8 @@ def model_card(run: Run, files: dict, sizes: dict, opset: int, parity: Optional[
         "",
         "## Parity (Keras vs onnxruntime)",
         "",
-        *_parity(parity),
+        f"`toolkit verify` on this folder compares every model here with Keras on a whole split and writes "
+        f"`{REPORT_MD}` (for people), `{REPORT_JSON}` (for machines) and `{REPORT_PNG}` beside this card.",
         "",
         f"Exported by toolkit {__version__} with tf2onnx, opset {opset}.",
     ]
@@ -67,26 +77,11 @@ def _inputs_outputs(run: Run, has_text: bool, any_length: bool) -> list[str]:
 def _preprocessing(run: Run) -> list[str]:
     vocab = run.vocabulary
     return [
-        f"## Preprocessing (toolkit.text, tokenizer version {vocab.tokenizer_version})",
+        f"## Preprocessing (toolkit.edge.text, tokenizer version {vocab.tokenizer_version})",
         "",
         f"Remove `<br />` tags; tokens are the matches of `{vocab.spec()['token_pattern']}`, lower-cased; each token"
         f" maps to its id in `vocab.json` (the {len(vocab.words):,} most frequent training words, ids 3 to"
         f" {vocab.num_words - 1}), unknown words to {OOV_ID}; prepend {START_ID}; keep the last {vocab.maxlen}"
-        f" ids and left-pad with {PAD_ID}. In Python: `toolkit.predict.Classifier.load(folder).predict(texts)`.",
+        f" ids and left-pad with {PAD_ID}. In Python: `toolkit.Classifier.load(folder).predict(texts)`.",
         "",
     ]
-
-
-def _parity(parity: Optional[dict]) -> list[str]:
-    if not parity:
-        return ["Not verified yet: run `toolkit verify` on this folder."]
-    lines = [
-        "| variant | labels equal | max abs diff | ONNX accuracy | Keras accuracy |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for variant, p in parity.items():
-        lines.append(
-            f"| {variant} | {p['labels_equal']:,} / {p['reviews']:,} | {p['max_abs_diff']:.2e} | "
-            f"{p['onnx_accuracy']:.4f} | {p['keras_accuracy']:.4f} |"
-        )
-    return lines

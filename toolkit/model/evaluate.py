@@ -17,7 +17,7 @@ from toolkit.model.lstm import load_run_model
 
 def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
     """float32 ``[n]``. A model that takes any length gets batches of similar length, each trimmed to
-    its longest review and right-padded (``toolkit.batching``); the tutorial's fixed-length model gets
+    its longest review and right-padded (``toolkit.edge.batches``); the tutorial's fixed-length model gets
     ``x`` as is."""
     out = np.empty(len(x), dtype=np.float32)
     variable_length = model.input.shape[1] is None

@@ -4,7 +4,7 @@
 of global batch 64 by default), evaluates it on the test split and writes the run folder. With more
 than one GPU visible it replicates with ``MirroredStrategy`` (the global batch is split evenly across
 replicas); on CPU with the seed fixed, op determinism makes two runs produce identical weights.
-The pieces shared with Ray training (strategy, seeding, the epoch log, finishing a run) live here too.
+The pieces shared with Ray training live beside it: ``strategy``, ``epochs``, ``input``, ``finish``.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import EpochLog
 from toolkit.training.finish import finish_run
 from toolkit.training.input import input_line, train_input
-from toolkit.training.prepare import TrainResult, prepare
+from toolkit.training.prepare import Prepared, TrainResult, prepare
 from toolkit.training.strategy import devices_line, local_strategy, seed_everything
 
 
-def train(job: JobConfig, data: Optional[ImdbData] = None) -> TrainResult:
+def train(job: JobConfig, data: Optional[ImdbData] = None, *, prepared: Optional[Prepared] = None) -> TrainResult:
     """Load (unless ``data`` is given), fit, evaluate, write ``<exports>/<run-name>/``; return its path
-    and metrics."""
-    data, target = prepare(job, data)
+    and metrics. ``prepared``: the job already checked by ``prepare`` (``train_job`` does)."""
+    prepared = prepared or prepare(job, data)
+    job, data, target = prepared.job, prepared.data, prepared.target
     seed_everything(job.train.seed)
     strategy = local_strategy()
     model = compiled_model(job.model, job.train, strategy)

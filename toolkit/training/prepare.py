@@ -1,15 +1,16 @@
-"""The checks every training starts with, run once per training: the run folder can be written,
-the reviews load and fit the model. ``TrainResult``: what a training returns.
+"""The checks every training starts with, run once per training: the run gets its name (here, and only
+here), its folder can be written, the reviews load and fit the model. ``TrainResult``: what a training
+returns.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 from toolkit.artifacts.runs import check_writable
-from toolkit.config import JobConfig, ModelConfig
+from toolkit.config import JobConfig, ModelConfig, default_run_name
 from toolkit.core.errors import ConfigError
 from toolkit.core.files import Target
 from toolkit.core.progress import log
@@ -22,16 +23,34 @@ class TrainResult:
     metrics: dict
 
 
-def prepare(job: JobConfig, data: Optional[ImdbData] = None) -> tuple[ImdbData, Target]:
-    """The checks every training path starts with: the run folder can be written (and is not someone
-    else's), the reviews load (unless ``data`` is given), and they fit the model. Returns the data and
-    what stood at the run folder's place (``files.Target``): the finished run replaces exactly that."""
+@dataclass(frozen=True)
+class Prepared:
+    """A training ready to start: its job (with the run name fixed), its data, and what stood at the
+    run folder's place when it was checked (``files.Target``): the finished run replaces exactly that."""
+
+    job: JobConfig
+    data: ImdbData
+    target: Target
+
+
+def named(job: JobConfig) -> JobConfig:
+    """The job with its run name fixed: the given one, else ``imdb-lstm-<timestamp>`` now, so that every
+    later step (checkpoints, the run folder, the export) uses the same one."""
+    if job.train.run_name is not None:
+        return job
+    return replace(job, train=replace(job.train, run_name=default_run_name()))
+
+
+def prepare(job: JobConfig, data: Optional[ImdbData] = None) -> Prepared:
+    """The checks every training path starts with, once: the run is named, its folder can be written
+    (and is not someone else's), the reviews load (unless ``data`` is given), and they fit the model."""
+    job = named(job)
     target = check_writable(job.run_dir, job.train.overwrite)
     if data is None:
         data = load_imdb(job.data)
         log(data.summary())
     check_shapes(data, job.model)
-    return data, target
+    return Prepared(job, data, target)
 
 
 def check_shapes(data: ImdbData, model_cfg: ModelConfig) -> None:

@@ -1,9 +1,9 @@
 """Parity between the Keras model and its ONNX export, over a whole split (25,000 test reviews).
 
 ``verify_export(export_dir)`` runs both on every review of the split, batched, compares them variant
-by variant (``toolkit.parity``), checks the in-graph preprocessing of a text model against
-``toolkit.text`` on every review of both splits, and writes the reports next to the model
-(``toolkit.reports``). The CLI turns a failed gate into exit status 1.
+by variant (``toolkit.verify.parity``), checks the in-graph preprocessing of a text model against
+``toolkit.edge.text`` on every review of both splits, and writes the reports next to the model
+(``toolkit.verify.reports``). The CLI turns a failed gate into exit status 1.
 
 The Keras reference always runs on the CPU (``REFERENCE_DEVICE``), so the gate means the same on a GPU
 machine. The Keras side is the run folder the export was converted from, proven by checksum.
@@ -22,7 +22,7 @@ from toolkit.core.errors import ExportError, WriteError
 from toolkit.core.files import check_can_write, sha256_file
 from toolkit.core.progress import Progress, log
 from toolkit.data.imdb import load_imdb
-from toolkit.edge.contract import CARD_FILE, TEXT_FILES, VARIANT_FILES, VOCAB_FILE
+from toolkit.edge.contract import TEXT_FILES, VARIANT_FILES, VOCAB_FILE
 from toolkit.edge.sessions import (
     load_session,
     open_export,
@@ -30,7 +30,6 @@ from toolkit.edge.sessions import (
     tokens_probabilities,
     variable_length,
 )
-from toolkit.export.modelcard import model_card
 from toolkit.verify.parity import VariantParity, compare
 from toolkit.verify.reference import REFERENCE_DEVICE, keras_probabilities, matching_run
 from toolkit.verify.reports import write_reports
@@ -78,12 +77,8 @@ def verify_export(export_dir: str | os.PathLike, cfg: VerifyConfig = VerifyConfi
             f"{export_dir} changed while it was verified (an export --overwrite to it?): this report would "
             "mix two exports, so none was written; run verify again"
         )
-    if cfg.write_reports:
-        sizes = {v: r.size_bytes for v, r in results.items()}
-        card = model_card(
-            run, variants, sizes, int(meta.get("provenance.opset", 0)), report["variants"], variable_length(session)
-        )
-        write_reports(export_dir, report, keras_p, fp32_p, {CARD_FILE: card})
+    if cfg.write_reports:  # its own files only: the export's README.md is the export's
+        write_reports(export_dir, report, keras_p, fp32_p)
     return report
 
 

@@ -1,7 +1,7 @@
 """Parity figures of one model variant against Keras, and the tolerance gate (pure NumPy).
 
 ``compare`` computes max, mean and 99th-percentile |Δp|, label agreement, both accuracies and every
-review whose label flipped; ``check`` raises the typed :class:`~toolkit.errors.ParityError` subclass
+review whose label flipped; ``check`` raises the typed :class:`~toolkit.core.errors.ParityError` subclass
 of the first violated tolerance. fp32 (and the text model, same weights) must match to
 ``atol + rtol * |p_keras|`` with at most ``max_label_flips`` flipped labels; a quantised variant is
 judged by accuracy and label agreement instead.

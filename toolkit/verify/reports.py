@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -18,17 +17,14 @@ def pass_fail(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
 
 
-def write_reports(
-    folder: Path, report: dict, keras_p: np.ndarray, onnx_p: np.ndarray, extra: Optional[dict] = None
-) -> None:
-    """parity.json, parity.md and parity.png (and ``extra`` ``{name: text}``, the model card) as one set:
+def write_reports(folder: Path, report: dict, keras_p: np.ndarray, onnx_p: np.ndarray) -> None:
+    """parity.json, parity.md and parity.png as one set:
     all are written to temporary files first and renamed into place only when every one is complete,
     so a full disk leaves the reports that were there before, not a mix (the error names the file)."""
     files = {
         folder / REPORT_JSON: json.dumps(report, indent=2).encode("utf-8"),
         folder / REPORT_MD: markdown(report).encode("utf-8"),
         folder / REPORT_PNG: lambda path: plot(path, keras_p, onnx_p),
-        **{folder / name: text.encode("utf-8") for name, text in (extra or {}).items()},
     }
     atomic_write_files(files)
 
@@ -55,7 +51,7 @@ def markdown(report: dict) -> str:
     if t:
         lines += [
             "",
-            f"In-graph text preprocessing ({t['file']}) vs toolkit.text: equal token ids on {t['equal']:,} of "
+            f"In-graph text preprocessing ({t['file']}) vs toolkit.edge.text: equal token ids on {t['equal']:,} of "
             f"{t['reviews']:,} reviews and on {t['hard_strings']['equal']} of {t['hard_strings']['total']} hard "
             f"strings: **{'pass' if t['passed'] else 'FAIL'}**.",
         ]
@@ -73,13 +69,15 @@ def markdown(report: dict) -> str:
 
 
 def plot(path: Path, keras_p: np.ndarray, onnx_p: np.ndarray) -> None:
-    import matplotlib  # only here: matplotlib takes a second to import
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """parity.png: a Figure of its own with the Agg canvas (no pyplot: matplotlib's global backend and
+    figure list stay as the caller had them)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # only here: matplotlib takes a second
+    from matplotlib.figure import Figure
 
     diff = np.abs(keras_p.astype(np.float64) - onnx_p.astype(np.float64))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
     floor = 1e-10
     bins = np.logspace(np.log10(floor), 0, 60)
     left.hist(np.clip(diff, floor, None), bins=bins, color="#3b6ea8")
@@ -93,10 +91,7 @@ def plot(path: Path, keras_p: np.ndarray, onnx_p: np.ndarray) -> None:
     right.set_ylabel("ONNX (fp32) probability")
     right.set_title("Keras vs ONNX")
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=110, format="png")
-    finally:
-        plt.close(fig)
+    fig.savefig(path, dpi=110, format="png")
 
 
 def parity_table(report: dict) -> str:
@@ -122,7 +117,8 @@ def parity_table(report: dict) -> str:
 def text_preprocessing_line(t: dict) -> str:
     h = t["hard_strings"]
     return (
-        f"text preprocessing in the graph: ids equal to toolkit.text on {t['equal']:,} of {t['reviews']:,} reviews "
+        f"text preprocessing in the graph: ids equal to toolkit.edge.text on {t['equal']:,} of {t['reviews']:,} "
+        f"reviews "
         f"and {h['equal']} of {h['total']} hard strings: {'pass' if t['passed'] else 'FAIL'}"
     )
 

@@ -79,7 +79,7 @@ def check_text_preprocessing(export_dir: Path, vocab, raw: dict) -> dict:
     session = preprocessing_session(export_dir / TEXT_FILES["text"])
     result = {"file": TEXT_FILES["text"], "reviews": 0, "equal": 0, "mismatched": []}
     for split, texts in raw.items():
-        log(f"text preprocessing: in-graph ids vs toolkit.text on {len(texts):,} {split} reviews ...")
+        log(f"text preprocessing: in-graph ids vs toolkit.edge.text on {len(texts):,} {split} reviews ...")
         bad = id_mismatches(session, vocab, texts)
         result["reviews"] += len(texts)
         result["equal"] += len(texts) - len(bad)

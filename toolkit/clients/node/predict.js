@@ -10,11 +10,11 @@
 //
 // EXPORT is a folder written by `toolkit export` (model.text.onnx; --int8: model.text.int8.onnx).
 // --file: .txt (one review per line) or .jsonl (a string or {"text": ...} per line), read as
-// toolkit/reviewfiles.py reads them: a regular file of at most 1,000 MB, UTF-8, only \n ends a line,
+// toolkit/edge/reviews.py reads them: a regular file of at most 1,000 MB, UTF-8, only \n ends a line,
 // blank lines (by Python's str.strip) skipped, anything else one review or a one-line error naming
 // FILE:LINE. A .csv is refused (toolkit predict reads it); stdin is not read.
 //
-// The labels and the decision threshold come from the model's metadata, checked as toolkit.runtime
+// The labels and the decision threshold come from the model's metadata, checked as toolkit.edge.metadata
 // checks them: the metadata's digest (toolkit.metadata_sha256, see metadataDigest), the format
 // version, two distinct one-line labels, a threshold in (0, 1), the input `text` and output
 // `probability`, the model made from the model.onnx (and model.int8.onnx) beside it (sha256) and
@@ -57,7 +57,7 @@ function parseArgs(argv) {
   return opts;
 }
 
-// --- reading review files: as toolkit/reviewfiles.py reads them (change both together) ---------------
+// --- reading review files: as toolkit/edge/reviews.py reads them (change both together) ---------------
 const MAX_FILE_BYTES = 1_000_000_000; // reviewfiles.MAX_FILE_BYTES: a file of reviews is read whole, up to this
 const CHUNK_BYTES = 1 << 20;
 const MAX_JSON_DEPTH = 512; // reviewfiles.MAX_JSON_DEPTH: arrays and objects in one JSONL line
@@ -228,7 +228,7 @@ function checkReviews(texts) {
   });
 }
 
-// --- the export's metadata, checked as toolkit/runtime.py checks it -----------------------------------
+// --- the export's metadata, checked as toolkit/edge/metadata.py checks it -----------------------------------
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function varint(buf, pos) {
@@ -432,7 +432,7 @@ async function main() {
   }
 }
 
-module.exports = { readReviews, checkReviews }; // for the tests: the same rows as toolkit.reviewfiles
+module.exports = { readReviews, checkReviews }; // for the tests: the same rows as toolkit.edge.reviews
 
 if (require.main === module) {
   main().catch((err) => {

@@ -183,7 +183,7 @@ PROBE_REQUEST_TIMEOUT_S = 20.0
 
 def check_storage(storage: str) -> None:
     """Fail before Ray starts, in seconds, if checkpoints cannot be written to ``storage``: a local
-    folder is probed like the exports folder (:func:`toolkit.files.check_can_write`); a URI
+    folder is probed like the exports folder (:func:`toolkit.core.files.check_can_write`); a URI
     (``s3://``, ``gs://`` ...) is opened with pyarrow, as Ray Train opens it, and a small probe object
     is written and deleted (S3 with short timeouts and few retries: an unreachable endpoint or a
     missing bucket is an error now, not after Ray's retries and a 25-line stack)."""

@@ -226,7 +226,7 @@ def make_trainer(
 ) -> TensorflowTrainer:
     """``loop(config)`` on ``cluster.workers`` workers; checkpoints (the last two kept) under
     ``storage/name``; all workers restarted from the last checkpoint up to ``max_failures`` times."""
-    importlib.import_module(f"{__package__}._tf")  # TensorFlow set up (quiet, tf_keras) before Ray's import of it
+    importlib.import_module("toolkit._tf")  # TensorFlow set up (quiet, tf_keras) before Ray's import of it
     from ray.train.tensorflow import TensorflowTrainer
 
     return TensorflowTrainer(

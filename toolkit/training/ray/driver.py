@@ -2,12 +2,13 @@
 
 The driver (:func:`train_on_ray`) loads and encodes the reviews once, puts the arrays in Ray's object
 store (no shared file system needed for data), starts a ``TensorflowTrainer`` whose workers run
-``worker.worker_loop`` (``replica.train_replica``) and prints each epoch's metrics as they arrive.
+``entry.worker_loop`` (``worker.train_worker``), each given one ``messages.TrainTask``, and prints
+each epoch's metrics as the workers' messages arrive.
 
 ``FailureConfig(max_failures)`` restarts all workers after a worker dies; they resume from the last
-checkpoint (``toolkit.checkpoints``). Re-running with the same ``--storage`` and run name after the
+checkpoint (``toolkit.training.ray.checkpoints``). Re-running with the same ``--storage`` and run name after the
 driver died resumes too. The driver then rebuilds the model from the final checkpoint and writes the
-same run folder as single-process training. Connecting to Ray: ``toolkit.raycluster``.
+same run folder as single-process training. Connecting to Ray: ``toolkit.training.ray.cluster``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from toolkit.data.imdb import ImdbData
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import epoch_line
 from toolkit.training.finish import finish_run
-from toolkit.training.prepare import TrainResult, prepare
+from toolkit.training.prepare import Prepared, TrainResult, prepare
 from toolkit.training.ray.checkpoints import (
     check_storage,
     discard_unused,
@@ -46,15 +47,29 @@ from toolkit.training.ray.cluster import (
     ray_session,
 )
 from toolkit.training.ray.entry import worker_loop
+from toolkit.training.ray.messages import (
+    Devices,
+    Diverged,
+    EpochDone,
+    EpochProgress,
+    Message,
+    Resumed,
+    TrainTask,
+    receive,
+    task_config,
+)
 
 
-def train_on_ray(job: JobConfig, data: Optional[ImdbData] = None) -> TrainResult:
-    """Train on ``job.cluster.workers`` Ray workers and write the run folder (the run name is fixed
-    in ``job``: re-running the same command resumes from its checkpoints)."""
-    cluster = job.cluster
-    if cluster.workers < 1:
+def train_on_ray(
+    job: JobConfig, data: Optional[ImdbData] = None, *, prepared: Optional[Prepared] = None
+) -> TrainResult:
+    """Train on ``job.cluster.workers`` Ray workers and write the run folder (re-running with the same
+    run name resumes from its checkpoints). ``prepared``: the job already checked by ``prepare``."""
+    if job.cluster.workers < 1:
         raise ClusterError("train_on_ray needs workers >= 1 (workers 0 is single-process training)")
-    data, target = prepare(job, data)
+    prepared = prepared or prepare(job, data)
+    job, data, target = prepared.job, prepared.data, prepared.target
+    cluster = job.cluster
     storage = storage_path(cluster, job.train.exports_dir)
     check_storage(storage)  # a real write, before Ray starts: not a failure of Ray's after 30 s
     fingerprint = settings_fingerprint(job, data)
@@ -83,24 +98,24 @@ def train_on_ray(job: JobConfig, data: Optional[ImdbData] = None) -> TrainResult
 def _train(job: JobConfig, data: ImdbData, fingerprint: dict, storage: str, ray_name: str):
     """The Ray Train run itself (in a Ray session): ``(result, [each worker's devices row])``."""
     cluster = job.cluster
-    progress = Queue(actor_options={"num_cpus": 0})
-    config = {
-        "model": to_dict(job.model),
-        "train": to_dict(job.train),
-        "cpus_per_worker": cluster.worker_cpus,
-        "collective": cluster.resolved_collective,
-        "fingerprint": fingerprint,
-        "x_train": ray.put(data.train.x),
-        "y_train": ray.put(data.train.y),
-        "progress": progress,
-    }
-    trainer = make_trainer(worker_loop, config, cluster, ray_name, storage, cluster.max_failures)
+    messages = Queue(actor_options={"num_cpus": 0})
+    task = TrainTask(
+        cpus=cluster.worker_cpus,
+        collective=cluster.resolved_collective,
+        x=ray.put(data.train.x),
+        y=ray.put(data.train.y),
+        messages=messages,
+        model=job.model,
+        train=job.train,
+        fingerprint=fingerprint,
+    )
+    trainer = make_trainer(worker_loop, task_config(task), cluster, ray_name, storage, cluster.max_failures)
     gpus = f" x {cluster.gpus_per_worker:g} GPU" if cluster.gpus_per_worker else ""
     log(
         f"training on {cluster.workers} Ray worker(s) x {cluster.worker_cpus} CPU{gpus}; "
         f"{collective_line(cluster)}; checkpoints in {storage}/{ray_name}"
     )
-    return _fit_with_progress(trainer, progress, job.train.epochs)
+    return _fit_with_progress(trainer, messages, job.train.epochs)
 
 
 def _run_info(cluster: ClusterConfig, state: dict, worker_devices: list, train_seconds: float, storage: str) -> dict:
@@ -118,7 +133,7 @@ def _run_info(cluster: ClusterConfig, state: dict, worker_devices: list, train_s
     }
 
 
-def _fit_with_progress(trainer, progress: Queue, epochs: int):
+def _fit_with_progress(trainer, messages: Queue, epochs: int):
     """Run ``trainer.fit()`` in a thread; print rank 0's epoch rows and every worker's devices as they
     arrive. Returns ``(result, [each worker's devices row])``."""
     outcome: dict = {}
@@ -132,9 +147,9 @@ def _fit_with_progress(trainer, progress: Queue, epochs: int):
 
     thread = threading.Thread(target=fit, name="ray-train-fit", daemon=True)
     thread.start()
-    while thread.is_alive() or not progress.empty():
+    while thread.is_alive() or not messages.empty():
         try:
-            _show(progress.get(timeout=0.5), epochs, outcome, devices)
+            _show(receive(messages, timeout=0.5), epochs, outcome, devices)
         except Empty:
             continue
     thread.join()
@@ -148,21 +163,23 @@ def _fit_with_progress(trainer, progress: Queue, epochs: int):
     return outcome["result"], [latest[r] for r in sorted(latest)]
 
 
-def _show(row: dict, epochs: int, outcome: dict, devices: dict) -> None:
+def _show(message: Message, epochs: int, outcome: dict, devices: dict) -> None:
     """One message from the workers: a divergence, a worker's devices, progress, a resume, an epoch."""
-    if "diverged" in row:
-        outcome["diverged"] = row["diverged"]
-    elif "worker" in row:
-        devices[(row["worker"], row["start"])] = row
-        log(
-            f"[worker {row['worker']}/{row['world']}] devices: {row['devices']}; "
-            f"CUDA_VISIBLE_DEVICES={row['cuda_visible_devices']!r}; {row['replicas']} replica(s) in sync; "
-            f"per-replica batch {row['per_replica_batch']}"
-        )
-    elif "epoch_progress" in row:
-        done = f"{row['batch'] / row['steps']:.0%} ({row['batch']}/{row['steps']} batches)"
-        log(f"epoch {row['epoch_progress']}/{epochs}: {done}")
-    elif "resumed_from_epoch" in row:
-        log(f"resuming from the epoch-{row['resumed_from_epoch']} checkpoint (restart {row['restart']})")
-    else:
-        log(epoch_line(row, epochs))
+    match message:
+        case Diverged(reason=reason):
+            outcome["diverged"] = reason
+        case Devices() as d:
+            devices[(d.worker, d.start)] = d.row()
+            log(
+                f"[worker {d.worker}/{d.world}] devices: {d.devices}; "
+                f"CUDA_VISIBLE_DEVICES={d.cuda_visible_devices!r}; {d.replicas} replica(s) in sync; "
+                f"per-replica batch {d.per_replica_batch}"
+            )
+        case EpochProgress(epoch=epoch, batch=batch, steps=steps):
+            log(f"epoch {epoch}/{epochs}: {batch / steps:.0%} ({batch}/{steps} batches)")
+        case Resumed(from_epoch=from_epoch, restart=restart):
+            log(f"resuming from the epoch-{from_epoch} checkpoint (restart {restart})")
+        case EpochDone(row=row):
+            log(epoch_line(row, epochs))
+        case _:
+            raise TypeError(f"unexpected message from a training worker: {type(message).__name__}")

@@ -1,8 +1,8 @@
-"""What runs inside each Ray Train worker (see ``toolkit.distributed`` for the driver).
+"""What Ray Train calls in each worker (see ``toolkit.training.ray.driver`` for the driver).
 
 The entry points import TensorFlow only after :func:`hide_unrequested_gpus`: a worker that Ray gave
 no GPU must not see one, and that works only before TensorFlow initialises its devices (which
-``toolkit._tf`` does on import). Everything that needs TensorFlow is in ``toolkit.replica``.
+``toolkit._tf`` does on import). Everything that needs TensorFlow is in ``toolkit.training.ray.worker``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 
 import ray
+
+from toolkit.training.ray.messages import TrainTask, task_of
 
 
 def hide_unrequested_gpus() -> str:
@@ -29,8 +31,11 @@ def pin_ray_address() -> None:
 
 
 def worker_loop(config: dict) -> None:
-    """Ray Train's training loop: ``replica.train_replica`` on this worker's devices."""
+    """Ray Train's training loop: ``worker.train_worker`` on this worker's devices."""
+    task = task_of(config)
+    if not isinstance(task, TrainTask):
+        raise TypeError(f"the training loop needs a TrainTask, got {type(task).__name__}")
     hide_unrequested_gpus()
-    from toolkit.training.ray.worker import train_replica
+    from toolkit.training.ray.worker import train_worker  # TensorFlow now, with the GPUs settled
 
-    train_replica(config)
+    train_worker(task)

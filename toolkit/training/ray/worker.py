@@ -1,5 +1,6 @@
-"""A Ray Train worker's TensorFlow side: its strategy, the training loop with checkpoints, the
-benchmark loop. Imported by ``toolkit.worker`` once the worker's GPUs are settled.
+"""A Ray Train worker's TensorFlow side: its strategy and the training loop with checkpoints. Imported
+by ``toolkit.training.ray.entry`` once the worker's GPUs are settled; it talks to the driver in the
+messages of ``toolkit.training.ray.messages``.
 
 Each worker:
 
@@ -25,12 +26,12 @@ import ray.train
 from ray.train import Checkpoint
 
 from toolkit._tf import keras, tf
-from toolkit.config import ModelConfig, TrainConfig, from_dict
 from toolkit.core.errors import TrainingDiverged
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import EpochLog
 from toolkit.training.input import train_input
 from toolkit.training.ray.checkpoints import fingerprint_difference, read_state, restore_state, write_state
+from toolkit.training.ray.messages import Devices, Diverged, EpochDone, EpochProgress, Resumed, TrainTask, send
 from toolkit.training.strategy import devices_line, local_strategy, seed_everything
 
 
@@ -50,22 +51,21 @@ def worker_strategy(threads: int, collective: str = "ring"):
     return rank, world, local_strategy()
 
 
-def train_replica(config: dict) -> None:
+def train_worker(task: TrainTask) -> None:
     """The training loop of one worker (see the module docstring for the steps)."""
-    rank, world, strategy = worker_strategy(int(config["cpus_per_worker"]), config.get("collective", "ring"))
-    model_cfg, train_cfg = from_dict(ModelConfig, config["model"]), from_dict(TrainConfig, config["train"])
+    rank, world, strategy = worker_strategy(task.cpus, task.collective)
+    model_cfg, train_cfg = task.model, task.train
     seed_everything(train_cfg.seed)
     model = compiled_model(model_cfg, train_cfg, strategy)
-    progress = config["progress"]
-    progress.put(_devices_row(rank, world, strategy, train_cfg.batch_size))
-    state = _resume(model, strategy, config["fingerprint"], rank, progress)
+    send(task, _devices(rank, world, strategy, train_cfg.batch_size))
+    state = _resume(model, strategy, task, rank)
     if state["epoch"] >= train_cfg.epochs:
         _report(model, state, rank)  # nothing left to train: hand back the final checkpoint
         return
-    x, y = ray.get(config["x_train"]), ray.get(config["y_train"])
+    x, y = ray.get(task.x), ray.get(task.y)
     epoch_log = EpochLog(len(y), train_cfg.epochs, quiet=True)
     dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg, initial_epoch=state["epoch"])
-    callbacks = [epoch_log, ReportEachEpoch(state, rank, progress, epoch_log)]
+    callbacks = [epoch_log, ReportEachEpoch(state, rank, task, epoch_log)]
     try:
         model.fit(
             dataset,
@@ -79,27 +79,28 @@ def train_replica(config: dict) -> None:
         # Every rank sees the same (all-reduced) loss and stops here; the driver refuses to save.
         # Returning rather than raising keeps Ray from restarting the workers into the same divergence.
         if rank == 0:
-            progress.put({"diverged": str(exc)})
+            send(task, Diverged(str(exc)))
 
 
-def _devices_row(rank: int, world: int, strategy, batch_size: int) -> dict:
+def _devices(rank: int, world: int, strategy, batch_size: int) -> Devices:
     replicas = strategy.num_replicas_in_sync
-    return {
-        "worker": rank,
-        "world": world,
-        "start": time.time(),
-        "devices": devices_line(strategy),
-        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
-        "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
-        "replicas": replicas,
-        "per_replica_batch": batch_size // replicas,
-    }
+    return Devices(
+        worker=rank,
+        world=world,
+        start=time.time(),
+        devices=devices_line(strategy),
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+        gpu_ids=[str(g) for g in ray.get_gpu_ids()],
+        replicas=replicas,
+        per_replica_batch=batch_size // replicas,
+    )
 
 
-def _resume(model, strategy, fingerprint: dict, rank: int, progress) -> dict:
+def _resume(model, strategy, task: TrainTask, rank: int) -> dict:
     """The run's bookkeeping: fresh, or restored (with the weights and optimizer state) from Ray's
     checkpoint after a restart. A checkpoint trained with other settings is refused."""
     replicas = strategy.num_replicas_in_sync
+    fingerprint = task.fingerprint
     state = {"epoch": 0, "history": [], "resumes": [], "replicas": replicas, "fingerprint": fingerprint}
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
@@ -114,7 +115,7 @@ def _resume(model, strategy, fingerprint: dict, rank: int, progress) -> dict:
     restore_state(model, strategy, weights, optimizer)
     state["resumes"].append({"from_epoch": state["epoch"], "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
     if rank == 0:
-        progress.put({"resumed_from_epoch": state["epoch"], "restart": len(state["resumes"])})
+        send(task, Resumed(from_epoch=state["epoch"], restart=len(state["resumes"])))
     return state
 
 
@@ -124,14 +125,14 @@ class ReportEachEpoch(keras.callbacks.Callback):
 
     _supports_tf_logs = True  # no per-step NumPy conversion (see train.EpochLog)
 
-    def __init__(self, state: dict, rank: int, progress, epoch_log: EpochLog) -> None:
+    def __init__(self, state: dict, rank: int, task: TrainTask, epoch_log: EpochLog) -> None:
         super().__init__()
-        self.state, self.rank, self.progress, self.epoch_log = state, rank, progress, epoch_log
+        self.state, self.rank, self.task, self.epoch_log = state, rank, task, epoch_log
 
     def on_train_batch_end(self, batch, logs=None):
         steps = self.params.get("steps") or 0
         if self.rank == 0 and steps >= 8 and batch + 1 in {steps * k // 4 for k in (1, 2, 3)}:
-            self.progress.put({"epoch_progress": self.state["epoch"] + 1, "batch": batch + 1, "steps": steps})
+            send(self.task, EpochProgress(epoch=self.state["epoch"] + 1, batch=batch + 1, steps=steps))
 
     def on_epoch_end(self, epoch, logs=None):
         row = {**self.epoch_log.history[-1], "restarts": len(self.state["resumes"])}
@@ -139,7 +140,7 @@ class ReportEachEpoch(keras.callbacks.Callback):
         self.state["epoch"] = epoch + 1
         _report(self.model, self.state, self.rank)
         if self.rank == 0:
-            self.progress.put(row)
+            send(self.task, EpochDone(row))
 
 
 def _report(model, state: dict, rank: int) -> None:
