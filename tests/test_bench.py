@@ -185,11 +185,12 @@ def test_a_benchmark_child_that_dies_is_an_error_at_once_not_a_hang(tmp_path):
 
 
 def test_figures_that_cannot_land_are_kept_and_the_file_that_appeared_is_untouched(tmp_path):
-    from toolkit.bench.figures import check_out, write_figures
+    from toolkit.artifacts.destinations import check_destination
+    from toolkit.bench.figures import write_figures
     from toolkit.core.errors import BenchError
 
     out = tmp_path / "figures.json"
-    target = check_out(str(out))  # nothing there when the measuring starts
+    target = check_destination("figures", out, False)  # nothing there when the measuring starts
     out.write_text("the user's notes")  # ... and this appears before the figures are written
     with pytest.raises(BenchError, match="appeared while it was being written.*the figures are saved in") as info:
         write_figures(str(out), {"benchmark": "infer", "rows": [1, 2]}, target)

@@ -48,9 +48,11 @@ def test_train_job_prepares_once_and_names_the_run_once(corpus_tarball, tmp_path
     from toolkit.training.job import train_job
 
     checked = []
-    real = preparing.check_writable
+    real = preparing.check_destination
     monkeypatch.setattr(
-        preparing, "check_writable", lambda path, overwrite: checked.append(path) or real(path, overwrite)
+        preparing,
+        "check_destination",
+        lambda kind, path, overwrite: checked.append(path) or real(kind, path, overwrite),
     )
     data = DataConfig(path=str(corpus_tarball), num_words=40, maxlen=20)
     job = JobConfig(data, train=TrainConfig(epochs=1, batch_size=8, exports_dir=str(tmp_path)))

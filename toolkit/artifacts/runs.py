@@ -17,38 +17,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from toolkit import __version__
-from toolkit.artifacts.exports import EXPORT_DIR, is_toolkit_export
+from toolkit.artifacts.destinations import check_destination, is_toolkit_run
+from toolkit.artifacts.exports import EXPORT_DIR
 from toolkit.config import DataConfig, ModelConfig, from_dict, to_dict
-from toolkit.core.errors import RunError, WriteError, nested_deeper_than
-from toolkit.core.files import Target, atomic_write_text, check_target, describe, staged_folder
+from toolkit.core.errors import RunError, nested_deeper_than
+from toolkit.core.files import Target, atomic_write_text, describe, staged_folder
 from toolkit.edge.contract import CONFIG_FILE, KERAS_FILE, METRICS_FILE, RUN_FILES, VOCAB_FILE
 from toolkit.edge.text import Vocabulary
-
-
-def is_toolkit_run(path: Path) -> bool:
-    """Whether ``path`` is a run folder this toolkit wrote: a real folder holding only run files (and
-    an ``onnx/`` export of its own), with a ``config.json`` that names the toolkit's version."""
-    if not path.is_dir() or path.is_symlink():
-        return False
-    names = {p.name for p in path.iterdir()}
-    if not names <= set(RUN_FILES) | {EXPORT_DIR} or KERAS_FILE not in names:
-        return False
-    if EXPORT_DIR in names and not is_toolkit_export(path / EXPORT_DIR):
-        return False
-    try:
-        return "toolkit_version" in json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError, RecursionError):
-        return False
-
-
-def check_writable(path: Path, overwrite: bool) -> Target:
-    """Fail before any training if the run folder cannot be written: it exists (without
-    ``overwrite``), it is not a run folder of ours (never replaced), or its folder takes no files.
-    Returns what was checked (``files.Target``)."""
-    try:
-        return check_target(path, overwrite, is_toolkit_run, "run folder", "--run-name or --exports-dir")
-    except WriteError as exc:
-        raise RunError(str(exc)) from None
 
 
 def write_run(
@@ -63,7 +38,7 @@ def write_run(
     """Write a complete run folder at ``path`` atomically (staging folder, then rename), replacing
     exactly ``target`` (what was checked before training; default: what is there now, checked)."""
     if target is None:
-        target = check_writable(path, overwrite)
+        target = check_destination("run", path, overwrite)
     with staged_folder(path, target, is_toolkit_run, (*RUN_FILES, EXPORT_DIR)) as stage:
         save_model(stage / KERAS_FILE)
         if vocabulary is not None:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.artifacts.destinations import check_destination
 from toolkit.artifacts.runs import Run
 from toolkit.bench.backends import Backend, Workload, run_in_child
-from toolkit.bench.figures import check_out, machine, write_figures
+from toolkit.bench.figures import machine, write_figures
 from toolkit.config import InferBenchConfig
 from toolkit.core.errors import BenchError
 from toolkit.core.progress import log
@@ -31,7 +32,7 @@ def bench_infer(export_dir: str, cfg: InferBenchConfig = InferBenchConfig()) -> 
     """Keras vs every onnxruntime variant of the export (at each intra-op thread count in
     ``cfg.threads``; 0 = onnxruntime's default) on ``cfg.reviews`` real test reviews; returns and
     writes the figures."""
-    out_target = check_out(cfg.out, cfg.overwrite)
+    out_target = check_destination("figures", cfg.out, cfg.overwrite) if cfg.out else None
     if cfg.litert:
         try:
             import ai_edge_litert  # noqa: F401  (only checked here; the child process runs it)

@@ -10,7 +10,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from toolkit.bench.figures import check_out, write_figures
+from toolkit.artifacts.destinations import check_destination
+from toolkit.bench.figures import write_figures
 from toolkit.bench.train import bench_train
 from toolkit.config import DataConfig, ScalingBenchConfig, TrainBenchConfig
 from toolkit.core.errors import BenchError
@@ -77,7 +78,7 @@ def bench_scaling(data_cfg: Optional[DataConfig], cfg: ScalingBenchConfig = Scal
     """The scaling model with this device's measured step time (the default setup, one process,
     ``cfg.steps`` batches of ``cfg.per_gpu_batch`` real reviews, median of ``cfg.repeats`` epochs), or
     ``cfg.step_ms``."""
-    out_target = check_out(cfg.out, cfg.overwrite)
+    out_target = check_destination("figures", cfg.out, cfg.overwrite) if cfg.out else None
     step_ms, steps, per_gpu_batch = cfg.step_ms, cfg.steps, cfg.per_gpu_batch
     report = {
         "benchmark": "scaling",

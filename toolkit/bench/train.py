@@ -14,8 +14,9 @@ import time
 
 import numpy as np
 
+from toolkit.artifacts.destinations import check_destination
 from toolkit.bench.epochs import time_epochs
-from toolkit.bench.figures import check_out, machine, write_figures
+from toolkit.bench.figures import machine, write_figures
 from toolkit.config import ClusterConfig, DataConfig, JobConfig, TrainBenchConfig, TrainConfig
 from toolkit.core.errors import BenchError
 from toolkit.core.progress import log
@@ -36,7 +37,7 @@ def bench_train(data_cfg: DataConfig, cfg: TrainBenchConfig = TrainBenchConfig()
     """Training throughput of each setup x each worker count over the same ``steps * batch_size`` reviews.
     The single process uses every local device (its GPUs when there are some); Ray workers get
     ``gpus_per_worker`` GPUs each (a fraction shares one) and the CPUs split between them."""
-    out_target = check_out(cfg.out, cfg.overwrite)
+    out_target = check_destination("figures", cfg.out, cfg.overwrite) if cfg.out else None
     setups = train_setups(cfg.setups, data_cfg, cfg.batch_size)
     data = load_imdb(data_cfg)
     n = cfg.steps * cfg.batch_size

@@ -22,7 +22,16 @@ from toolkit.cli.flags import (
     add_training_flags,
     int_at_least,
 )
-from toolkit.config import DEFAULT_OPSET, MAX_THREADS, OPSETS, PREDICT_VARIANTS, QUANTIZATIONS, SPLITS, TrainConfig
+from toolkit.config import (
+    DEFAULT_OPSET,
+    MAX_THREADS,
+    OPSETS,
+    PREDICT_VARIANTS,
+    QUANTIZATIONS,
+    SPLITS,
+    TrainConfig,
+    VerifyConfig,
+)
 from toolkit.core.errors import ToolkitError, one_line
 from toolkit.core.files import describe
 
@@ -116,7 +125,10 @@ def _add_verify(sub) -> None:
     add_tolerance_flags(p)
     p.add_argument("export", metavar="EXPORT", help=EXPORT_HELP)
     p.add_argument(
-        "--split", choices=SPLITS, default=SPLITS[0], help=f"which split to compare on (default {SPLITS[0]})"
+        "--split",
+        choices=SPLITS,
+        default=VerifyConfig.split,
+        help=f"which split to compare on (default {VerifyConfig.split})",
     )
     p.add_argument("--data", metavar="PATH", help=DATA_HELP)
     p.add_argument(

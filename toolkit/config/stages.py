@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Optional
 
 from toolkit.config._checks import require as _require
-from toolkit.config.training import TrainConfig
+from toolkit.config.training import SPLITS, TrainConfig
 
 OPSETS = range(13, 19)  # what tf2onnx 1.17 converts to (13: the first with the ops used here)
 DEFAULT_OPSET = 17
 QUANTIZATIONS = ("int8",)
-SPLITS = ("test", "train")
 PREDICT_VARIANTS = ("auto", "fp32", "int8", "text", "text-int8")  # auto: text when the export has it, else fp32
 MAX_THREADS = 1024  # onnxruntime intra-op threads at most (a typo must not start a billion)
 TRAIN_SETUPS = ("faithful", "fast")  # toolkit bench train: the tutorial's model and input, and the default

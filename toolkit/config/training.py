@@ -16,6 +16,7 @@ from toolkit.config._checks import require as _require
 # The tutorial's preprocessing: the 5,000 most frequent words, reviews cut or pre-padded to 500.
 NUM_WORDS = 5000
 MAXLEN = 500
+SPLITS = ("train", "test")  # the data's splits, in the order they are read (verify compares on one)
 # Upper bounds that keep a typo from asking for terabytes: the encoded splits take 50,000 x maxlen
 # int32 (2 GB at the bound; IMDB's longest review is under 3,000 tokens), the embedding num_words x 32.
 MAX_MAXLEN = 10_000

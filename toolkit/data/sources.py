@@ -26,12 +26,11 @@ import urllib.request
 import zlib
 from pathlib import Path
 
-from toolkit.config import DataConfig
+from toolkit.config import SPLITS, DataConfig
 from toolkit.core.errors import DataError
 from toolkit.core.files import sha256_file
 from toolkit.core.progress import Progress, log
 
-SPLITS = ("train", "test")
 LABEL_FOLDERS = ("neg", "pos")  # the aclImdb folder of label 0 and label 1
 _MEMBER_RE = re.compile(r"^(?:\./)?(?:.*/)?aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 _HINT = "pass the aclImdb_v1.tar.gz tarball or an extracted aclImdb/ folder"

@@ -72,7 +72,7 @@ def check_metadata(path: Path, session, variant: str, anchor: Optional[ExportMet
     version = props.get("toolkit.format_version")
     if version != FORMAT_VERSION:
         raise ExportError(
-            f"{path} has export format {_short(version)}; this toolkit reads format {FORMAT_VERSION}: "
+            f"{path} has export format {shorten(version)}; this toolkit reads format {FORMAT_VERSION}: "
             "export the run again with this toolkit"
         )
     if not props.get("preprocessing.vocab_sha256"):
@@ -80,24 +80,24 @@ def check_metadata(path: Path, session, variant: str, anchor: Optional[ExportMet
     labels = parse_labels(props.get("labels"))
     if labels is None:
         raise ExportError(
-            f"{path}: labels {_short(props.get('labels'))} is not a JSON list of two distinct, non-empty "
+            f"{path}: labels {shorten(props.get('labels'))} is not a JSON list of two distinct, non-empty "
             "one-line labels: export the run again"
         )
     threshold = parse_threshold(props.get("decision_threshold"))
     if threshold is None:
         raise ExportError(
-            f"{path}: decision_threshold {_short(props.get('decision_threshold'))} is not a number between 0 "
+            f"{path}: decision_threshold {shorten(props.get('decision_threshold'))} is not a number between 0 "
             "and 1: export the run again"
         )
     flag = props.get("input.variable_length")
     if flag not in ("true", "false"):
-        raise ExportError(f"{path}: input.variable_length {_short(flag)} is not true or false: export the run again")
+        raise ExportError(f"{path}: input.variable_length {shorten(flag)} is not true or false: export the run again")
     opset = props.get("provenance.opset")  # verify writes it into the model card
     if opset is not None and not re.fullmatch("[0-9]{1,3}", opset):
-        raise ExportError(f"{path}: provenance.opset {_short(opset)} is not an opset number: export the run again")
+        raise ExportError(f"{path}: provenance.opset {shorten(opset)} is not an opset number: export the run again")
     recorded = props.get("variant.name", "fp32")
     if recorded != variant:
-        raise ExportError(f"{path} is the {_short(recorded)} model, not {variant}: export the run again")
+        raise ExportError(f"{path} is the {shorten(recorded)} model, not {variant}: export the run again")
     takes_text = variant in TEXT_FILES
     expected = [(TEXT_INPUT, "tensor(string)", 1)] if takes_text else [(TOKENS_INPUT, "tensor(int32)", 2)]
     inputs = [(i.name, i.type, len(i.shape or ())) for i in session.get_inputs()]
@@ -114,8 +114,8 @@ def check_metadata(path: Path, session, variant: str, anchor: Optional[ExportMet
         for key in sorted(k for k in {**anchor, **props} if _shared(k)):
             if props.get(key) != anchor.get(key):
                 raise ExportError(
-                    f"{path} records {key} {_short(props.get(key))}, but {anchor.path} records "
-                    f"{_short(anchor.get(key))}: export the run again"
+                    f"{path} records {key} {shorten(props.get(key))}, but {anchor.path} records "
+                    f"{shorten(anchor.get(key))}: export the run again"
                 )
     return ExportMetadata(path, props, labels, threshold, takes_text, flag == "true")
 
@@ -147,7 +147,7 @@ def _shared(key: str) -> bool:
     return key in SHARED_KEYS or (key.startswith("preprocessing.") and key != "preprocessing.in_graph")
 
 
-def _short(value) -> str:
+def shorten(value) -> str:
     """``value`` for a one-line message: its repr, cut to 40 characters."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -156,7 +156,7 @@ def _short(value) -> str:
 def _describe(values: list) -> str:
     """``[(name, onnxruntime type, rank)]`` as ``text string (rank 1)``."""
     kinds = [(name, kind.removeprefix("tensor(").removesuffix(")"), rank) for name, kind, rank in values]
-    return ", ".join(f"{_short(name)} {kind} (rank {rank})" for name, kind, rank in kinds) or "none"
+    return ", ".join(f"{shorten(name)} {kind} (rank {rank})" for name, kind, rank in kinds) or "none"
 
 
 def check_derived(export_dir: Path, variant: str) -> None:

@@ -29,7 +29,7 @@ from toolkit.edge.contract import (
     VARIANT_FILES,
     VOCAB_FILE,
 )
-from toolkit.edge.metadata import VOCAB_KEYS, ExportMetadata, _short, check_derived, check_metadata, variable_length
+from toolkit.edge.metadata import VOCAB_KEYS, ExportMetadata, check_derived, check_metadata, shorten, variable_length
 from toolkit.edge.text import Vocabulary
 
 MISSING_HINTS = {
@@ -73,8 +73,8 @@ def open_export(export_dir: str | os.PathLike, variant: str = "fp32", threads: i
         recorded = meta.get(f"preprocessing.{key}")
         if recorded != str(spec[key]):
             raise ExportError(
-                f"{meta.path} records preprocessing.{key} {_short(recorded)}, but {export_dir / VOCAB_FILE} "
-                f"says {_short(str(spec[key]))}: export the run again"
+                f"{meta.path} records preprocessing.{key} {shorten(recorded)}, but {export_dir / VOCAB_FILE} "
+                f"says {shorten(str(spec[key]))}: export the run again"
             )
     for derived in DERIVED_FROM:  # every derived file beside it records the sha256 of what it was made
         if (export_dir / VARIANT_FILES[derived]).is_file():  # from: an fp32 model edited (and resealed)
@@ -122,10 +122,12 @@ def default_variant(export_dir: str | os.PathLike) -> str:
     return "text" if (Path(export_dir) / TEXT_FILES["text"]).is_file() else "fp32"
 
 
-Progress = Optional[Callable[[int], None]]
+ProgressCallback = Optional[Callable[[int], None]]
 
 
-def tokens_probabilities(session, tokens: np.ndarray, batch_size: int = 256, progress: Progress = None) -> np.ndarray:
+def tokens_probabilities(
+    session, tokens: np.ndarray, batch_size: int = 256, progress: ProgressCallback = None
+) -> np.ndarray:
     """float32 ``[n]``: an ids model over pre-padded ``tokens`` ``[n, maxlen]``, in batches as
     ``batches.inference_batches`` cuts them; ``progress(done)`` after each batch."""
     out = np.empty(len(tokens), dtype=np.float32)
@@ -138,7 +140,9 @@ def tokens_probabilities(session, tokens: np.ndarray, batch_size: int = 256, pro
     return out
 
 
-def texts_probabilities(session, texts: list[str], batch_size: int = 256, progress: Progress = None) -> np.ndarray:
+def texts_probabilities(
+    session, texts: list[str], batch_size: int = 256, progress: ProgressCallback = None
+) -> np.ndarray:
     """float32 ``[n]``: a text model over batches of reviews of similar length (the graph pads each
     batch to its longest review); ``progress(done)`` after each batch."""
     out = np.empty(len(texts), dtype=np.float32)

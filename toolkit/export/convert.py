@@ -34,12 +34,13 @@ from google.protobuf.message import DecodeError
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from toolkit import __version__
-from toolkit.artifacts.exports import EXPORT_DIR, is_toolkit_export
+from toolkit.artifacts.destinations import check_destination, is_toolkit_export
+from toolkit.artifacts.exports import default_export_dir
 from toolkit.artifacts.runs import Run, read_run
 from toolkit.config import ExportConfig
 from toolkit.core.environ import environ_defaults
 from toolkit.core.errors import ExportError, WriteError
-from toolkit.core.files import Target, atomic_write_text, check_target, sha256_file, staged_folder, write_failed
+from toolkit.core.files import atomic_write_text, sha256_file, staged_folder, write_failed
 from toolkit.core.progress import log
 from toolkit.edge.contract import (
     CARD_FILE,
@@ -69,10 +70,6 @@ class ExportResult:
     sizes: dict  # variant -> bytes
 
 
-def default_export_dir(run_dir: str | os.PathLike) -> Path:
-    return Path(run_dir) / EXPORT_DIR
-
-
 def export_run(run_dir: str | os.PathLike, cfg: ExportConfig = ExportConfig()) -> ExportResult:
     """Convert ``run_dir``'s model to ONNX (plus quantised and text variants) into ``cfg.out``; return
     what was written.
@@ -83,7 +80,7 @@ def export_run(run_dir: str | os.PathLike, cfg: ExportConfig = ExportConfig()) -
     if run.vocabulary is None:
         raise ExportError(f"{run.path} has no {VOCAB_FILE}: the export would not know how to encode text")
     out = Path(cfg.out) if cfg.out else default_export_dir(run.path)
-    target = check_export_target(out, cfg.overwrite)
+    target = check_destination("export", out, cfg.overwrite)
     proto = convert(run, cfg.opset)
     # onnxruntime's quantiser writes "<input>-inferred.onnx" beside its input while it works: a kill then
     # leaves it in the staging folder, which the sweep may still remove
@@ -103,16 +100,6 @@ def export_run(run_dir: str | os.PathLike, cfg: ExportConfig = ExportConfig()) -
         any_length = not proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
         atomic_write_text(stage / CARD_FILE, model_card(run, files, sizes, cfg.opset, any_length))
     return ExportResult(out, files, sizes)
-
-
-def check_export_target(out: Path, overwrite: bool) -> Target:
-    """Before the conversion: ``out`` is new, or an earlier toolkit export that ``overwrite`` lets us
-    replace; and its folder takes files. Returns what was checked: the final rename replaces exactly
-    that, or fails (another export landed there meanwhile)."""
-    try:
-        return check_target(out, overwrite, is_toolkit_export, "export folder", "--out")
-    except WriteError as exc:
-        raise ExportError(str(exc)) from None
 
 
 def convert(run: Run, opset: int) -> onnx.ModelProto:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
-from toolkit.artifacts.runs import check_writable
+from toolkit.artifacts.destinations import check_destination
 from toolkit.config import JobConfig, ModelConfig, default_run_name
 from toolkit.core.errors import ConfigError
 from toolkit.core.files import Target
@@ -45,7 +45,7 @@ def prepare(job: JobConfig, data: Optional[ImdbData] = None) -> Prepared:
     """The checks every training path starts with, once: the run is named, its folder can be written
     (and is not someone else's), the reviews load (unless ``data`` is given), and they fit the model."""
     job = named(job)
-    target = check_writable(job.run_dir, job.train.overwrite)
+    target = check_destination("run", job.run_dir, job.train.overwrite)
     if data is None:
         data = load_imdb(job.data)
         log(data.summary())

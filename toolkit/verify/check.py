@@ -33,7 +33,7 @@ from toolkit.edge.sessions import (
 from toolkit.verify.parity import VariantParity, compare
 from toolkit.verify.reference import REFERENCE_DEVICE, keras_probabilities, matching_run
 from toolkit.verify.reports import write_reports
-from toolkit.verify.textcheck import _check_text_models
+from toolkit.verify.textcheck import check_text_models
 
 
 def verify_export(export_dir: str | os.PathLike, cfg: VerifyConfig = VerifyConfig()) -> dict:
@@ -68,7 +68,7 @@ def verify_export(export_dir: str | os.PathLike, cfg: VerifyConfig = VerifyConfi
     variants = {v: f for v, f in VARIANT_FILES.items() if (export_dir / f).is_file()}
     texts, preprocessing = None, None
     if any(v in TEXT_FILES for v in variants):
-        texts, preprocessing = _check_text_models(export_dir, vocab, data_cfg, data, cfg.split)
+        texts, preprocessing = check_text_models(export_dir, vocab, data_cfg, data, cfg.split)
     results, fp32_p = _compare_variants(export_dir, variants, keras_p, split, texts, cfg)
     report = _report(export_dir, run, cfg, split, results, preprocessing, variable_length(session))
     report["keras_seconds"] = round(keras_seconds, 3)

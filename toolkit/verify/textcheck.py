@@ -94,7 +94,7 @@ def check_text_preprocessing(export_dir: Path, vocab, raw: dict) -> dict:
     return result
 
 
-def _check_text_models(export_dir: Path, vocab, data_cfg: DataConfig, data: ImdbData, split: str):
+def check_text_models(export_dir: Path, vocab, data_cfg: DataConfig, data: ImdbData, split: str):
     """``(the split's raw texts in the order of its tokens, the in-graph preprocessing check)``."""
     raw = raw_reviews(data_cfg)
     preprocessing = check_text_preprocessing(export_dir, vocab, {k: list(v.values()) for k, v in raw.items()})
