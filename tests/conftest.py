@@ -85,3 +85,45 @@ def real_tarball() -> Path:
 def real_cache(tmp_path_factory) -> str:
     """One encoded-array cache shared by the tests that read the real reviews (tokenise once)."""
     return str(tmp_path_factory.mktemp("real-cache"))
+
+
+@pytest.fixture(scope="session")
+def trained_run(real_tarball, tmp_path_factory):
+    """A model trained for one epoch on 1,000 real reviews (its own cache), shared by the test session."""
+    from tests.helpers import MAXLEN
+    from toolkit.config import DataConfig, JobConfig, ModelConfig, TrainConfig
+    from toolkit.training.local import train
+
+    root = tmp_path_factory.mktemp("export-run")
+    data = DataConfig(path=str(real_tarball), cache_dir=str(root / "cache"), limit=1000, maxlen=MAXLEN)
+    result = train(
+        JobConfig(data, ModelConfig(maxlen=MAXLEN), TrainConfig(epochs=1, run_name="small", exports_dir=str(root)))
+    )
+    return result.run_dir
+
+
+@pytest.fixture(scope="session")
+def exported(trained_run):
+    """``trained_run`` exported with its int8 variant and the text models (shared: copy it to edit it)."""
+    from toolkit.config import ExportConfig
+    from toolkit.export.convert import export_run
+
+    return export_run(trained_run, ExportConfig(quantize=("int8",)))
+
+
+@pytest.fixture
+def export(tmp_path):
+    """A hand-built export folder (no TensorFlow, no training): tiny ids and text models, vocab.json."""
+    import onnx
+
+    from tests.helpers import TEXTS, add_text_model, ids_model
+    from toolkit.edge.contract import ONNX_FILE, VOCAB_FILE
+    from toolkit.edge.text import Vocabulary
+
+    vocab = Vocabulary.build(TEXTS * 3, num_words=10, maxlen=6)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    vocab.save(folder / VOCAB_FILE)
+    onnx.save(ids_model(vocab), str(folder / ONNX_FILE))
+    add_text_model(folder, vocab)
+    return folder

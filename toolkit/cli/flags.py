@@ -190,7 +190,7 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the tutorial's model and input exactly: fixed --maxlen tokens, padding not masked, shuffled "
         "batches (default: padding masked, batches of similar length trimmed to their longest review, "
-        "about 2x faster with the same accuracy; see the README's figures)",
+        "faster at the same accuracy; see the README's figures)",
     )
     p.add_argument(
         "--seed",

@@ -10,9 +10,10 @@ import pytest
 import ray
 import yaml
 
+from tests.helpers import REPO
 from toolkit.cli.main import build_parser
 
-CLUSTER = Path(__file__).resolve().parents[1] / "cluster"
+CLUSTER = REPO / "cluster"
 SCHEMA = json.loads((Path(ray.__file__).parent / "autoscaler" / "ray-schema.json").read_text())
 
 

@@ -1,24 +1,10 @@
-import numpy as np
-import pytest
+"""training.buckets: each epoch's length buckets and each replica's pieces of them."""
 
+import numpy as np
+
+from tests.helpers import padded
 from toolkit.edge import batches
 from toolkit.training import buckets
-
-
-def _padded(lengths, width=30, seed=0):
-    rng = np.random.default_rng(seed)
-    x = np.zeros((len(lengths), width), np.int32)
-    for i, n in enumerate(lengths):
-        x[i, width - n :] = rng.integers(1, 100, size=n)
-    return x
-
-
-def test_lengths_and_trim():
-    x = _padded([3, 1, 7])
-    assert batches.lengths(x).tolist() == [3, 1, 7]
-    t = batches.trim(x)
-    assert t.shape == (3, 7) and np.array_equal(t, x[:, -7:])
-    assert batches.trim(np.zeros((2, 5), np.int32)).shape == (2, 1)  # never zero columns
 
 
 def test_epoch_batches_cover_every_row_once_with_similar_lengths():
@@ -46,36 +32,8 @@ def test_epoch_batches_depend_on_seed_and_epoch_only():
     assert any(not np.array_equal(p, q) for p, q in zip(a, c))
 
 
-@pytest.mark.parametrize("variable_length, right_padded", [(True, False), (True, True), (False, False)])
-def test_inference_batches_put_every_result_back_in_place(variable_length, right_padded):
-    x = _padded(np.random.default_rng(2).integers(1, 30, size=53))
-    out = np.full(len(x), -1, np.int64)
-    widths = []
-    for rows, tokens in batches.inference_batches(x, 8, variable_length, right_padded):
-        assert len(tokens) <= 8
-        widths.append(tokens.shape[1])
-        if right_padded:
-            tokens = batches.right_align(tokens[:, ::-1])[:, ::-1]  # back to pre-padding
-        out[rows] = tokens[:, -1]  # each row's last token identifies it
-    assert np.array_equal(out, x[:, -1])
-    if variable_length:
-        assert widths == sorted(widths) and widths[0] < 30  # ascending lengths, trimmed
-    else:
-        assert set(widths) == {30}
-
-
-def test_right_align_moves_every_rows_tokens_first():
-    x = _padded([3, 1, 7, 30])
-    r = batches.right_align(x)
-    for row, n in zip(r, [3, 1, 7, 30]):
-        assert (row[:n] != 0).all() and (row[n:] == 0).all()
-    np.testing.assert_array_equal(r[:, :7][2], x[2, -7:])  # same tokens, same order
-    np.testing.assert_array_equal(batches.lengths(r), batches.lengths(x))
-    np.testing.assert_array_equal(batches.right_align(x, batches.lengths(x)), r)
-
-
 def test_epoch_pieces_are_trimmed_right_padded_pieces_of_each_global_batch():
-    x = _padded(np.random.default_rng(3).integers(1, 30, size=101))
+    x = padded(np.random.default_rng(3).integers(1, 30, size=101))
     lengths = batches.lengths(x)
     pieces = list(buckets.epoch_pieces(x, lengths, 10, seed=7, epoch=0, replicas=2, mine=range(2)))
     groups = [b for b in buckets.epoch_batches(lengths, 10, 7, 0) if len(b) >= 2]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import REPO
 from toolkit.config import ClusterConfig, DataConfig, JobConfig, ModelConfig, TrainConfig
 
 pytestmark = pytest.mark.slow  # Ray and training
@@ -233,7 +234,7 @@ def test_ray_jobs_round_trip_with_the_runtime_env(real_tarball, tmp_path):
                 "--submission-id",
                 "toolkit-test",
                 "--runtime-env",
-                str(Path(__file__).parents[1] / "cluster" / "runtime_env.yaml"),
+                str(REPO / "cluster" / "runtime_env.yaml"),
                 "--",
                 "toolkit",
                 "train",

@@ -1,28 +1,10 @@
 import json
-import os
-import subprocess
-import sys
 import tarfile
 
 import pytest
 
+from tests.helpers import error_line, run_cli
 from toolkit.cli.main import build_parser
-
-
-def run_cli(*args, cwd=None, env_extra=None):
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "toolkit", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
-
-
-def error_line(proc) -> str:
-    """The error a user sees: exactly one 'toolkit...: error:' line and no traceback."""
-    assert proc.returncode != 0, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("toolkit") and ": error:" in line]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
 
 
 def test_version_and_help_on_every_command():
