@@ -1,4 +1,4 @@
-"""job.prepare: the checks every training path starts with, on the tiny corpus (no TensorFlow)."""
+"""training.prepare: the checks every training path starts with, on the tiny corpus (no TensorFlow)."""
 
 import pytest
 

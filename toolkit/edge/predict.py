@@ -36,15 +36,15 @@ class Classifier:
     """An ONNX export ready to classify raw text."""
 
     def __init__(self, session, vocabulary, metadata: ExportMetadata, batch_size: int = 256) -> None:
-        """``metadata``: what ``runtime.open_export`` returns with ``session`` (checked and parsed:
+        """``metadata``: what ``sessions.open_export`` returns with ``session`` (checked and parsed:
         this class never reads raw metadata strings)."""
         if not isinstance(metadata, ExportMetadata):
-            raise TypeError("metadata must be the ExportMetadata runtime.open_export returns with the session")
+            raise TypeError("metadata must be the ExportMetadata sessions.open_export returns with the session")
         self.session, self.vocabulary, self.metadata = session, vocabulary, metadata
         self.labels, self.threshold = metadata.labels, metadata.threshold
         self.batch_size = batch_size
         # A text model (model.text.onnx) tokenises inside the graph; an ids model gets the token ids of
-        # text.py (runtime.tokens_probabilities batches them as the export takes them): any length for
+        # text.py (sessions.tokens_probabilities batches them as the export takes them): any length for
         # a masked model, exactly maxlen for the tutorial's.
         self.takes_text, self.variable_length = metadata.takes_text, metadata.variable_length
 

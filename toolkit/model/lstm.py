@@ -90,7 +90,7 @@ def compiled_model(model_cfg: ModelConfig, train_cfg: TrainConfig, strategy=None
 
 def unmasked_twin(model: "keras.Model") -> "keras.Model":
     """The same layers and weights without the embedding's mask (what tf2onnx and the LiteRT converter
-    get: a masked LSTM would become a ``Loop``; padding is handled by ``graph.skip_padding``)."""
+    get: a masked LSTM would become a ``Loop``; padding is handled by ``onnxgraph.skip_padding``)."""
     config = model.get_config()
     for layer in config["layers"]:
         if layer["class_name"] == "Embedding":

@@ -34,7 +34,7 @@ def finish_run(
     model: keras.Model, data: ImdbData, job: JobConfig, history: list, run_info: dict, target: Optional[Target] = None
 ) -> TrainResult:
     """Evaluate on the test split and write the run folder; shared by single-process and Ray training.
-    ``target``: what ``job.prepare`` checked before training; the run folder replaces exactly that (a
+    ``target``: what ``prepare.prepare`` checked before training; the run folder replaces exactly that (a
     folder another run wrote there meanwhile is not replaced: the model is kept elsewhere instead)."""
     test = evaluate_split(model, data.test, job.train.eval_batch_size)
     log(

@@ -42,7 +42,7 @@ def keras_probabilities(run: Run, tokens: np.ndarray, batch_size: int, variable_
 
 def matching_run(export_dir: Path, meta: dict, run_dir: Optional[str | os.PathLike]) -> Run:
     """The run an export came from, proven by checksums rather than trusted by name; every model in
-    the export checked (``runtime.check_export``) and labelling the classes as the run does."""
+    the export checked (``sessions.check_export``) and labelling the classes as the run does."""
     expected = meta.get("provenance.keras_sha256")
     if not expected:
         raise ExportError(

@@ -58,10 +58,10 @@ function parseArgs(argv) {
 }
 
 // --- reading review files: as toolkit/edge/reviews.py reads them (change both together) ---------------
-const MAX_FILE_BYTES = 1_000_000_000; // reviewfiles.MAX_FILE_BYTES: a file of reviews is read whole, up to this
+const MAX_FILE_BYTES = 1_000_000_000; // reviews.MAX_FILE_BYTES: a file of reviews is read whole, up to this
 const CHUNK_BYTES = 1 << 20;
-const MAX_JSON_DEPTH = 512; // reviewfiles.MAX_JSON_DEPTH: arrays and objects in one JSONL line
-const MAX_INT_DIGITS = 4300; // reviewfiles.MAX_INT_DIGITS: digits in one JSON integer
+const MAX_JSON_DEPTH = 512; // reviews.MAX_JSON_DEPTH: arrays and objects in one JSONL line
+const MAX_INT_DIGITS = 4300; // reviews.MAX_INT_DIGITS: digits in one JSON integer
 const TEXT_KEYS = ['text', 'review']; // in this order: {"text": null, "review": "x"} is an error, not "x"
 // Python's str.isspace(), not JS's trim(): \x1c-\x1f and \x85 are whitespace, U+FEFF is not
 const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
@@ -154,7 +154,7 @@ function fileLines(file, buf) {
   return lines;
 }
 
-// Whether `item` nests arrays and objects more than MAX_JSON_DEPTH deep (reviewfiles._too_deep)
+// Whether `item` nests arrays and objects more than MAX_JSON_DEPTH deep (reviews._too_deep in toolkit/edge/reviews.py)
 function tooDeep(item) {
   const container = (x) => x !== null && typeof x === 'object';
   let level = [item];
@@ -319,7 +319,7 @@ function parseThreshold(text) {
 
 const shared = (key) => SHARED_KEYS.includes(key) || (key.startsWith('preprocessing.') && key !== 'preprocessing.in_graph');
 
-// runtime.check_metadata: `session` (of `file`, a `variant` model); `anchor`: model.onnx's, checked
+// metadata.check_metadata: `session` (of `file`, a `variant` model); `anchor`: model.onnx's, checked
 function checkMetadata(file, session, variant, anchor) {
   const props = readMetadata(file);
   if (!('preprocessing.vocab_sha256' in props) && !('toolkit.format_version' in props)) {
@@ -372,7 +372,7 @@ function checkMetadata(file, session, variant, anchor) {
 const FILES = { fp32: 'model.onnx', int8: 'model.int8.onnx', text: 'model.text.onnx', 'text-int8': 'model.text.int8.onnx' };
 const DERIVED_FROM = { int8: 'fp32', text: 'fp32', 'text-int8': 'int8' };
 
-// runtime.open_export for a text variant: the session and the checked metadata
+// sessions.open_export for a text variant: the session and the checked metadata
 async function openExport(ort, exportDir, variant) {
   for (const name of [FILES.fp32, FILES[variant]]) {
     if (!fs.existsSync(path.join(exportDir, name))) throw new Error(`${exportDir} has no ${name}: export the run again with 'toolkit export RUN'`);
@@ -386,7 +386,7 @@ async function openExport(ort, exportDir, variant) {
   };
   const anchorFile = path.join(exportDir, FILES.fp32);
   const anchor = checkMetadata(anchorFile, await create(anchorFile), 'fp32');
-  for (let v = variant; v in DERIVED_FROM; v = DERIVED_FROM[v]) { // runtime.check_derived
+  for (let v = variant; v in DERIVED_FROM; v = DERIVED_FROM[v]) { // metadata.check_derived
     const derived = path.join(exportDir, FILES[v]);
     const source = path.join(exportDir, FILES[DERIVED_FROM[v]]);
     const recorded = fs.existsSync(derived) ? readMetadata(derived)['variant.source_sha256'] : undefined;

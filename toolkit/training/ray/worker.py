@@ -9,7 +9,7 @@ Each worker:
    over its local devices;
 2. builds and compiles the model inside the strategy's scope (``tf_keras``: Keras 3 fails here);
 3. resumes from ``ray.train.get_checkpoint()`` when there is one: weights, optimizer state, epoch;
-4. trains on its share of every global batch (``pipeline.train_input``); the global batch is
+4. trains on its share of every global batch (``input.train_input``); the global batch is
    ``--batch-size``, each of the R replicas in sync gets ``batch_size / R`` of it;
 5. after every epoch reports the metrics; rank 0 attaches a checkpoint.
 """
