@@ -14,8 +14,8 @@ from ray.util.queue import Queue
 from toolkit.config import ClusterConfig
 from toolkit.core.errors import ClusterError
 from toolkit.training.ray.cluster import make_trainer, ray_error_line
-from toolkit.training.ray.entry import hide_unrequested_gpus
-from toolkit.training.ray.messages import BenchTask, BenchTimes, receive, task_config, task_of
+from toolkit.training.ray.entry import start
+from toolkit.training.ray.messages import BenchTask, BenchTimes, receive, task_config
 
 
 def bench_on_ray(x: np.ndarray, y: np.ndarray, setups: dict, cluster: ClusterConfig, repeats: int) -> BenchTimes:
@@ -50,10 +50,7 @@ def bench_on_ray(x: np.ndarray, y: np.ndarray, setups: dict, cluster: ClusterCon
 
 def bench_loop(config: dict) -> None:
     """``toolkit bench train`` on a Ray worker: ``epochs.bench_worker`` on its devices."""
-    task = task_of(config)
-    if not isinstance(task, BenchTask):
-        raise TypeError(f"the benchmark loop needs a BenchTask, got {type(task).__name__}")
-    hide_unrequested_gpus()
+    task = start(config, BenchTask)
     from toolkit.bench.epochs import bench_worker  # TensorFlow now, with the GPUs settled
 
     bench_worker(task)

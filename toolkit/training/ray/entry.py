@@ -8,10 +8,13 @@ no GPU must not see one, and that works only before TensorFlow initialises its d
 from __future__ import annotations
 
 import os
+from typing import TypeVar
 
 import ray
 
-from toolkit.training.ray.messages import TrainTask, task_of
+from toolkit.training.ray.messages import TrainTask, WorkerTask, task_of
+
+T = TypeVar("T", bound=WorkerTask)
 
 
 def hide_unrequested_gpus() -> str:
@@ -30,12 +33,19 @@ def pin_ray_address() -> None:
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
 
 
+def start(config: dict, kind: type[T]) -> T:
+    """What every worker loop does first, before TensorFlow loads: its task (a ``kind``, from Ray Train's
+    ``train_loop_config``) and its GPUs settled."""
+    task = task_of(config)
+    if not isinstance(task, kind):
+        raise TypeError(f"this worker loop needs a {kind.__name__}, got {type(task).__name__}")
+    hide_unrequested_gpus()
+    return task
+
+
 def worker_loop(config: dict) -> None:
     """Ray Train's training loop: ``worker.train_worker`` on this worker's devices."""
-    task = task_of(config)
-    if not isinstance(task, TrainTask):
-        raise TypeError(f"the training loop needs a TrainTask, got {type(task).__name__}")
-    hide_unrequested_gpus()
+    task = start(config, TrainTask)
     from toolkit.training.ray.worker import train_worker  # TensorFlow now, with the GPUs settled
 
     train_worker(task)
