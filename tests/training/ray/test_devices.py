@@ -141,8 +141,8 @@ def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, 
             TrainConfig(epochs=1, run_name=name, exports_dir=str(tmp_path / "exports")),
         )
 
-    # Ray maps the GPU ids it assigns through this process's CUDA_VISIBLE_DEVICES, which an in-process
-    # export earlier in the session may have emptied (it traces on the CPU)
+    # Ray maps the GPU ids it assigns through this process's CUDA_VISIBLE_DEVICES: unset here, whatever
+    # the shell running the tests set
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     try:
         ray.init(num_cpus=2, num_gpus=1, logging_level="WARNING", **local_ray_options())

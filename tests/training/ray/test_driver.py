@@ -1,9 +1,8 @@
-"""Ray Train on real Ray: 2 CPU workers, a worker killed with SIGKILL, a killed driver, two Ray nodes,
-a Ray Jobs round trip, resource errors, and replication over logical CPU devices."""
+"""training.ray.driver on real Ray: 2 CPU workers with one killed by SIGKILL, a killed driver resumed (past a stale
+cluster file), two Ray nodes, a Ray Jobs round trip, resource errors, replication over logical CPU devices."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -47,40 +46,17 @@ def _wait_for_checkpoint(storage: Path, name: str, timeout: float = 240) -> None
     raise AssertionError(f"no registered checkpoint in {snapshot} after {timeout} s")
 
 
-def test_two_cpu_workers_train_in_sync_and_save_the_final_checkpoint(real_tarball, real_cache, tmp_path):
-    from toolkit._tf import keras
-    from toolkit.training.ray.checkpoints import read_state
-    from toolkit.training.ray.driver import train_on_ray
-
-    storage = tmp_path / "storage"
-    result = train_on_ray(
-        JobConfig(*_configs(real_tarball, real_cache, tmp_path, "two"), ClusterConfig(workers=2, storage=str(storage)))
-    )
-    metrics = result.metrics
-    assert metrics["mode"] == "ray" and metrics["workers"] == 2 and metrics["replicas"] == 2
-    assert metrics["restarts"] == 0
-    losses = [e["loss"] for e in metrics["epochs"]]
-    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2] and losses[1] < losses[0]
-    final = _checkpoints(storage, "two")[-1]
-    assert final.name.startswith("epoch-002")
-    weights, optimizer, state = read_state(final)
-    assert state["epoch"] == 2 and state["replicas"] == 2 and optimizer
-    saved = keras.models.load_model(result.run_dir / "model.keras").get_weights()
-    assert len(saved) == len(weights)
-    for a, b in zip(saved, weights):
-        np.testing.assert_array_equal(a, b)
-    assert sorted(p.name for p in result.run_dir.iterdir()) == [
-        "config.json",
-        "metrics.json",
-        "model.keras",
-        "vocab.json",
-    ]
-
-
-def test_a_worker_killed_during_epoch_2_costs_at_most_that_epoch(real_tarball, real_cache, tmp_path):
+def test_two_workers_train_in_sync_and_a_worker_killed_in_epoch_2_costs_at_most_that_epoch(
+    real_tarball, real_cache, tmp_path
+):
+    """Two CPU workers (MultiWorkerMirroredStrategy over RING); one is killed with SIGKILL during epoch 2:
+    Ray restarts both from the epoch-1 checkpoint, epoch 1 is not trained again, and the run folder holds
+    exactly the final checkpoint's weights."""
     import ray
     from ray.util.state import list_actors
 
+    from toolkit._tf import keras
+    from toolkit.training.ray.checkpoints import read_state
     from toolkit.training.ray.driver import train_on_ray
 
     storage = tmp_path / "storage"
@@ -90,7 +66,7 @@ def test_a_worker_killed_during_epoch_2_costs_at_most_that_epoch(real_tarball, r
         try:
             outcome["result"] = train_on_ray(
                 JobConfig(
-                    *_configs(real_tarball, real_cache, tmp_path, "kill", limit=4000, maxlen=200, epochs=3),
+                    *_configs(real_tarball, real_cache, tmp_path, "kill"),
                     ClusterConfig(workers=2, storage=str(storage), max_failures=2),
                 )
             )
@@ -115,25 +91,49 @@ def test_a_worker_killed_during_epoch_2_costs_at_most_that_epoch(real_tarball, r
     finally:
         thread.join(timeout=600)
     assert "error" not in outcome, outcome.get("error")
-    metrics = outcome["result"].metrics
+    result = outcome["result"]
+    metrics = result.metrics
+    assert metrics["mode"] == "ray" and metrics["workers"] == 2 and metrics["replicas"] == 2
     assert metrics["restarts"] == 1
     assert metrics["resumes"][0]["from_epoch"] == 1  # resumed from the epoch-1 checkpoint
-    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]  # epoch 1 was not trained again
-    assert [e["restarts"] for e in metrics["epochs"]] == [0, 1, 1]
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]  # epoch 1 was not trained again
+    assert [e["restarts"] for e in metrics["epochs"]] == [0, 1]
+    assert [w["worker"] for w in metrics["worker_devices"]] == [0, 1]  # the devices of the last attempt
     assert not ray.is_initialized()
+    final = _checkpoints(storage, "kill")[-1]
+    assert final.name.startswith("epoch-002")
+    weights, optimizer, state = read_state(final)
+    assert state["epoch"] == 2 and state["replicas"] == 2 and optimizer
+    saved = keras.models.load_model(result.run_dir / "model.keras").get_weights()
+    assert len(saved) == len(weights)
+    for a, b in zip(saved, weights):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in result.run_dir.iterdir()) == [
+        "config.json",
+        "metrics.json",
+        "model.keras",
+        "vocab.json",
+    ]
 
 
-def test_rerunning_after_the_driver_died_resumes(real_tarball, tmp_path):
+def test_rerunning_after_the_driver_died_resumes_only_with_the_same_settings(real_tarball, real_cache, tmp_path):
+    """The driver (and the embedded Ray it started) killed during epoch 2; the same command again resumes
+    from the epoch-1 checkpoint, and the command with other settings is refused. A dead address in Ray's
+    current-cluster file (a 'ray start' without 'ray stop') is never joined: the embedded Ray is new."""
+    from ray._common.utils import get_ray_address_file
+
     exports, storage = tmp_path / "exports", tmp_path / "storage"
     cmd = [
         str(BIN / "toolkit"),
         "train",
         "--data",
         str(real_tarball),
+        "--cache-dir",
+        real_cache,
         "--limit",
-        "4000",
+        "2000",
         "--maxlen",
-        "200",
+        "100",
         "--epochs",
         "2",
         "--workers",
@@ -145,14 +145,31 @@ def test_rerunning_after_the_driver_died_resumes(real_tarball, tmp_path):
         "--exports-dir",
         str(exports),
     ]
-    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    cluster_file = Path(get_ray_address_file(None))
+    saved = cluster_file.read_text() if cluster_file.exists() else None
+    cluster_file.parent.mkdir(parents=True, exist_ok=True)
+    cluster_file.write_text("127.0.0.1:9")
     try:
-        _wait_for_checkpoint(storage, "resume")
+        first = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
+        )
+        try:
+            _wait_for_checkpoint(storage, "resume")
+        finally:
+            os.killpg(first.pid, signal.SIGKILL)  # the driver and the Ray it started die mid-epoch 2
+            first.wait()
+        assert not (exports / "resume").exists()
+        other = subprocess.run(cmd + ["--learning-rate", "0.01"], capture_output=True, text=True, timeout=400, env=env)
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     finally:
-        os.killpg(first.pid, signal.SIGKILL)  # the driver and the Ray it started die mid-epoch 2
-        first.wait()
-    assert not (exports / "resume").exists()
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if saved is None:
+            cluster_file.unlink(missing_ok=True)
+        else:
+            cluster_file.write_text(saved)
+    assert other.returncode == 1 and "Traceback" not in other.stderr
+    assert other.stderr.strip().splitlines()[-1].startswith("toolkit: error: the checkpoints in ")
+    assert "trained with other settings (train.learning_rate 0.001 -> 0.01)" in other.stderr
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming from the epoch-1 checkpoint" in second.stderr
     metrics = json.loads((exports / "resume" / "metrics.json").read_text())
@@ -369,61 +386,6 @@ def test_one_worker_replicates_over_logical_cpu_devices(corpus_tarball, tmp_path
         "2 replica(s) (/job:localhost/replica:0/task:0/device:CPU:0, /job:localhost/replica:0/task:0/device:CPU:1)"
         in proc.stderr
     )
-
-
-def test_embedded_ray_ignores_a_stale_cluster_file_and_resumes_only_matching_checkpoints(real_tarball, tmp_path):
-    """A dead address in Ray's current-cluster file (a 'ray start' without 'ray stop') must not be joined:
-    the embedded Ray is always a new local instance. Checkpoints left by a run are resumed only with the
-    settings they were trained with; --overwrite starts afresh."""
-    from ray._common.utils import get_ray_address_file
-
-    cluster_file = Path(get_ray_address_file(None))
-    saved = cluster_file.read_text() if cluster_file.exists() else None
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    exports, storage = tmp_path / "exports", tmp_path / "storage"
-    cmd = [
-        str(BIN / "toolkit"),
-        "train",
-        "--data",
-        str(real_tarball),
-        "--limit",
-        "200",
-        "--maxlen",
-        "50",
-        "--epochs",
-        "1",
-        "--workers",
-        "1",
-        "--storage",
-        str(storage),
-        "--exports-dir",
-        str(exports),
-        "--run-name",
-        "r",
-    ]
-    cluster_file.parent.mkdir(parents=True, exist_ok=True)
-    cluster_file.write_text("127.0.0.1:9")
-    try:
-        first = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env)
-    finally:
-        if saved is None:
-            cluster_file.unlink(missing_ok=True)
-        else:
-            cluster_file.write_text(saved)
-    assert first.returncode == 0, first.stderr[-3000:]
-    shutil.rmtree(exports / "r")  # the run folder is gone, its checkpoints remain
-    other = subprocess.run(cmd + ["--learning-rate", "0.01"], capture_output=True, text=True, timeout=400, env=env)
-    assert other.returncode == 1 and "Traceback" not in other.stderr
-    assert other.stderr.strip().splitlines()[-1].startswith("toolkit: error: the checkpoints in ")
-    assert "trained with other settings (train.learning_rate 0.001 -> 0.01)" in other.stderr
-    fresh = subprocess.run(
-        cmd + ["--learning-rate", "0.01", "--overwrite"], capture_output=True, text=True, timeout=400, env=env
-    )
-    assert fresh.returncode == 0, fresh.stderr[-3000:]
-    assert "resuming" not in fresh.stderr and "removed the earlier checkpoints" in fresh.stderr
-    metrics = json.loads((exports / "r" / "metrics.json").read_text())
-    config = json.loads((exports / "r" / "config.json").read_text())
-    assert metrics["restarts"] == 0 and config["train"]["learning_rate"] == 0.01
 
 
 def test_a_dead_ray_address_in_the_environment_is_a_clear_error(corpus_tarball, tmp_path):
