@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -77,3 +78,15 @@ def test_bench_train_asks_for_no_more_reviews_than_there_are(corpus_tarball, tmp
     )
     assert proc.returncode == 1 and "use fewer --steps" in proc.stderr
     assert not (tmp_path / "b.json").exists()
+
+
+def test_the_benchmark_and_cli_modules_load_neither_tensorflow_nor_ray():
+    """A bad flag or --out of `toolkit bench` fails before a framework loads: importing the benchmarks
+    imports none (TensorFlow and Ray load inside the functions that train)."""
+    code = (
+        "import sys, toolkit.bench.train, toolkit.bench.scaling, toolkit.bench.infer, toolkit.cli.main; "
+        "print(sorted(m for m in ('tensorflow', 'tf_keras', 'ray', 'tf2onnx') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

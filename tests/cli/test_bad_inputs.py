@@ -485,7 +485,7 @@ def test_export_replaces_only_its_own_earlier_export_with_overwrite(world, capsy
 
 def test_folders_only_named_like_staging_folders_are_never_swept(world, capsys, tmp_path):
     # named as the toolkit names its staging folders, with a dead pid, but no marker of a toolkit writer:
-    # the user's (the sweep removed these before; tests/test_files.py shows what it does remove)
+    # the user's (the sweep removed these before; tests/core/test_files.py shows what it does remove)
     kept = [tmp_path / f".old-export.staging-{DEAD_PID}-abc", tmp_path / f".old-export.old-{DEAD_PID}"]
     for folder in kept:
         folder.mkdir()

@@ -14,11 +14,13 @@ from tests.helpers import BIN
 pytestmark = pytest.mark.slow  # a model trained on real reviews, exported
 
 
-def test_verify_passes_on_every_test_review_and_writes_reports(exported):
+def test_verify_passes_on_every_test_review_and_writes_reports(exported, tmp_path):
     from toolkit.verify.check import verify_export
 
-    card = (exported.path / "README.md").read_bytes()
-    report = verify_export(exported.path)
+    folder = tmp_path / "export"  # a copy: the session's export stays as the export wrote it
+    shutil.copytree(exported.path, folder)
+    card = (folder / "README.md").read_bytes()
+    report = verify_export(folder)
     fp32, int8 = report["variants"]["fp32"], report["variants"]["int8"]
     assert report["passed"] and report["reviews"] == 1000
     assert fp32["labels_equal"] == 1000 and fp32["max_abs_diff"] <= 1e-5 and fp32["flipped"] == []
@@ -32,13 +34,13 @@ def test_verify_passes_on_every_test_review_and_writes_reports(exported):
         pre["passed"] and pre["reviews"] == pre["equal"] == 50_000
     )  # every review of both splits, whatever the subset
     assert pre["hard_strings"]["equal"] == pre["hard_strings"]["total"] >= 20
-    saved = json.loads((exported.path / "parity.json").read_text())
+    saved = json.loads((folder / "parity.json").read_text())
     assert saved["variants"]["fp32"]["labels_equal"] == 1000
-    assert "| fp32 |" in (exported.path / "parity.md").read_text()
-    assert saved["keras_device"] == "/CPU:0" and "computed on /CPU:0" in (exported.path / "parity.md").read_text()
-    assert (exported.path / "parity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "1,000 / 1,000" in (exported.path / "parity.md").read_text()
-    assert (exported.path / "README.md").read_bytes() == card and b"parity.md" in card  # verify writes its own files
+    assert "| fp32 |" in (folder / "parity.md").read_text()
+    assert saved["keras_device"] == "/CPU:0" and "computed on /CPU:0" in (folder / "parity.md").read_text()
+    assert (folder / "parity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "1,000 / 1,000" in (folder / "parity.md").read_text()
+    assert (folder / "README.md").read_bytes() == card and b"parity.md" in card  # verify writes its own files
 
 
 def test_tampering_with_one_weight_fails_verification(exported, tmp_path):

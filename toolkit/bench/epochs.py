@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-import ray
-import ray.train
 
-from toolkit.model.lstm import compiled_model
-from toolkit.training.epochs import EpochLog
-from toolkit.training.input import train_input
 from toolkit.training.ray.messages import BenchTask, BenchTimes, send
-from toolkit.training.ray.worker import worker_strategy
-from toolkit.training.strategy import devices_line, seed_everything
+
+# TensorFlow (and Ray) are imported inside the functions: ``bench train`` imports this module before it
+# checks its flags and --out, and a Ray worker imports it only once its GPUs are settled.
 
 
 def bench_worker(task: BenchTask) -> None:
     """:func:`time_epochs` on this Ray worker; rank 0 sends the seconds to the driver."""
+    import ray
+
+    from toolkit.training.ray.worker import worker_strategy
+    from toolkit.training.strategy import devices_line
+
     rank, _, strategy = worker_strategy(task.cpus, task.collective)
     setups = {name: (model_cfg, train_cfg) for name, model_cfg, train_cfg in task.setups}
     seconds = time_epochs(strategy, ray.get(task.x), ray.get(task.y), setups, task.repeats)
@@ -27,6 +28,10 @@ def time_epochs(strategy, x: np.ndarray, y: np.ndarray, setups: dict, repeats: i
     """Seconds per epoch over ``x`` of each ``{name: (ModelConfig, TrainConfig)}`` setup: one warm-up
     epoch each (tracing, thread pools), then ``repeats`` rounds of one epoch each, the setups taking
     turns so that a slow spell of the machine hits them all alike."""
+    from toolkit.model.lstm import compiled_model
+    from toolkit.training.epochs import EpochLog
+    from toolkit.training.input import train_input
+    from toolkit.training.strategy import seed_everything
 
     fits = {}
     for name, (model_cfg, train_cfg) in setups.items():

@@ -23,7 +23,7 @@ def bench_on_ray(x: np.ndarray, y: np.ndarray, setups: dict, cluster: ClusterCon
     ``messages.BenchTimes``."""
     messages = Queue(actor_options={"num_cpus": 0})
     task = BenchTask(
-        cpus=cluster.worker_cpus,
+        cpus=int(cluster.worker_cpus),
         collective=cluster.resolved_collective,
         x=ray.put(x),
         y=ray.put(y),

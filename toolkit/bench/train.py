@@ -3,8 +3,8 @@ tokens, no masking, shuffled batches) and the fast one (masked padding, length b
 process and on Ray workers, all over the same real training reviews; warm-up excluded, median of the
 repeats, ratios to the faithful single-process figure. ``time_epochs`` is the timing both use.
 
-TensorFlow and Ray are imported only where they run (``time_epochs``, the Ray branch): the Ray
-workers import this module for ``time_epochs`` too.
+TensorFlow and Ray are imported only where they run (inside ``epochs.time_epochs``, the Ray branch): a bad
+flag or --out fails before either loads.
 """
 
 from __future__ import annotations

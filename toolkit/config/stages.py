@@ -59,7 +59,7 @@ class VerifyConfig:
     run_dir: Optional[str] = None  # None: the run folder the export records (checked by checksum either way)
     batch_size: int = 256
     tolerances: Tolerances = field(default_factory=Tolerances)
-    write_reports: bool = True  # parity.json, parity.md, parity.png and the model card's table
+    write_reports: bool = True  # parity.json, parity.md and parity.png
 
     def __post_init__(self) -> None:
         _require(self.split in SPLITS, f"unknown split {self.split!r}: use {' or '.join(SPLITS)}")

@@ -120,7 +120,7 @@ class TrainConfig:
     overwrite: bool = False
     eval_batch_size: int = 512
     # Not in the tutorial: batches of reviews of similar length, each trimmed to its longest review
-    # (toolkit.edge.batches). Needs ModelConfig.mask_padding. False: shuffled fixed-length batches.
+    # (toolkit.training.buckets). Needs ModelConfig.mask_padding. False: shuffled fixed-length batches.
     length_buckets: bool = True
 
     def __post_init__(self) -> None:

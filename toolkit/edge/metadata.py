@@ -92,7 +92,7 @@ def check_metadata(path: Path, session, variant: str, anchor: Optional[ExportMet
     flag = props.get("input.variable_length")
     if flag not in ("true", "false"):
         raise ExportError(f"{path}: input.variable_length {shorten(flag)} is not true or false: export the run again")
-    opset = props.get("provenance.opset")  # verify writes it into the model card
+    opset = props.get("provenance.opset")  # shown by tools that read the metadata
     if opset is not None and not re.fullmatch("[0-9]{1,3}", opset):
         raise ExportError(f"{path}: provenance.opset {shorten(opset)} is not an opset number: export the run again")
     recorded = props.get("variant.name", "fp32")

@@ -1,5 +1,5 @@
 """The export folder's ``README.md``: what each file is, its inputs and outputs, the preprocessing,
-the accuracy and (once ``toolkit verify`` ran) the parity table."""
+the accuracy, and where ``toolkit verify`` puts its parity figures (written by the export only)."""
 
 from __future__ import annotations
 

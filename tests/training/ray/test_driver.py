@@ -66,7 +66,9 @@ def test_two_workers_train_in_sync_and_a_worker_killed_in_epoch_2_costs_at_most_
         try:
             outcome["result"] = train_on_ray(
                 JobConfig(
-                    *_configs(real_tarball, real_cache, tmp_path, "kill"),
+                    *_configs(
+                        real_tarball, real_cache, tmp_path, "kill", limit=3000
+                    ),  # an epoch long enough to kill in
                     ClusterConfig(workers=2, storage=str(storage), max_failures=2),
                 )
             )
@@ -98,6 +100,7 @@ def test_two_workers_train_in_sync_and_a_worker_killed_in_epoch_2_costs_at_most_
     assert metrics["resumes"][0]["from_epoch"] == 1  # resumed from the epoch-1 checkpoint
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]  # epoch 1 was not trained again
     assert [e["restarts"] for e in metrics["epochs"]] == [0, 1]
+    assert metrics["epochs"][1]["loss"] < metrics["epochs"][0]["loss"]  # it learns, across the restart too
     assert [w["worker"] for w in metrics["worker_devices"]] == [0, 1]  # the devices of the last attempt
     assert not ray.is_initialized()
     final = _checkpoints(storage, "kill")[-1]

@@ -334,7 +334,7 @@ function checkMetadata(file, session, variant, anchor) {
     throw new Error(`${file} has export format ${short(version)}; this client reads format ${FORMAT_VERSION}: export the run again with the toolkit`);
   }
   if (!props['preprocessing.vocab_sha256']) throw new Error(`${file} records no preprocessing.vocab_sha256: export the run again`);
-  const opset = props['provenance.opset']; // toolkit verify writes it into the model card
+  const opset = props['provenance.opset']; // checked as Python checks it
   if (opset !== undefined && !/^[0-9]{1,3}$/.test(opset)) throw new Error(`${file}: provenance.opset ${short(opset)} is not an opset number: export the run again`);
   const labels = parseLabels(props.labels);
   if (!labels) throw new Error(`${file}: labels ${short(props.labels)} is not a JSON list of two distinct, non-empty one-line labels: export the run again`);

@@ -100,7 +100,7 @@ def _train(job: JobConfig, data: ImdbData, fingerprint: dict, storage: str, ray_
     cluster = job.cluster
     messages = Queue(actor_options={"num_cpus": 0})
     task = TrainTask(
-        cpus=cluster.worker_cpus,
+        cpus=int(cluster.worker_cpus),
         collective=cluster.resolved_collective,
         x=ray.put(data.train.x),
         y=ray.put(data.train.y),

@@ -123,7 +123,7 @@ class ReportEachEpoch(keras.callbacks.Callback):
     """Rank 0 sends progress at each quarter of an epoch; every rank reports each epoch to Ray Train
     (rank 0 with a checkpoint) and rank 0 sends the epoch's row to the driver."""
 
-    _supports_tf_logs = True  # no per-step NumPy conversion (see train.EpochLog)
+    _supports_tf_logs = True  # no per-step NumPy conversion (see training.epochs.EpochLog)
 
     def __init__(self, state: dict, rank: int, task: TrainTask, epoch_log: EpochLog) -> None:
         super().__init__()
