@@ -10,6 +10,7 @@ from tests.helpers import BIN
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # it starts Ray: with the other Ray tests, one after another
 def test_bench_train_writes_sane_figures(corpus_tarball, tmp_path):
     out = tmp_path / "bench-train.json"
     proc = subprocess.run(

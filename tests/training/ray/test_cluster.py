@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # Ray, signals, races
+# Ray, signals, races; the Ray tests run one after another on one pytest-xdist worker (--dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 BIN = Path(sys.executable).parent
 TINY = ["--maxlen", "20", "--num-words", "40", "--epochs", "1", "--batch-size", "8"]

@@ -125,6 +125,7 @@ def test_gpu_flags_on_the_command_line(tmp_path, corpus_tarball):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # the Ray tests run one after another on one xdist worker
 def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, tmp_path, monkeypatch):
     """On a Ray instance that declares one GPU: two workers asking for 0.5 GPU each are both scheduled
     on it (Ray sets CUDA_VISIBLE_DEVICES=0 in both) and train in sync over RING collectives; two workers

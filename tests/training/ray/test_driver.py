@@ -17,7 +17,8 @@ import pytest
 from tests.helpers import REPO
 from toolkit.config import ClusterConfig, DataConfig, JobConfig, ModelConfig, TrainConfig
 
-pytestmark = pytest.mark.slow  # Ray and training
+# Ray and training; the Ray tests run one after another on one pytest-xdist worker (--dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 BIN = Path(sys.executable).parent
 
@@ -187,7 +188,9 @@ def test_two_ray_nodes_on_one_machine(real_tarball, real_cache, tmp_path):
 
     from toolkit.training.ray.driver import train_on_ray
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True})
+    # a port of its own: Ray's default 8265 may still be held by the dashboard of a Ray killed just before
+    head = {"num_cpus": 1, "include_dashboard": True, "dashboard_port": _free_port()}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     cluster.add_node(num_cpus=1)
     try:
         result = train_on_ray(
