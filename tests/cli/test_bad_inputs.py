@@ -21,12 +21,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from tests.helpers import BIN
 from toolkit.cli.main import main
 from toolkit.edge.contract import KERAS_FILE
 
 pytestmark = pytest.mark.slow  # every case runs against a trained run and its export
-
-BIN = Path(sys.executable).parent
 TINY = ["--maxlen", "20", "--num-words", "40", "--epochs", "1", "--batch-size", "8"]
 DEAD_PID = 2**22 + 7  # above Linux's largest pid_max: never a live process
 

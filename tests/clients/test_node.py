@@ -11,19 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, REVERSED, edit_props, relabel
+from tests.helpers import FP32, REPO, REVERSED, TEXT, edit_props, relabel
 from toolkit.core.errors import ExportError, PredictError
 from toolkit.core.files import sha256_file
 from toolkit.edge.contract import (
     METADATA_DIGEST,
-    ONNX_FILE,
-    TEXT_FILES,
 )
 from toolkit.edge.predict import Classifier
 from toolkit.edge.sessions import open_export
 
 # --- the metadata: checked like the weights (toolkit.metadata_sha256, then every value predict reads) ---
-FP32, TEXT = ONNX_FILE, TEXT_FILES["text"]
 
 
 # --- the Node client: the same checks (toolkit/clients/node/predict.js) ----------------------------

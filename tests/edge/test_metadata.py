@@ -6,13 +6,12 @@ import shutil
 import onnx
 import pytest
 
-from tests.helpers import REVERSED, add_text_model, edit_props, ids_model, relabel
+from tests.helpers import FP32, REVERSED, TEXT, add_text_model, edit_props, ids_model, relabel
 from toolkit.core.errors import ExportError
 from toolkit.core.files import sha256_file
 from toolkit.edge.contract import (
     METADATA_DIGEST,
     ONNX_FILE,
-    TEXT_FILES,
     VOCAB_FILE,
     metadata_digest,
 )
@@ -21,8 +20,6 @@ from toolkit.edge.sessions import open_export
 from toolkit.edge.text import Vocabulary
 
 # --- the metadata: checked like the weights (toolkit.metadata_sha256, then every value predict reads) ---
-FP32, TEXT = ONNX_FILE, TEXT_FILES["text"]
-
 
 EDITS = [
     # (file, props, sealed: the digest rewritten after the edit, variant opened, fragment of the error)

@@ -123,7 +123,6 @@ def test_the_run_behind_an_export_is_proven_not_assumed(export, tmp_path, monkey
 
 
 # --- the metadata: checked like the weights (toolkit.metadata_sha256, then every value predict reads) ---
-FP32, TEXT = ONNX_FILE, TEXT_FILES["text"]
 
 
 def test_a_review_with_a_lone_surrogate_is_a_one_line_error(export):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import BIN
+
 # Ray, signals, races; the Ray tests run one after another on one pytest-xdist worker (--dist loadgroup)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
-
-BIN = Path(sys.executable).parent
 TINY = ["--maxlen", "20", "--num-words", "40", "--epochs", "1", "--batch-size", "8"]
 # what TensorFlow, absl and Ray print on their own: never in the toolkit's output unless asked for
 NOISE = re.compile(r"oneDNN|cuda drivers|absl|cuInit|TrainController|RayTrainWorker|Token authentication is")

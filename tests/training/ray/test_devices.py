@@ -5,14 +5,12 @@ collective choice, fractional GPUs requested from Ray, and workers seeing only t
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.helpers import BIN
 from toolkit.config import ClusterConfig, DataConfig, JobConfig, ModelConfig, TrainConfig
 from toolkit.core.errors import ConfigError
-
-BIN = Path(sys.executable).parent
 
 
 def test_collective_auto_is_nccl_only_when_every_worker_has_a_gpu_of_its_own():

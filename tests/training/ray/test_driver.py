@@ -14,13 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import BIN, REPO
 from toolkit.config import ClusterConfig, DataConfig, JobConfig, ModelConfig, TrainConfig
 
 # Ray and training; the Ray tests run one after another on one pytest-xdist worker (--dist loadgroup)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
-
-BIN = Path(sys.executable).parent
 
 
 def _configs(real_tarball, real_cache, tmp_path, name, limit=2000, maxlen=100, epochs=2):

@@ -124,6 +124,6 @@ def send(task: WorkerTask, message: Message) -> None:
 def receive(queue, timeout: Optional[float]) -> Message:
     """The next message; ``ray.util.queue.Empty`` when none came within ``timeout``."""
     message = queue.get(timeout=timeout)
-    if not isinstance(message, (Devices, EpochProgress, Resumed, Diverged, EpochDone, BenchTimes)):
+    if not isinstance(message, Message):
         raise TypeError(f"unexpected message from a Ray worker: {type(message).__name__}")
     return message
