@@ -52,6 +52,29 @@ def make_tarball(folder: Path, dest: Path) -> Path:
     return dest
 
 
+UNGROUPED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """On a pytest-xdist worker under --dist loadgroup, xdist has suffixed each grouped test's node id
+    with its group by now; without the suffix the Ray tests run side by side on both workers and one
+    test's `ray stop` kills another's Ray (pytest 9.2 with xdist 3.8). Fail those tests then, not flake."""
+    if getattr(config.option, "loadgroup", False):
+        for item in items:
+            if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+                item.stash[UNGROUPED] = True
+
+
+def pytest_runtest_setup(item):
+    if item.stash.get(UNGROUPED, False):
+        pytest.fail(
+            "pytest-xdist --dist loadgroup did not group this test with the others of its xdist_group: "
+            "this pytest and pytest-xdist do not work together; install the versions pyproject.toml names",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Each test gets its own empty cache and no TOOLKIT_DATA unless it sets one."""

@@ -245,42 +245,44 @@ def test_ray_jobs_round_trip_with_the_runtime_env(real_tarball, tmp_path):
     assert start.returncode == 0, start.stderr
     try:
         exports = tmp_path / "exports"
-        submit = subprocess.run(
-            [
-                ray_cli,
-                "job",
-                "submit",
-                "--address",
-                f"http://127.0.0.1:{dash}",
-                "--submission-id",
-                "toolkit-test",
-                "--runtime-env",
-                str(REPO / "cluster" / "runtime_env.yaml"),
-                "--",
-                "toolkit",
-                "train",
-                "--address",
-                "auto",
-                "--workers",
-                "1",
-                "--data",
-                str(real_tarball),
-                "--limit",
-                "200",
-                "--maxlen",
-                "50",
-                "--epochs",
-                "1",
-                "--exports-dir",
-                str(exports),
-                "--run-name",
-                "job",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=400,
-        )
+        submit_cmd = [
+            ray_cli,
+            "job",
+            "submit",
+            "--address",
+            f"http://127.0.0.1:{dash}",
+            "--submission-id",
+            "toolkit-test",
+            "--runtime-env",
+            str(REPO / "cluster" / "runtime_env.yaml"),
+            "--",
+            "toolkit",
+            "train",
+            "--address",
+            "auto",
+            "--workers",
+            "1",
+            "--data",
+            str(real_tarball),
+            "--limit",
+            "200",
+            "--maxlen",
+            "50",
+            "--epochs",
+            "1",
+            "--exports-dir",
+            str(exports),
+            "--run-name",
+            "job",
+        ]
+        # the head's job agent registers some seconds after `ray start` returns (longer on a busy machine);
+        # until then a submission is refused with "No available agent" and no job is created
+        deadline = time.monotonic() + 120
+        while True:
+            submit = subprocess.run(submit_cmd, env=env, capture_output=True, text=True, timeout=400)
+            if "No available agent" not in submit.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(2)
         assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
         # in a fresh process: Ray caches the auth token of the first cluster a process talked to
         status = subprocess.run(
