@@ -30,6 +30,8 @@ from toolkit.config.stages import (
 from toolkit.config.training import (
     COLLECTIVES,
     CPUS_PER_GPU,
+    IMDB_CLASSES,
+    MAX_CLASSES,
     MAX_MAXLEN,
     MAX_NUM_WORDS,
     OFFICIAL_SHA256,
@@ -50,6 +52,8 @@ __all__ = [
     "COLLECTIVES",
     "CPUS_PER_GPU",
     "DEFAULT_OPSET",
+    "IMDB_CLASSES",
+    "MAX_CLASSES",
     "MAX_MAXLEN",
     "MAX_NUM_WORDS",
     "MAX_THREADS",
@@ -123,9 +127,14 @@ def _has_type(value: Any, hint: Any) -> bool:
             return True
         if t is str and isinstance(value, str):
             return True
+        if typing.get_origin(t) is tuple and isinstance(value, (list, tuple)):  # tuple[str, ...]: a JSON list
+            item = typing.get_args(t)[0]
+            return all(_has_type(v, item) for v in value)
     return False
 
 
 def _type_name(hint: Any) -> str:
     words = {int: "a whole number", float: "a number", bool: "true or false", str: "text", type(None): "null"}
-    return " or ".join(words.get(t, str(t)) for t in _options(hint))
+    return " or ".join(
+        "a list of text" if typing.get_origin(t) is tuple else words.get(t, str(t)) for t in _options(hint)
+    )

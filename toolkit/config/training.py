@@ -27,6 +27,9 @@ OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 OFFICIAL_SIZE = 84_125_825
 
+IMDB_CLASSES = ("negative", "positive")  # the aclImdb neg/pos folders, label 0 and 1 (edge.contract.LABELS)
+MAX_CLASSES = 1000  # edge.contract.MAX_CLASSES: the same
+
 
 def default_cache_dir() -> str:
     """``$TOOLKIT_CACHE``, else ``$XDG_CACHE_HOME/toolkit``, else ``~/.cache/toolkit``."""
@@ -51,8 +54,10 @@ def default_run_name() -> str:
 class DataConfig:
     """Where the reviews come from and how they are encoded."""
 
-    path: Optional[str] = None  # tarball or aclImdb/ folder; None: $TOOLKIT_DATA, cache, download
-    source: str = "aclimdb"  # "aclimdb" (raw reviews) or "keras" (keras.datasets.imdb)
+    # an aclImdb tarball or folder, or tabular files (.csv/.tsv/.jsonl/.json/.parquet: a file, a folder of
+    # them or a glob); None: $TOOLKIT_DATA, the cache, a download of aclImdb
+    path: Optional[str] = None
+    source: str = "aclimdb"  # "aclimdb" (aclImdb, or tabular files when path is one), or "keras"
     num_words: int = NUM_WORDS  # vocabulary size including the 3 reserved ids
     maxlen: int = MAXLEN  # tokens per review after pre-truncation / pre-padding
     limit: Optional[int] = None  # class-balanced subset of this many reviews per split
@@ -61,9 +66,33 @@ class DataConfig:
     download: bool = True  # fetch the official tarball when nothing local is found
     url: str = OFFICIAL_URL
     sha256: str = OFFICIAL_SHA256
+    # Tabular files only (toolkit.data.tabular): columns (None: detected from common names), the test
+    # split (test_path; else files named train*/test*, or a split column; else test_fraction of the rows,
+    # seeded and stratified: None means 0.2 then), the validation split (validation_fraction of the
+    # training split, for per-epoch validation metrics), the class names in order (None: sorted), and
+    # strict (the first bad row is an error instead of being skipped and counted).
+    text_column: Optional[str] = None
+    label_column: Optional[str] = None
+    split_column: Optional[str] = None
+    test_path: Optional[str] = None
+    test_fraction: Optional[float] = None
+    validation_fraction: float = 0.0
+    labels: Optional[tuple[str, ...]] = None
+    strict: bool = False
 
     def __post_init__(self) -> None:
         _require(self.source in ("aclimdb", "keras"), f"unknown data source {self.source!r}: use 'aclimdb' or 'keras'")
+        _require(
+            self.test_fraction is None or 0 < self.test_fraction < 1,
+            f"test fraction must be between 0 and 1, got {self.test_fraction}",
+        )
+        _require(
+            0 <= self.validation_fraction < 1,
+            f"validation fraction must be >= 0 and below 1, got {self.validation_fraction}",
+        )
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(self.labels))
+            _check_classes(self.labels, "--labels")
         _require(
             3 < self.num_words <= MAX_NUM_WORDS,
             f"num_words must be > 3 (ids 0-2 are reserved) and <= {MAX_NUM_WORDS:,}, got {self.num_words}",
@@ -90,6 +119,9 @@ class ModelConfig:
     # tokens, so a review's probability does not depend on how much padding precedes it.
     # False: the tutorial's model exactly (fixed maxlen input, padding fed to the LSTM).
     mask_padding: bool = True
+    # The class names, in the order of the model's output: two classes keep the seed's head
+    # (Dense(1, sigmoid): the probability of the second), K > 2 get Dense(K, softmax).
+    classes: tuple[str, ...] = IMDB_CLASSES
 
     def __post_init__(self) -> None:
         _require(
@@ -101,6 +133,24 @@ class ModelConfig:
             "embedding_dim and lstm_units must be between 1 and 4096",
         )
         _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        object.__setattr__(self, "classes", tuple(self.classes))
+        _check_classes(self.classes, "the model's classes")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def _check_classes(classes: tuple, what: str) -> None:
+    _require(
+        all(isinstance(c, str) and c.strip() and c.isprintable() for c in classes),
+        f"{what}: every class name must be non-empty printable text, got {list(classes)[:10]}",
+    )
+    _require(len(set(classes)) == len(classes), f"{what}: the class names must be distinct, got {list(classes)[:10]}")
+    _require(
+        2 <= len(classes) <= MAX_CLASSES,
+        f"{what}: 2 to {MAX_CLASSES:,} classes are needed, got {len(classes):,}",
+    )
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,11 @@ One word per meaning, used everywhere:
 * ``tokens``: a matrix of token ids ``[reviews, positions]`` (int32, padding id 0) as ``toolkit.edge.text``
   encodes reviews; never review identifiers;
 * ``review_ids``: review identifiers such as ``test/pos/123_9`` (``data.Split.review_ids``);
-* ``probability``: the probability that a review is positive, float32 ``[reviews]``;
-* ``label``: ``LABELS[int(probability >= THRESHOLD)]``.
+* ``probability``: for two classes, the probability of the second class (``LABELS[1]``, "positive" for
+  IMDB), float32 ``[reviews]`` (the graph's output is ``[reviews, 1]``); for K > 2 classes, one
+  probability per class, float32 ``[reviews, K]`` (softmax: each row sums to 1);
+* ``label``: two classes: ``labels[int(probability >= THRESHOLD)]``; K classes: ``labels[argmax]``
+  (``predicted``). The class names and their order are the run's (``ModelConfig.classes``).
 
 Pure NumPy: training, export, verify, bench and edge inference all import it.
 """
@@ -21,9 +24,10 @@ import numpy as np
 # Graph inputs and output (the Keras model, every ONNX variant)
 TOKENS_INPUT = "token_ids"  # int32 [batch, tokens]: the ids models (Keras, model.onnx, model.int8.onnx)
 TEXT_INPUT = "text"  # string [batch]: the text models (model.text.onnx, model.text.int8.onnx)
-OUTPUT = "probability"  # float32 [batch, 1]
-LABELS = ("negative", "positive")  # label 0, label 1
-THRESHOLD = 0.5  # positive when probability >= THRESHOLD
+OUTPUT = "probability"  # float32 [batch, 1] for two classes, [batch, K] for K > 2
+LABELS = ("negative", "positive")  # IMDB's label 0, label 1 (config.training.IMDB_CLASSES: the same)
+THRESHOLD = 0.5  # two classes: the second when probability >= THRESHOLD
+MAX_CLASSES = 1000  # a data set of more classes is refused (and an export's metadata claiming more)
 
 # Export metadata (ONNX metadata_props): the format, and a digest over every other prop
 FORMAT_VERSION = "2"  # "toolkit.format_version"; 1: no METADATA_DIGEST (read by no toolkit since 2)
@@ -61,11 +65,33 @@ def metadata_digest(props: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
-def positive(probabilities: np.ndarray) -> np.ndarray:
-    """int32 ``[n]``: 1 where the review is judged positive (NaN counts as negative)."""
+def predicted(probabilities: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+    """int32 ``[n]``: the class of each review. Two classes (``[n]`` or ``[n, 1]``: the probability of
+    class 1): 1 where it is >= ``threshold`` (NaN counts as class 0). K classes (``[n, K]``): the most
+    probable (NaN counts as less probable than any number; ties go to the first)."""
+    p = np.asarray(probabilities)
+    if p.ndim == 2 and p.shape[1] > 1:
+        if len(p) == 0:
+            return np.zeros(0, dtype=np.int32)
+        return np.argmax(np.nan_to_num(p, nan=-np.inf), axis=1).astype(np.int32)
     with np.errstate(invalid="ignore"):
-        return (np.asarray(probabilities) >= THRESHOLD).astype(np.int32)
+        return (p.reshape(len(p)) >= threshold).astype(np.int32)
+
+
+def positive(probabilities: np.ndarray) -> np.ndarray:
+    """int32 ``[n]``: 1 where a two-class review is judged ``LABELS[1]`` (NaN counts as label 0)."""
+    return predicted(probabilities)
+
+
+def class_matrix(probabilities: np.ndarray) -> np.ndarray:
+    """``[n, K]``: one probability per class; two classes' ``[n]`` (or ``[n, 1]``) becomes ``[1 - p, p]``."""
+    p = np.asarray(probabilities)
+    if p.ndim == 2 and p.shape[1] > 1:
+        return p
+    p = p.reshape(len(p))
+    return np.stack([1 - p, p], axis=1)
 
 
 def label(probability: float, labels: Sequence[str] = LABELS, threshold: float = THRESHOLD) -> str:
+    """A two-class review's label from the probability of class 1."""
     return labels[int(probability >= threshold)]
