@@ -131,3 +131,63 @@ def padded(lengths, width=30, seed=0):
 
 def data_cfg(path=None, **kw) -> DataConfig:
     return DataConfig(path=str(path) if path else None, num_words=30, maxlen=40, **kw)
+
+
+# --- K > 2 classes (issue 18): hand-built models whose output is probability [batch, K] --------------
+K_WORDS = ("great", "awful", "film", "acting", "plot")  # word i of these favours class i % K
+
+
+def k_labels(k: int) -> list[str]:
+    """``k`` distinct class names: "class 0", "class 1", ..."""
+    return [f"class {i}" for i in range(k)]
+
+
+def ids_model_k(vocab: Vocabulary, k: int, labels=None, scale: float = 1.0) -> onnx.ModelProto:
+    """token_ids -> probability [batch, k] = softmax(sum of per-word score rows): each word of ``K_WORDS``
+    the vocabulary knows adds 2 to class ``i % k`` (word i), 1 to class ``(i + 1) % k``; padding 0. The
+    metadata is ``ids_model``'s with ``labels`` (default :func:`k_labels`) and no decision_threshold."""
+    import json
+
+    scores = np.zeros((vocab.num_words, k), np.float32)
+    for i, word in enumerate(K_WORDS):
+        ids = vocab.ids(word)
+        if len(ids) == 2 and ids[1] != 2:  # [start, id]: a known word (2 is the out-of-vocabulary id)
+            scores[ids[1], i % k] += 2.0
+            scores[ids[1], (i + 1) % k] += 1.0
+    nodes = [
+        helper.make_node("Gather", ["scores", "token_ids"], ["per_token"], axis=0),
+        helper.make_node("ReduceSum", ["per_token", "axis1"], ["total"], keepdims=0),
+        helper.make_node("Mul", ["total", "scale"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probability"], axis=-1),
+    ]
+    inits = [
+        numpy_helper.from_array(scores, "scores"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array(scale, np.float32), "scale"),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "tiny-k",
+        [helper.make_tensor_value_info("token_ids", TensorProto.INT32, ["batch", "tokens"])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch", k])],
+        inits,
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    props = {p.key: p.value for p in ids_model(vocab).metadata_props}
+    props.update({"labels": json.dumps(k_labels(k) if labels is None else list(labels)), "decision_threshold": None})
+    return set_props(model, props)
+
+
+def k_class_export(folder: Path, k: int = 3, labels=None, text: bool = True, **model_kw) -> Path:
+    """A hand-built export folder of ``k`` classes (``export`` fixture's vocabulary): model.onnx from
+    :func:`ids_model_k`, vocab.json, and with ``text`` model.text.onnx built on it."""
+    from toolkit.edge.contract import VOCAB_FILE
+
+    vocab = Vocabulary.build(TEXTS * 3, num_words=10, maxlen=6)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab.save(folder / VOCAB_FILE)
+    onnx.save(ids_model_k(vocab, k, labels, **model_kw), str(folder / ONNX_FILE))
+    if text:
+        add_text_model(folder, vocab)
+    return folder

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import FP32, REPO, REVERSED, TEXT, edit_props, relabel
+from tests.helpers import FP32, REPO, REVERSED, TEXT, edit_props, k_class_export, relabel
 from toolkit.core.errors import ExportError, PredictError
 from toolkit.core.files import sha256_file
 from toolkit.edge.contract import (
@@ -52,9 +52,9 @@ NODE_EDITS = [
     (TEXT, {"labels": REVERSED}, False, "model.text.onnx: its metadata does not match its checksum"),
     (FP32, {"decision_threshold": "0.9"}, False, "model.onnx: its metadata does not match its checksum"),
     (TEXT, {METADATA_DIGEST: None, "toolkit.format_version": "1"}, False, "exported by an older toolkit"),
-    (TEXT, {"labels": "not json"}, True, 'labels "not json" is not a JSON list of two distinct'),
-    (TEXT, {"labels": '["negative"]'}, True, "is not a JSON list of two distinct"),
-    (TEXT, {"labels": '["neg\\u2028x", "positive"]'}, True, "is not a JSON list of two distinct"),
+    (TEXT, {"labels": "not json"}, True, 'labels "not json" is not a JSON list of 2 to 1,000 distinct'),
+    (TEXT, {"labels": '["negative"]'}, True, "is not a JSON list of 2 to 1,000 distinct"),
+    (TEXT, {"labels": '["neg\\u2028x", "positive"]'}, True, "is not a JSON list of 2 to 1,000 distinct"),
     (TEXT, {"decision_threshold": "nan"}, True, 'decision_threshold "nan" is not a number between 0 and 1'),
     (TEXT, {"decision_threshold": "2"}, True, 'decision_threshold "2" is not a number between 0 and 1'),
     (TEXT, {"decision_threshold": "0x1"}, True, "is not a number between 0 and 1"),
@@ -221,3 +221,89 @@ def test_the_node_client_gives_pythons_probabilities(node_client, exported, real
     assert len(p_node) == 1000
     assert [r["label"] for r in from_node] == ["positive" if p >= 0.5 else "negative" for p in p_python]
     assert np.abs(p_node - p_python).max() <= 1e-6
+
+
+# --- K > 2 classes (issue 18): labels by argmax, no threshold, --top-k ---------------------------------
+def _node_args(node_client, export: Path, *args: str) -> subprocess.CompletedProcess:
+    node, folder = node_client
+    args = [node, "predict.js", str(export), *args]
+    return subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=300)
+
+
+K_TEXTS = ["a great film", "awful", "film", "an", "great acting, awful plot"]
+K_LABELS = ["\ufeff", "\U0001f3ac film", "plain"]  # U+FEFF is no whitespace to Python: a label; an astral character
+
+
+@pytest.mark.slow
+def test_the_node_client_gives_pythons_k_class_predictions(node_client, tmp_path):
+    from toolkit.edge.predict import format_table
+
+    folder = k_class_export(tmp_path / "k3", 3, labels=K_LABELS)
+    python = Classifier.load(folder, "text")
+    proc = _node_args(node_client, folder, "--json", *K_TEXTS)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    node = json.loads(proc.stdout)
+    expected = python.predict(K_TEXTS, top_k=3)
+    assert [list(r) for r in node] == [["label", "probability"]] * len(K_TEXTS)
+    assert [r["label"] for r in node] == [p.label for p in expected] == [K_LABELS[i] for i in (0, 1, 2, 0, 1)]
+    assert np.allclose([r["probability"] for r in node], [p.probability for p in expected], atol=1e-6)
+    for top_k, length in (("2", 2), ("3", 3), ("9", 3)):
+        proc = _node_args(node_client, folder, "--json", "--top-k", top_k, *K_TEXTS)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        for r, p in zip(json.loads(proc.stdout), expected):
+            assert [t["label"] for t in r["top"]] == [name for name, _ in p.top[:length]]
+            assert np.allclose([t["probability"] for t in r["top"]], [q for _, q in p.top[:length]], atol=1e-6)
+    for args, top_k in (((), 1), (("--top-k", "2"), 2)):  # the table: Python's, character for character
+        proc = _node_args(node_client, folder, *args, *K_TEXTS)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout == format_table(K_TEXTS, python.predict(K_TEXTS, top_k=top_k), top_k=top_k) + "\n"
+
+
+@pytest.mark.slow
+def test_the_node_client_lists_both_of_two_classes_with_top_k(node_client, export):
+    from toolkit.edge.predict import format_table
+
+    texts = ["a great film", "awful", "film"]
+    python = Classifier.load(export, "text").predict(texts, top_k=2)
+    proc = _node_args(node_client, export, "--json", "--top-k", "2", *texts)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    node = json.loads(proc.stdout)
+    assert [(r["label"], [t["label"] for t in r["top"]]) for r in node] == [
+        (p.label, [name for name, _ in p.top]) for p in python
+    ]
+    assert np.allclose([r["probability"] for r in node], [p.probability for p in python], atol=1e-6)
+    proc = _node_args(node_client, export, "--top-k", "2", *texts)
+    assert proc.stdout == format_table(texts, python, top_k=2) + "\n"
+
+
+K_NODE_EDITS = [
+    ({"decision_threshold": "0.5"}, 'records decision_threshold "0.5" with 3 labels'),
+    ({"labels": json.dumps([f"c{i}" for i in range(1001)])}, "is not a JSON list of 2 to 1,000 distinct"),
+    ({"labels": '["a", "b", "a"]'}, "is not a JSON list of 2 to 1,000 distinct"),
+    ({"labels": '["only"]'}, "is not a JSON list of 2 to 1,000 distinct"),
+    ({"labels": '["a", "b", "c", "d"]'}, "its output gives 3 numbers per review, but 4 labels need 4"),
+    ({"labels": '["a", "b"]', "decision_threshold": "0.5"}, "its output gives 3 numbers per review, but 2 labels"),
+    ({"labels": '["a", "b"]'}, "decision_threshold nothing is not a number between 0 and 1"),
+    ({"labels": '["x", "y", "z"]'}, "model.text.onnx records labels"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("props, fragment", K_NODE_EDITS, ids=[str(e[0])[:40] for e in K_NODE_EDITS])
+def test_the_node_client_refuses_broken_k_metadata_like_python(node_client, tmp_path, props, fragment):
+    folder = k_class_export(tmp_path / "k3", 3)
+    edit_props(folder / TEXT, props)
+    with pytest.raises(ExportError):  # Python refuses the same export
+        open_export(folder, "text")
+    proc = _node_args(node_client, folder, "--json", "a great film")
+    assert proc.returncode == 1 and proc.stdout == "", (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("predict.js: error: ") and fragment in line, line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_the_node_client_refuses_a_bad_top_k(node_client, export, value):
+    proc = _node_args(node_client, export, "--top-k", value, "a great film")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("predict.js: error: argument --top-k: "), proc.stderr

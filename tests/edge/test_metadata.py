@@ -31,14 +31,14 @@ EDITS = [
     (FP32, {METADATA_DIGEST: None}, False, "fp32", "has no metadata checksum: it was exported by an older toolkit"),
     (FP32, {METADATA_DIGEST: None, "toolkit.format_version": "1"}, False, "fp32", "exported by an older toolkit"),
     (FP32, {"toolkit.format_version": "3"}, True, "fp32", "has export format '3'; this toolkit reads format 2"),
-    (FP32, {"labels": "not json"}, True, "fp32", "model.onnx: labels 'not json' is not a JSON list of two"),
-    (FP32, {"labels": '["negative"]'}, True, "fp32", "is not a JSON list of two distinct"),
-    (FP32, {"labels": '["negative", "negative"]'}, True, "fp32", "is not a JSON list of two distinct"),
-    (FP32, {"labels": '["negative", " "]'}, True, "fp32", "is not a JSON list of two distinct"),
-    (FP32, {"labels": '["neg\\nx", "positive"]'}, True, "fp32", "is not a JSON list of two distinct"),
-    (FP32, {"labels": '{"0": "negative"}'}, True, "fp32", "is not a JSON list of two distinct"),
+    (FP32, {"labels": "not json"}, True, "fp32", "model.onnx: labels 'not json' is not a JSON list of 2 to"),
+    (FP32, {"labels": '["negative"]'}, True, "fp32", "is not a JSON list of 2 to 1,000 distinct"),
+    (FP32, {"labels": '["negative", "negative"]'}, True, "fp32", "is not a JSON list of 2 to 1,000 distinct"),
+    (FP32, {"labels": '["negative", " "]'}, True, "fp32", "is not a JSON list of 2 to 1,000 distinct"),
+    (FP32, {"labels": '["neg\\nx", "positive"]'}, True, "fp32", "is not a JSON list of 2 to 1,000 distinct"),
+    (FP32, {"labels": '{"0": "negative"}'}, True, "fp32", "is not a JSON list of 2 to 1,000 distinct"),
     (FP32, {"labels": None}, True, "fp32", "labels None is not a JSON list"),
-    (FP32, {"labels": "[" * 100_000}, True, "fp32", "is not a JSON list of two distinct"),
+    (FP32, {"labels": "[" * 100_000}, True, "fp32", "is not a JSON list of 2 to 1,000 distinct"),
     *[
         (FP32, {"decision_threshold": t}, True, "fp32", f"decision_threshold '{t}' is not a number between 0 and 1")
         for t in ("abc", "nan", "inf", "2", "0", "1", "-0.5", " 0.5", "0x1", "1_0", "")

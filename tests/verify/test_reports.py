@@ -9,7 +9,7 @@ import numpy as np
 from toolkit.config import Tolerances
 from toolkit.edge.contract import REPORT_JSON, REPORT_MD, REPORT_PNG
 from toolkit.verify.parity import compare
-from toolkit.verify.reports import markdown, parity_table, write_reports
+from toolkit.verify.reports import REPORT_CONFUSION_PNG, markdown, parity_table, write_reports
 
 
 def _report(tmp_path):
@@ -56,13 +56,14 @@ def test_the_tables_show_the_figures_and_the_flipped_reviews(tmp_path):
     assert "## int8: 1 flipped review(s)" in md and "| pos/3_8 | 1 | 0.450000 | 0.550000 |" in md
 
 
-def test_write_reports_writes_all_three_files(tmp_path):
+def test_write_reports_writes_all_four_files(tmp_path):
     report, keras, fp32 = _report(tmp_path)
     write_reports(tmp_path, report, keras, fp32)
     assert json.loads((tmp_path / REPORT_JSON).read_text()) == report
     assert (tmp_path / REPORT_MD).read_text() == markdown(report)
-    assert (tmp_path / REPORT_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([REPORT_JSON, REPORT_MD, REPORT_PNG])
+    for png in (REPORT_PNG, REPORT_CONFUSION_PNG):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([REPORT_JSON, REPORT_MD, REPORT_PNG, "confusion.png"])
 
 
 def test_drawing_parity_png_leaves_matplotlibs_global_state_alone(tmp_path):

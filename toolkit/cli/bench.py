@@ -15,7 +15,7 @@ from toolkit.cli.flags import (
     positive_float,
     setup_list,
 )
-from toolkit.config import DataConfig, InferBenchConfig, ScalingBenchConfig, TrainBenchConfig
+from toolkit.config import DataConfig, InferBenchConfig, LoadBenchConfig, ScalingBenchConfig, TrainBenchConfig
 from toolkit.core.errors import one_line
 
 DATA_HELP = "the reviews, as for 'toolkit train' (default: $TOOLKIT_DATA, the cache, a download)"
@@ -51,6 +51,7 @@ def add_bench_parser(sub) -> None:
     _add_infer(bench)
     _add_train(bench)
     _add_scaling(bench)
+    _add_load(bench)
 
 
 def _add_out(p: argparse.ArgumentParser, default: str) -> None:
@@ -215,6 +216,35 @@ def _add_scaling(bench) -> None:
     p.add_argument("--cache-dir", metavar="DIR", help=CACHE_HELP)
     _add_out(p, d.DEFAULT_OUT)
     p.set_defaults(func=cmd_bench_scaling)
+
+
+def _add_load(bench) -> None:
+    d = LoadBenchConfig()
+    p = bench.add_parser(
+        "load",
+        help="seconds to read and encode the reviews: aclImdb tarball vs parquet vs CSV",
+        description="Write the 50,000 IMDB reviews as Hugging Face parquet files and as one Kaggle-style CSV "
+        "in a temporary folder, then read and encode each layout and the tarball into an empty cache, in "
+        "turns; the median of --repeats and the ratio to the tarball.",
+    )
+    p.add_argument("--data", metavar="PATH", help="the aclImdb tarball or folder (default: $TOOLKIT_DATA, the cache)")
+    p.add_argument(
+        "--repeats",
+        type=int_at_least(1),
+        default=d.repeats,
+        help=f"loads per layout; the median is reported (default {d.repeats})",
+    )
+    _add_out(p, d.DEFAULT_OUT)
+    p.set_defaults(func=cmd_bench_load)
+
+
+def cmd_bench_load(args: argparse.Namespace) -> int:
+    from toolkit.bench.load import bench_load, load_table
+
+    data_cfg = config_from_args(DataConfig, args, path=args.data)
+    print(load_table(bench_load(data_cfg, config_from_args(LoadBenchConfig, args))))
+    print(f"figures: {one_line(args.out)}")
+    return 0
 
 
 def cmd_bench_infer(args: argparse.Namespace) -> int:

@@ -91,12 +91,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from toolkit.edge.predict import Classifier, format_table
 
-    texts = _texts(args)
-    predictions = Classifier.load(args.export, variant=args.variant, threads=args.threads).predict(texts)
+    texts, top_k = _texts(args), getattr(args, "top_k", 1)
+    predictions = Classifier.load(args.export, variant=args.variant, threads=args.threads).predict(texts, top_k)
     if args.json:
-        print(json.dumps([{"label": p.label, "probability": round(p.probability, 6)} for p in predictions]))
+        rows = [{"label": p.label, "probability": round(p.probability, 6)} for p in predictions]
+        if top_k > 1:
+            for row, p in zip(rows, predictions):
+                row["top"] = [{"label": name, "probability": round(q, 6)} for name, q in p.top[:top_k]]
+        print(json.dumps(rows))
     else:
-        print(format_table(texts, predictions))
+        print(format_table(texts, predictions, top_k=top_k))
     return 0
 
 

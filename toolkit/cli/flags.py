@@ -113,6 +113,25 @@ def gpu_count(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.2, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text!r}")
+    return value
+
+
+def class_names(text: str) -> tuple[str, ...]:
+    """Class names separated by commas: at least two, distinct, none empty."""
+    names = tuple(n.strip() for n in str(text).split(","))
+    if len(names) < 2 or not all(names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"expected two or more distinct class names separated by commas, got {text!r}")
+    return names
+
+
 def joined(values) -> str:
     return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
@@ -124,8 +143,61 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         metavar="PATH",
-        help="aclImdb_v1.tar.gz, aclImdb_v1_train_test.tar.gz or an extracted "
-        "aclImdb/ folder (default: $TOOLKIT_DATA, then the cache folder, then download the official tarball)",
+        help="your labelled text: .csv, .tsv, .jsonl/.json (JSON lines) or .parquet files (optionally .gz/.zst), "
+        "a file, a folder of them or a quoted glob; or the IMDB reviews: aclImdb_v1.tar.gz, "
+        "aclImdb_v1_train_test.tar.gz or an extracted aclImdb/ folder (default: $TOOLKIT_DATA, then the cache "
+        "folder, then download the official IMDB tarball)",
+    )
+    p.add_argument(
+        "--text-column",
+        metavar="NAME",
+        help="tabular data: the column of texts (default: detected: text, review, sentence, content, ...)",
+    )
+    p.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="tabular data: the column of labels, integers or strings (default: detected: label, sentiment, "
+        "stars, class, category, target, ...)",
+    )
+    p.add_argument(
+        "--split-column",
+        metavar="NAME",
+        help="tabular data: a column whose values 'train'/'test' split the rows (default: a column named split)",
+    )
+    p.add_argument(
+        "--test-data",
+        dest="test_path",
+        metavar="PATH",
+        help="tabular data: the test set's files (default: files named test* beside train*, else a split column, "
+        "else --test-fraction of the rows)",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=fraction,
+        metavar="F",
+        help="tabular data without a test split: hold out this fraction of the rows, seeded and stratified by "
+        "class (default 0.2)",
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=fraction,
+        default=d.validation_fraction,
+        metavar="F",
+        help="hold out this fraction of the training split for validation metrics after every epoch "
+        "(never the test set; default: none)",
+    )
+    p.add_argument(
+        "--labels",
+        type=class_names,
+        metavar="A,B,...",
+        help="the class names in the model's order (default: the labels found, sorted; numerically when they "
+        "are integers); a row with another label is skipped (an error with --strict)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first bad row (empty text, missing or unknown label, too long, not UTF-8, a ragged "
+        "CSV line) instead of skipping it and counting it in one summary line",
     )
     p.add_argument(
         "--source",

@@ -54,8 +54,8 @@ def _add_train(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train the LSTM and write a run folder",
-        description="Train the seed LSTM on IMDB reviews and write exports/<run-name>/ "
-        "(model.keras, vocab.json, config.json, metrics.json).",
+        description="Train the seed LSTM on labelled text (your files, or the IMDB reviews) and write "
+        "exports/<run-name>/ (model.keras, vocab.json, config.json, metrics.json).",
     )
     _add_job_flags(p)
     p.set_defaults(func=cmd_train)
@@ -119,7 +119,7 @@ def _add_verify(sub) -> None:
         "verify",
         help="check that ONNX predicts like Keras on every review of a split",
         description="Run the Keras model and onnxruntime over the whole split, compare probabilities, labels "
-        "and accuracy, write parity.json, parity.md and parity.png into EXPORT. Exit 1 when a "
+        "and accuracy, write parity.json, parity.md, parity.png and confusion.png into EXPORT. Exit 1 when a "
         "tolerance is violated.",
     )
     add_tolerance_flags(p)
@@ -168,7 +168,21 @@ def _add_predict(sub) -> None:
         help="onnxruntime intra-op threads; 0: one per core (default; fastest for batches), 1: lowest "
         "latency for a single review on a small CPU (see the README's inference figures)",
     )
-    p.add_argument("--json", action="store_true", help="print a JSON array of {label, probability}")
+    p.add_argument(
+        "--top-k",
+        type=int_at_least(1),
+        default=1,
+        metavar="N",
+        help="also show the N most probable classes of each review and their probabilities (a 'top' "
+        "column; --json: a 'top' list); more than the model's classes shows them all, and a two-class "
+        "model shows both for any N > 1 (default 1: label and probability only)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON array of {label, probability} (two classes: the probability of the second label; "
+        "more classes: of the predicted one), with 'top': [{label, probability}, ...] when --top-k > 1",
+    )
     p.set_defaults(func=cmd_predict)
 
 

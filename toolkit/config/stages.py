@@ -59,7 +59,7 @@ class VerifyConfig:
     run_dir: Optional[str] = None  # None: the run folder the export records (checked by checksum either way)
     batch_size: int = 256
     tolerances: Tolerances = field(default_factory=Tolerances)
-    write_reports: bool = True  # parity.json, parity.md and parity.png
+    write_reports: bool = True  # parity.json, parity.md, parity.png and confusion.png
 
     def __post_init__(self) -> None:
         _require(self.split in SPLITS, f"unknown split {self.split!r}: use {' or '.join(SPLITS)}")
@@ -114,6 +114,19 @@ class TrainBenchConfig:
         unknown = sorted(set(self.setups) - set(TRAIN_SETUPS))
         _require(bool(self.setups) and not unknown, f"unknown setup(s) {unknown}: use {', '.join(TRAIN_SETUPS)}")
         _require(self.gpus_per_worker >= 0 and math.isfinite(self.gpus_per_worker), "gpus per worker must be >= 0")
+
+
+@dataclass(frozen=True)
+class LoadBenchConfig:
+    """``toolkit bench load``: reading and encoding the reviews from the tarball, parquet and CSV."""
+
+    repeats: int = 3  # loads per layout, in turns; the median is reported
+    out: Optional[str] = None  # a JSON file for the figures; None: none
+    overwrite: bool = False  # replace an earlier figures file of the toolkit's at ``out``
+    DEFAULT_OUT: ClassVar[str] = "bench-load.json"  # the CLI's --out
+
+    def __post_init__(self) -> None:
+        _require(self.repeats >= 1, f"repeats must be >= 1, got {self.repeats}")
 
 
 @dataclass(frozen=True)

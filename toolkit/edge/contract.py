@@ -50,7 +50,9 @@ DERIVED_FROM = {"int8": "fp32", "text": "fp32", "text-int8": "int8"}  # variant 
 FULL_PRECISION = ("fp32", "text")  # judged by |dp| and flips; the others (int8) by accuracy and agreement
 CARD_FILE = "README.md"
 REPORT_JSON, REPORT_MD, REPORT_PNG = "parity.json", "parity.md", "parity.png"
-EXPORT_FILES = (*VARIANT_FILES.values(), VOCAB_FILE, CARD_FILE, REPORT_JSON, REPORT_MD, REPORT_PNG)
+REPORT_CONFUSION_PNG = "confusion.png"  # the confusion matrix of verify's labels
+REPORT_FILES = (REPORT_JSON, REPORT_MD, REPORT_PNG, REPORT_CONFUSION_PNG)  # everything toolkit verify writes
+EXPORT_FILES = (*VARIANT_FILES.values(), VOCAB_FILE, CARD_FILE, *REPORT_FILES)
 
 
 def metadata_digest(props: Mapping[str, str]) -> str:

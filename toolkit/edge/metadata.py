@@ -1,5 +1,9 @@
 """What an exported model's metadata must say, checked: the format version and digest, labels,
 threshold, preprocessing, and that each derived file was made from the file beside it.
+
+Two classes: ``labels`` names two classes, ``decision_threshold`` says when the second is chosen, the
+output is ``probability`` ``[n, 1]``. K > 2 classes (up to ``contract.MAX_CLASSES``): ``labels`` names K
+classes, there is no ``decision_threshold`` (the most probable class is chosen), the output is ``[n, K]``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from toolkit.core.files import sha256_file
 from toolkit.edge.contract import (
     DERIVED_FROM,
     FORMAT_VERSION,
+    MAX_CLASSES,
     METADATA_DIGEST,
     OUTPUT,
     TEXT_FILES,
@@ -24,7 +29,8 @@ from toolkit.edge.contract import (
     metadata_digest,
 )
 
-# what a derived variant (int8, text) must record exactly as the fp32 model does
+# what a derived variant (int8, text) must record exactly as the fp32 model does (a key absent from the
+# fp32 model, as decision_threshold is for K > 2 classes, must be absent from the variant too)
 SHARED_KEYS = ("toolkit.format_version", "labels", "decision_threshold", "input.variable_length")
 
 
@@ -41,22 +47,38 @@ BAD_LABEL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 class ExportMetadata(dict):
     """A model's ``metadata_props`` (str -> str) as :func:`check_metadata` checked them, and the values
-    predict uses, parsed: ``labels`` (label 0, label 1), ``threshold`` (positive when probability >=
-    threshold), ``takes_text`` (input ``text``, else ``token_ids``) and ``variable_length`` (any
-    number of tokens, else exactly maxlen)."""
+    predict uses, parsed: ``labels`` (the class names, label 0 first: two, or K > 2), ``threshold``
+    (two classes: the second when its probability >= threshold; None for K > 2 classes: the most
+    probable), ``takes_text`` (input ``text``, else ``token_ids``) and ``variable_length`` (any number
+    of tokens, else exactly maxlen)."""
 
-    def __init__(self, path: Path, props: dict, labels: tuple, threshold: float, takes_text: bool, any_length: bool):
+    def __init__(
+        self,
+        path: Path,
+        props: dict,
+        labels: tuple,
+        threshold: Optional[float],
+        takes_text: bool,
+        any_length: bool,
+    ):
         super().__init__(props)
         self.path, self.labels, self.threshold = path, labels, threshold
         self.takes_text, self.variable_length = takes_text, any_length
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes the model tells apart (``len(labels)``): 2, or K > 2."""
+        return len(self.labels)
 
 
 def check_metadata(path: Path, session, variant: str, anchor: Optional[ExportMetadata] = None) -> ExportMetadata:
     """``session``'s metadata (the model in ``path``, a ``variant`` model), checked: its digest
     (``contract.metadata_digest``; a missing one is an older export), the format version, the labels (a
-    JSON list of two distinct non-empty strings), the decision threshold (a number in (0, 1)),
-    ``input.variable_length``, the graph's input and output as the contract names them, and for a
-    derived variant the ``SHARED_KEYS`` and preprocessing of the fp32 model's metadata ``anchor``."""
+    JSON list of 2 to ``MAX_CLASSES`` distinct non-empty one-line strings), the decision threshold (a
+    number in (0, 1) for two labels, absent for more), ``input.variable_length``, the graph's input and
+    output as the contract names them (an output whose last dimension is fixed: 1 for two labels, K for
+    K labels), and for a derived variant the ``SHARED_KEYS`` and preprocessing of the fp32 model's
+    metadata ``anchor``."""
     try:
         props = dict(session.get_modelmeta().custom_metadata_map)
     except Exception as exc:  # e.g. metadata that is not UTF-8
@@ -80,14 +102,21 @@ def check_metadata(path: Path, session, variant: str, anchor: Optional[ExportMet
     labels = parse_labels(props.get("labels"))
     if labels is None:
         raise ExportError(
-            f"{path}: labels {shorten(props.get('labels'))} is not a JSON list of two distinct, non-empty "
-            "one-line labels: export the run again"
+            f"{path}: labels {shorten(props.get('labels'))} is not a JSON list of 2 to {MAX_CLASSES:,} distinct, "
+            "non-empty one-line labels: export the run again"
         )
-    threshold = parse_threshold(props.get("decision_threshold"))
-    if threshold is None:
+    threshold = None
+    if len(labels) == 2:
+        threshold = parse_threshold(props.get("decision_threshold"))
+        if threshold is None:
+            raise ExportError(
+                f"{path}: decision_threshold {shorten(props.get('decision_threshold'))} is not a number between 0 "
+                "and 1: export the run again"
+            )
+    elif "decision_threshold" in props:
         raise ExportError(
-            f"{path}: decision_threshold {shorten(props.get('decision_threshold'))} is not a number between 0 "
-            "and 1: export the run again"
+            f"{path} records decision_threshold {shorten(props['decision_threshold'])} with {len(labels):,} labels: "
+            "a model of more than two classes picks the most probable and has no threshold; export the run again"
         )
     flag = props.get("input.variable_length")
     if flag not in ("true", "false"):
@@ -108,6 +137,13 @@ def check_metadata(path: Path, session, variant: str, anchor: Optional[ExportMet
                 f"{path} has the {what}s {_describe(got)}, not {_describe(want)}: it is not a toolkit {variant} "
                 "model; export the run again"
             )
+    width = output_width(session)
+    if width is not None and width != (1 if len(labels) == 2 else len(labels)):
+        want = "1 (the second label's probability)" if len(labels) == 2 else f"{len(labels):,}"
+        raise ExportError(
+            f"{path}: its output gives {width:,} numbers per review, but {len(labels):,} labels need {want}: "
+            "export the run again"
+        )
     if not takes_text and (flag == "true") != variable_length(session):
         raise ExportError(f"{path}: input.variable_length {flag} does not describe its input: export the run again")
     if anchor is not None:
@@ -120,16 +156,18 @@ def check_metadata(path: Path, session, variant: str, anchor: Optional[ExportMet
     return ExportMetadata(path, props, labels, threshold, takes_text, flag == "true")
 
 
-def parse_labels(text) -> Optional[tuple[str, str]]:
-    """``(label 0, label 1)`` from the ``labels`` metadata, or None when it is not a JSON list of two
-    distinct, non-empty, one-line strings."""
+def parse_labels(text) -> Optional[tuple[str, ...]]:
+    """The class names (label 0 first) from the ``labels`` metadata, or None when it is not a JSON list of
+    2 to ``MAX_CLASSES`` distinct, non-empty, one-line strings."""
     try:
         labels = json.loads(text)
     except (TypeError, ValueError, RecursionError):
         return None
-    if not (isinstance(labels, list) and len(labels) == 2 and labels[0] != labels[1]):
+    if not (isinstance(labels, list) and 2 <= len(labels) <= MAX_CLASSES):
         return None
     if not all(isinstance(x, str) and x.strip() and not BAD_LABEL_CHARS.search(x) for x in labels):
+        return None
+    if len(set(labels)) != len(labels):
         return None
     return tuple(labels)
 
@@ -184,6 +222,14 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     except Exception as exc:  # protobuf's DecodeError, OSError, ...: the file is not an ONNX model
         raise ExportError(f"{path} is not a readable ONNX model ({type(exc).__name__}): export the run again") from None
     return {p.key: p.value for p in model.metadata_props}
+
+
+def output_width(session) -> Optional[int]:
+    """The fixed last dimension of the model's output (probabilities per review), or None when the
+    graph leaves it open (a named or unknown dimension)."""
+    shape = session.get_outputs()[0].shape or ()
+    last = shape[-1] if shape else None
+    return last if isinstance(last, int) and not isinstance(last, bool) and last >= 0 else None
 
 
 def variable_length(session) -> bool:

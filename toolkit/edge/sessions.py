@@ -5,8 +5,12 @@ it run where TensorFlow is not installed.
 :func:`open_export` checks an export folder before anything runs on it: the files exist, the fp32
 model loads, a derived variant (int8, text) was made from the files beside it (checksums),
 ``vocab.json`` is the one the model was exported with, and each model's metadata is what the export
-wrote (``toolkit.metadata_sha256``, :func:`check_metadata`) and means what predict needs: two labels,
-a threshold in (0, 1), the contract's input and output, the fp32 model's preprocessing.
+wrote (``toolkit.metadata_sha256``, :func:`check_metadata`) and means what predict needs: two labels
+and a threshold in (0, 1), or K > 2 labels and no threshold; the contract's input and output; the fp32
+model's preprocessing.
+
+Probabilities come back as the contract names them: float32 ``[n]`` for a two-class model (the second
+class's probability; the graph gives ``[n, 1]``), ``[n, K]`` for K > 2 classes (one softmax row each).
 """
 
 from __future__ import annotations
@@ -29,7 +33,15 @@ from toolkit.edge.contract import (
     VARIANT_FILES,
     VOCAB_FILE,
 )
-from toolkit.edge.metadata import VOCAB_KEYS, ExportMetadata, check_derived, check_metadata, shorten, variable_length
+from toolkit.edge.metadata import (
+    VOCAB_KEYS,
+    ExportMetadata,
+    check_derived,
+    check_metadata,
+    output_width,
+    shorten,
+    variable_length,
+)
 from toolkit.edge.text import Vocabulary
 
 MISSING_HINTS = {
@@ -128,38 +140,80 @@ ProgressCallback = Optional[Callable[[int], None]]
 def tokens_probabilities(
     session, tokens: np.ndarray, batch_size: int = 256, progress: ProgressCallback = None
 ) -> np.ndarray:
-    """float32 ``[n]``: an ids model over pre-padded ``tokens`` ``[n, maxlen]``, in batches as
-    ``batches.inference_batches`` cuts them; ``progress(done)`` after each batch."""
-    out = np.empty(len(tokens), dtype=np.float32)
+    """float32 ``[n]`` (two classes) or ``[n, K]`` (K > 2 classes): an ids model over pre-padded
+    ``tokens`` ``[n, maxlen]``, in batches as ``batches.inference_batches`` cuts them; ``progress(done)``
+    after each batch."""
+    out = _Rows(session, len(tokens))
     done = 0
     for rows, batch in batches.inference_batches(tokens, batch_size, variable_length(session)):
-        out[rows] = run_tokens(session, batch)
+        out.put(rows, run_tokens(session, batch))
         done += len(batch)
         if progress:
             progress(done)
-    return out
+    return out.array()
 
 
 def texts_probabilities(
     session, texts: list[str], batch_size: int = 256, progress: ProgressCallback = None
 ) -> np.ndarray:
-    """float32 ``[n]``: a text model over batches of reviews of similar length (the graph pads each
-    batch to its longest review); ``progress(done)`` after each batch."""
-    out = np.empty(len(texts), dtype=np.float32)
+    """float32 ``[n]`` (two classes) or ``[n, K]`` (K > 2 classes): a text model over batches of
+    reviews of similar length (the graph pads each batch to its longest review); ``progress(done)``
+    after each batch."""
+    out = _Rows(session, len(texts))
     order = np.argsort([len(t) for t in texts], kind="stable")
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        out[rows] = run_texts(session, [texts[i] for i in rows])
+        out.put(rows, run_texts(session, [texts[i] for i in rows]))
         if progress:
             progress(start + len(rows))
-    return out
+    return out.array()
 
 
 def run_tokens(session, tokens: np.ndarray) -> np.ndarray:
-    """float32 ``[n]``: an ids model (an onnxruntime session) on one batch of token ids."""
-    return session.run([OUTPUT], {TOKENS_INPUT: np.ascontiguousarray(tokens, dtype=np.int32)})[0][:, 0]
+    """float32 ``[n]`` (two classes) or ``[n, K]`` (K > 2): an ids model (an onnxruntime session) on
+    one batch of token ids."""
+    return _per_review(session.run([OUTPUT], {TOKENS_INPUT: np.ascontiguousarray(tokens, dtype=np.int32)})[0])
 
 
 def run_texts(session, texts: Sequence[str]) -> np.ndarray:
-    """float32 ``[n]``: a text model (an onnxruntime session) on one batch of raw reviews."""
-    return session.run([OUTPUT], {TEXT_INPUT: np.array(list(texts), dtype=object)})[0][:, 0]
+    """float32 ``[n]`` (two classes) or ``[n, K]`` (K > 2): a text model (an onnxruntime session) on
+    one batch of raw reviews."""
+    return _per_review(session.run([OUTPUT], {TEXT_INPUT: np.array(list(texts), dtype=object)})[0])
+
+
+def _per_review(out: np.ndarray) -> np.ndarray:
+    """The graph's ``[n, 1]`` as ``[n]`` (two classes); ``[n, K]`` as it is."""
+    if out.ndim != 2 or out.shape[1] < 1:
+        raise ExportError(
+            f"the model gave probabilities of shape {list(out.shape)}, not [reviews, classes]: the export is "
+            "broken; export the run again"
+        )
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
+class _Rows:
+    """The probabilities of ``n`` reviews, filled batch by batch (``put``) in any row order; their
+    width is the first batch's (or the graph's declared one, for no reviews at all)."""
+
+    def __init__(self, session, n: int) -> None:
+        self.session, self.n, self.out = session, n, None
+
+    def put(self, rows, p: np.ndarray) -> None:
+        if self.out is None:
+            self.out = np.empty((self.n, *p.shape[1:]), dtype=np.float32)
+        elif p.shape[1:] != self.out.shape[1:]:
+            raise ExportError(
+                f"the model gave {_width(self.out):,} probabilities per review in one batch and {_width(p):,} "
+                "in another: the export is broken; export the run again"
+            )
+        self.out[rows] = p
+
+    def array(self) -> np.ndarray:
+        if self.out is None:  # no reviews
+            width = output_width(self.session) or 1
+            return np.empty((0,) if width == 1 else (0, width), dtype=np.float32)
+        return self.out
+
+
+def _width(p: np.ndarray) -> int:
+    return p.shape[1] if p.ndim == 2 else 1

@@ -5,7 +5,8 @@
 * ``model.onnx`` — converted by tf2onnx from a trace on the CPU (a trace with a GPU visible can
   contain ``CudnnRNNV3``, which tf2onnx cannot convert); input ``token_ids`` int32 ``[batch, tokens]``
   (``[batch, maxlen]`` for the tutorial's fixed-length model), output ``probability`` float32
-  ``[batch, 1]``, the native ONNX ``LSTM`` op (padding handled by ``onnxgraph.skip_padding``);
+  ``[batch, 1]`` for two classes, ``[batch, K]`` for K > 2, the native ONNX ``LSTM`` op (padding
+  handled by ``onnxgraph.skip_padding``);
   ``onnx.checker.check_model(full_check=True)`` passes; ``metadata_props`` carry the preprocessing spec
   and the provenance (see :func:`metadata`);
 * ``model.int8.onnx`` with ``--quantize int8`` (onnxruntime dynamic quantisation: the LSTM becomes
@@ -47,7 +48,6 @@ from toolkit.edge.contract import (
     DERIVED_FROM,
     EXPORT_FILES,
     FORMAT_VERSION,
-    LABELS,
     METADATA_DIGEST,
     ONNX_FILE,
     TEXT_FILES,
@@ -117,7 +117,7 @@ def convert(run: Run, opset: int) -> onnx.ModelProto:
     # true: any number of tokens, padding skipped exactly; false: exactly maxlen tokens, pre-padded
     proto.metadata_props.add(key="input.variable_length", value=str(variable_length).lower())
     _seal(proto)
-    proto.doc_string = "IMDB review sentiment: LSTM classifier exported by toolkit"
+    proto.doc_string = f"LSTM text classifier ({len(run.model_config.classes)} classes) exported by toolkit"
     _check(proto, "the converted model")
     return proto
 
@@ -171,7 +171,7 @@ def metadata(run: Run, opset: int) -> dict[str, str]:
 
     from toolkit._tf import tf
 
-    vocab, metrics = run.vocabulary, run.metrics
+    vocab, metrics, classes = run.vocabulary, run.metrics, run.model_config.classes
     summary = {k: metrics.get(k) for k in ("epochs", "test", "mode", "workers", "replicas", "restarts")}
     return {
         "toolkit.format_version": FORMAT_VERSION,
@@ -185,8 +185,9 @@ def metadata(run: Run, opset: int) -> dict[str, str]:
         "preprocessing.padding": "pre",
         "preprocessing.truncating": "pre",
         "preprocessing.vocab_sha256": vocab.sha256,
-        "labels": json.dumps(list(LABELS)),
-        "decision_threshold": str(THRESHOLD),
+        "labels": json.dumps(list(classes)),
+        # two classes: the second when its probability is >= the threshold; K classes: the most probable
+        **({"decision_threshold": str(THRESHOLD)} if len(classes) == 2 else {}),
         "provenance.toolkit_version": __version__,
         "provenance.tensorflow_version": tf.__version__,
         "provenance.tf2onnx_version": tf2onnx.__version__,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from toolkit import __version__
 from toolkit.artifacts.runs import Run
 from toolkit.edge.contract import (
-    LABELS,
     OUTPUT,
+    REPORT_CONFUSION_PNG,
     REPORT_JSON,
     REPORT_MD,
     REPORT_PNG,
@@ -23,10 +23,12 @@ from toolkit.edge.text import OOV_ID, PAD_ID, START_ID
 def model_card(run: Run, files: dict, sizes: dict, opset: int, any_length: bool) -> str:
     """The card's Markdown; ``files``: {variant: file name}, ``sizes``: {variant: bytes}. Written by the
     export only: ``toolkit verify`` writes its figures to its own files, which the card points to."""
+    classes = run.model_config.classes
+    test = run.metrics.get("test", {})
     lines = [
-        f"# {run.path.name}: IMDB review sentiment (LSTM, ONNX)",
+        f"# {run.path.name}: text classifier (LSTM, ONNX)",
         "",
-        "Classifies an English movie review as negative or positive.",
+        f"Classifies a text into one of {len(classes):,} classes: {_names(classes)}.",
         "",
         "## Files",
         "",
@@ -39,13 +41,15 @@ def model_card(run: Run, files: dict, sizes: dict, opset: int, any_length: bool)
         *_preprocessing(run),
         "## Accuracy",
         "",
-        f"Keras test accuracy at training time: {run.metrics.get('test', {}).get('accuracy', float('nan')):.4f} on "
-        f"{run.metrics.get('test', {}).get('reviews', 0):,} reviews.",
+        f"Keras test accuracy at training time: {test.get('accuracy', float('nan')):.4f} on "
+        f"{test.get('reviews', 0):,} reviews.",
         "",
+        *_per_class(test.get("per_class_accuracy")),
         "## Parity (Keras vs onnxruntime)",
         "",
         f"`toolkit verify` on this folder compares every model here with Keras on a whole split and writes "
-        f"`{REPORT_MD}` (for people), `{REPORT_JSON}` (for machines) and `{REPORT_PNG}` beside this card.",
+        f"`{REPORT_MD}` (for people), `{REPORT_JSON}` (for machines), `{REPORT_PNG}` and `{REPORT_CONFUSION_PNG}` "
+        "beside this card.",
         "",
         f"Exported by toolkit {__version__} with tf2onnx, opset {opset}.",
     ]
@@ -67,11 +71,40 @@ def _inputs_outputs(run: Run, has_text: bool, any_length: bool) -> list[str]:
         if has_text
         else []
     )
-    output = (
-        f"- output `{OUTPUT}`: float32 `[batch, 1]`, the probability that the review is positive;"
-        f" label `{LABELS[1]}` when it is >= {THRESHOLD}"
-    )
-    return ["## Inputs and outputs", "", tokens, *text, output, ""]
+    classes = run.model_config.classes
+    if len(classes) == 2:
+        output = (
+            f"- output `{OUTPUT}`: float32 `[batch, 1]`, the probability of class `{classes[1]}`;"
+            f" label `{classes[1]}` when it is >= {THRESHOLD}, else `{classes[0]}`"
+        )
+    else:
+        output = (
+            f"- output `{OUTPUT}`: float32 `[batch, {len(classes)}]`, one probability per class (softmax), in"
+            f" the order of the metadata's `labels` (and below); the label is the most probable class"
+        )
+    return ["## Inputs and outputs", "", tokens, *text, output, "", *_class_order(classes)]
+
+
+def _names(classes: tuple, shown: int = 10) -> str:
+    names = ", ".join(f"`{c}`" for c in classes[:shown])
+    return names + (f" and {len(classes) - shown:,} more" if len(classes) > shown else "")
+
+
+def _class_order(classes: tuple, shown: int = 50) -> list[str]:
+    """The classes in output order (the first ``shown``; all are in the models' ``labels`` metadata)."""
+    rows = [f"| {i} | `{c}` |" for i, c in enumerate(classes[:shown])]
+    more = [f"| ... | {len(classes) - shown:,} more (see the `labels` metadata) |"] if len(classes) > shown else []
+    return ["## Classes", "", "| index | class |", "| --- | --- |", *rows, *more, ""]
+
+
+def _per_class(per_class) -> list[str]:
+    if not isinstance(per_class, dict) or not per_class:
+        return []
+    rows = [
+        f"| `{name}` | {acc:.4f} |" if isinstance(acc, (int, float)) else f"| `{name}` | (no test rows) |"
+        for name, acc in list(per_class.items())[:50]
+    ]
+    return ["| class | test accuracy (recall) |", "| --- | --- |", *rows, ""]
 
 
 def _preprocessing(run: Run) -> list[str]:

@@ -1,7 +1,8 @@
 """The seed model: Embedding(5000, 32) -> Dropout(0.2) -> LSTM(100) -> Dropout(0.2) -> Dense(1, sigmoid).
 
 At the defaults it has 213,301 trainable parameters: 5000*32 for the embedding,
-4*(100*(32+100) + 100) for the LSTM's four gates, 100 + 1 for the output.
+4*(100*(32+100) + 100) for the LSTM's four gates, 100 + 1 for the output. K > 2 classes
+(``ModelConfig.classes``) replace the head by Dense(K, softmax): 101 * K parameters.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from toolkit.edge.contract import OUTPUT, TOKENS_INPUT
 
 
 def build_model(cfg: ModelConfig = ModelConfig()) -> "keras.Model":
-    """``token_ids`` int32 ``[batch, tokens]`` -> ``probability`` float32 ``[batch, 1]`` (uncompiled).
+    """``token_ids`` int32 ``[batch, tokens]`` -> ``probability`` float32 ``[batch, 1]`` for two classes
+    (the seed's sigmoid head), ``[batch, K]`` for K > 2 (softmax) (uncompiled).
 
     With ``cfg.mask_padding`` (the default) ``tokens`` is any length and padding (id 0) is masked: the
     LSTM's state stays at zero through the leading padding, so the probability is the one of the
@@ -31,16 +33,21 @@ def build_model(cfg: ModelConfig = ModelConfig()) -> "keras.Model":
     x = keras.layers.Dropout(cfg.dropout, name="dropout_embedding")(x)
     x = keras.layers.LSTM(cfg.lstm_units, name="lstm")(x)
     x = keras.layers.Dropout(cfg.dropout, name="dropout_lstm")(x)
-    probability = keras.layers.Dense(1, activation="sigmoid", name=OUTPUT)(x)
+    if cfg.num_classes == 2:
+        probability = keras.layers.Dense(1, activation="sigmoid", name=OUTPUT)(x)
+    else:
+        probability = keras.layers.Dense(cfg.num_classes, activation="softmax", name=OUTPUT)(x)
     return keras.Model(token_ids, probability, name="imdb_lstm")
 
 
 def compile_model(model: "keras.Model", cfg: TrainConfig = TrainConfig()) -> "keras.Model":
-    """Adam + binary cross-entropy + accuracy, as in the tutorial (plus gradient clipping, see TrainConfig)."""
+    """Adam + binary cross-entropy + accuracy, as in the tutorial (plus gradient clipping, see TrainConfig);
+    a K-class model (softmax head) gets sparse categorical cross-entropy on the class indexes."""
     clip = {"global_clipnorm": cfg.clipnorm} if cfg.clipnorm > 0 else {}
+    binary = model.output.shape[-1] == 1
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate, **clip),
-        loss="binary_crossentropy",
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     return model

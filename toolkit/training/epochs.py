@@ -45,6 +45,7 @@ class EpochLog(keras.callbacks.Callback):
             "epoch": epoch + 1,
             "loss": float(logs["loss"]),
             "accuracy": float(logs["accuracy"]),
+            **{k: float(logs[k]) for k in ("val_loss", "val_accuracy") if k in logs},
             "seconds": round(seconds, 3),
             "reviews_per_second": round(self.n_reviews / seconds, 1),
         }
@@ -64,7 +65,10 @@ def check_finite(loss: float, epoch: int) -> None:
 
 
 def epoch_line(row: dict, epochs: int) -> str:
+    validation = (
+        f"val_loss {row['val_loss']:.4f}  val_accuracy {row['val_accuracy']:.4f}  " if "val_loss" in row else ""
+    )
     return (
-        f"epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}  accuracy {row['accuracy']:.4f}  "
+        f"epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}  accuracy {row['accuracy']:.4f}  {validation}"
         f"{row['seconds']:.1f} s  {row['reviews_per_second']:,.0f} reviews/s"
     )

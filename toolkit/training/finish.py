@@ -36,12 +36,14 @@ def finish_run(
     """Evaluate on the test split and write the run folder; shared by single-process and Ray training.
     ``target``: what ``prepare.prepare`` checked before training; the run folder replaces exactly that (a
     folder another run wrote there meanwhile is not replaced: the model is kept elsewhere instead)."""
-    test = evaluate_split(model, data.test, job.train.eval_batch_size)
+    test = evaluate_split(model, data.test, job.train.eval_batch_size, data.classes)
     log(
         f"test: loss {test['loss']:.4f}  accuracy {test['accuracy']:.4f} "
         f"({test['reviews']:,} reviews, {test['seconds']:.1f} s)"
     )
     metrics = {**run_info, "epochs": history, "test": test, "train_reviews": len(data.train)}
+    if data.validation is not None:
+        metrics["validation_reviews"] = len(data.validation)
     metrics["environment"] = environment()
     config = {
         "data": {**to_dict(job.data), "path": data.source, "source_sha256": data.source_sha256},

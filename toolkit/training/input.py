@@ -83,6 +83,25 @@ def bucketed_dataset(
     return strategy.distribute_datasets_from_function(make), steps
 
 
+def validation_input(x: np.ndarray, y: np.ndarray, model_cfg: ModelConfig, batch_size: int) -> tf.data.Dataset:
+    """The validation split for ``model.fit(validation_data=...)``: batches of similar length, each
+    trimmed and right-padded as evaluation gets them (``edge.batches``); the tutorial's model gets
+    fixed-length batches. Under a multi-worker strategy every worker builds the same batches and keeps
+    its share of each (``AutoShardPolicy.DATA``); Keras all-reduces the metrics."""
+    pieces = list(batches.inference_batches(x, batch_size, model_cfg.mask_padding, right_padded=True))
+    labels = y.astype(np.float32)
+
+    def generate():
+        for rows, tokens in pieces:
+            yield tokens, labels[rows]
+
+    spec = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.float32))
+    ds = tf.data.Dataset.from_generator(generate, output_signature=spec)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
 def input_line(model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
     """The input, in words, for the log."""
     if train_cfg.length_buckets:

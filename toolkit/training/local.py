@@ -18,7 +18,7 @@ from toolkit.data.imdb import ImdbData
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import EpochLog
 from toolkit.training.finish import finish_run
-from toolkit.training.input import input_line, train_input
+from toolkit.training.input import input_line, train_input, validation_input
 from toolkit.training.prepare import Prepared, TrainResult, prepare
 from toolkit.training.strategy import devices_line, local_strategy, seed_everything
 
@@ -39,8 +39,18 @@ def train(job: JobConfig, data: Optional[ImdbData] = None, *, prepared: Optional
     )
     epoch_log = EpochLog(len(data.train), job.train.epochs)
     dataset, steps = train_input(strategy, data.train.x, data.train.y, job.model, job.train)
+    validation = None
+    if data.validation is not None and len(data.validation):
+        validation = validation_input(data.validation.x, data.validation.y, job.model, job.train.eval_batch_size)
     start = time.perf_counter()
-    model.fit(dataset, epochs=job.train.epochs, steps_per_epoch=steps, callbacks=[epoch_log], verbose=0)
+    model.fit(
+        dataset,
+        epochs=job.train.epochs,
+        steps_per_epoch=steps,
+        validation_data=validation,
+        callbacks=[epoch_log],
+        verbose=0,
+    )
     run_info = {
         "mode": "single-process",
         "workers": 1,

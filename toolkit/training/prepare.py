@@ -49,6 +49,8 @@ def prepare(job: JobConfig, data: Optional[ImdbData] = None) -> Prepared:
     if data is None:
         data = load_imdb(job.data)
         log(data.summary())
+    if data.classes != job.model.classes:  # the model's head and output order follow the data's classes
+        job = replace(job, model=replace(job.model, classes=data.classes))
     check_shapes(data, job.model)
     return Prepared(job, data, target)
 
@@ -58,3 +60,7 @@ def check_shapes(data: ImdbData, model_cfg: ModelConfig) -> None:
         raise ConfigError(f"data maxlen {data.train.x.shape[1]} differs from model maxlen {model_cfg.maxlen}")
     if int(data.train.x.max(initial=0)) >= model_cfg.num_words:
         raise ConfigError(f"data has token ids >= the model's num_words {model_cfg.num_words}")
+    k = model_cfg.num_classes
+    for name, split in (("train", data.train), ("validation", data.validation), ("test", data.test)):
+        if split is not None and len(split) and not 0 <= int(split.y.min()) <= int(split.y.max()) < k:
+            raise ConfigError(f"the {name} split has class indexes outside the model's {k} classes")

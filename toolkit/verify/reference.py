@@ -13,7 +13,7 @@ from toolkit.core.errors import ExportError
 from toolkit.core.files import sha256_file
 from toolkit.core.progress import Progress
 from toolkit.edge import batches
-from toolkit.edge.contract import LABELS, THRESHOLD
+from toolkit.edge.contract import THRESHOLD
 from toolkit.edge.sessions import check_export
 
 REFERENCE_DEVICE = "/CPU:0"  # where the Keras reference runs (see keras_probabilities)
@@ -23,21 +23,31 @@ def keras_probabilities(run: Run, tokens: np.ndarray, batch_size: int, variable_
     """The reference: Keras on the CPU (``REFERENCE_DEVICE``), whatever accelerators are visible. On a
     GPU, cuDNN's kernels and TF32 matmuls (on by default on Ampere and newer) move probabilities by
     more than ``atol`` 1e-5; onnxruntime runs on the CPU, so the reference does too. Batches are
-    right-padded, as Keras gets them in training."""
+    right-padded, as Keras gets them in training. float32 ``[n]`` for a one-unit output (two classes: the
+    second's probability), ``[n, K]`` for a K-unit output."""
     from toolkit._tf import tf
     from toolkit.model.lstm import load_run_model
 
-    out = np.empty(len(tokens), dtype=np.float32)
     with tf.device(REFERENCE_DEVICE):
         model = load_run_model(run)
         bar = Progress(len(tokens), "keras", unit=" reviews")
-        done = 0
-        for rows, batch in batches.inference_batches(tokens, batch_size, variable_length, right_padded=True):
-            out[rows] = model.predict_on_batch(batch)[:, 0]
-            done += len(batch)
-            bar.update(done)
+        out = predict_all(model, tokens, batch_size, variable_length, bar.update)
     bar.close()
     return out
+
+
+def predict_all(model, tokens: np.ndarray, batch_size: int, variable_length: bool, progress=None) -> np.ndarray:
+    """``model.predict_on_batch`` over right-padded batches of ``tokens``, each row in its place:
+    ``[n]`` for a one-unit output, ``[n, K]`` for K units; ``progress(done)`` after each batch."""
+    units = int(model.output.shape[-1])
+    out = np.empty((len(tokens), units), dtype=np.float32)
+    done = 0
+    for rows, batch in batches.inference_batches(tokens, batch_size, variable_length, right_padded=True):
+        out[rows] = model.predict_on_batch(batch)
+        done += len(batch)
+        if progress:
+            progress(done)
+    return out[:, 0] if units == 1 else out
 
 
 def matching_run(export_dir: Path, meta: dict, run_dir: Optional[str | os.PathLike]) -> Run:
@@ -59,11 +69,18 @@ def matching_run(export_dir: Path, meta: dict, run_dir: Optional[str | os.PathLi
             f"the export records {expected[:12]}...): pass --run with the run folder it came from"
         )
     anchor = check_export(export_dir)  # every variant: made from the files beside it, metadata intact
-    # the run's labels and threshold: its config's, when it records them, else the contract's
-    labels, threshold = run.config.get("labels", list(LABELS)), run.config.get("decision_threshold", THRESHOLD)
+    labels, threshold = run_labels(run)
     if list(anchor.labels) != labels or anchor.threshold != threshold:
         raise ExportError(
             f"{anchor.path} labels the classes {list(anchor.labels)} at threshold {anchor.threshold}, but the run "
             f"{run.path} has {labels} at {threshold}: export the run again"
         )
     return run
+
+
+def run_labels(run: Run) -> tuple[list[str], Optional[float]]:
+    """The class names the run trained (its config's ``model.classes``; a run without them has
+    ``contract.LABELS``) and its decision threshold: ``contract.THRESHOLD`` for two classes, None for K
+    (argmax)."""
+    classes = list(run.model_config.classes)
+    return classes, (THRESHOLD if len(classes) == 2 else None)

@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 // Classify movie reviews from raw text with a toolkit export, in Node: no Python, no tokenizer to
 // reimplement. model.text.onnx takes the review text itself (string [batch]) and returns
-// probability (float32 [batch, 1]); the preprocessing runs inside the graph with standard
-// onnxruntime ops, so plain onnxruntime-node runs it.
+// probability: float32 [batch, 1] for two classes (the second label's probability), [batch, K] for
+// K > 2 classes (softmax rows); the preprocessing runs inside the graph with standard onnxruntime
+// ops, so plain onnxruntime-node runs it.
 //
 //   npm install                       # onnxruntime-node (its CPU binary ships in the package)
 //   node predict.js EXPORT "A wonderful film." "Dull and far too long."
-//   node predict.js EXPORT --file reviews.jsonl --json
+//   node predict.js EXPORT --file reviews.jsonl --json --top-k 3
+//
+// Output as `toolkit predict` prints it: per review the label and its probability (two classes: the
+// second label's probability, the label by the decision threshold; K classes: the most probable label
+// and its probability); --top-k N > 1 adds the N most probable classes (a two-class model: both), a
+// 'top' column, or "top": [{label, probability}, ...] with --json. N larger than K shows all K.
 //
 // EXPORT is a folder written by `toolkit export` (model.text.onnx; --int8: model.text.int8.onnx).
 // --file: .txt (one review per line) or .jsonl (a string or {"text": ...} per line), read as
@@ -16,9 +22,10 @@
 //
 // The labels and the decision threshold come from the model's metadata, checked as toolkit.edge.metadata
 // checks them: the metadata's digest (toolkit.metadata_sha256, see metadataDigest), the format
-// version, two distinct one-line labels, a threshold in (0, 1), the input `text` and output
-// `probability`, the model made from the model.onnx (and model.int8.onnx) beside it (sha256) and
-// recording the same labels, threshold and preprocessing. Any mismatch: a one-line error, exit 1.
+// version, 2 to 1,000 distinct one-line labels, a threshold in (0, 1) for two labels and none for
+// more, the input `text` and output `probability` (a fixed last dimension: 1 for two labels, K for
+// K), the model made from the model.onnx (and model.int8.onnx) beside it (sha256) and recording the
+// same labels, threshold and preprocessing. Any mismatch: a one-line error, exit 1.
 'use strict';
 
 const crypto = require('crypto');
@@ -31,18 +38,24 @@ const SHARED_KEYS = ['toolkit.format_version', 'labels', 'decision_threshold', '
 const NUMBER = /^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/; // a threshold as Python's str(float) writes it
 const BAD_LABEL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ud800-\udfff]/u; // one line, no lone surrogate
 const BATCH = 256;
+const MAX_CLASSES = 1000; // contract.MAX_CLASSES
 
 function usage(message) {
   if (message) console.error(`predict.js: error: ${message}`);
-  console.error('usage: node predict.js EXPORT [--int8] [--json] [--file FILE] [TEXT ...]');
+  console.error('usage: node predict.js EXPORT [--int8] [--json] [--top-k N] [--file FILE] [TEXT ...]');
   process.exit(message ? 2 : 0);
 }
 
 function parseArgs(argv) {
-  const opts = { json: false, int8: false, file: null, texts: [] };
+  const opts = { json: false, int8: false, file: null, topK: 1, texts: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') opts.json = true;
+    else if (a === '--top-k' || a.startsWith('--top-k=')) {
+      const text = a === '--top-k' ? argv[++i] : a.slice('--top-k='.length);
+      if (text === undefined) usage('--top-k needs a number N');
+      opts.topK = topK(text);
+    }
     else if (a === '--int8') opts.int8 = true;
     else if (a === '--file') {
       opts.file = argv[++i];
@@ -55,6 +68,14 @@ function parseArgs(argv) {
   }
   if (!opts.exportDir) usage('no EXPORT folder given');
   return opts;
+}
+
+// --top-k N: a whole number of at least 1 (toolkit.cli.flags.int_at_least(1))
+function topK(text) {
+  if (!/^\s*[+-]?[0-9]+\s*$/.test(text)) usage(`argument --top-k: expected a whole number, got '${text}'`);
+  const value = Number(text);
+  if (value < 1) usage(`argument --top-k: must be at least 1, got ${value}`);
+  return value;
 }
 
 // --- reading review files: as toolkit/edge/reviews.py reads them (change both together) ---------------
@@ -303,12 +324,13 @@ function metadataDigest(props) {
 const short = (v) => { const t = v === undefined ? 'nothing' : JSON.stringify(v); return t.length <= 40 ? t : `${t.slice(0, 37)}...`; };
 const sha256File = (file) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
+// metadata.parse_labels: 2 to MAX_CLASSES distinct, non-empty (by Python's str.strip), one-line strings
 function parseLabels(text) {
   let labels;
   try { labels = JSON.parse(text); } catch (err) { return null; }
-  if (!Array.isArray(labels) || labels.length !== 2 || labels[0] === labels[1]) return null;
-  const ok = labels.every((l) => typeof l === 'string' && l.trim() && !BAD_LABEL_CHARS.test(l));
-  return ok ? labels : null;
+  if (!Array.isArray(labels) || labels.length < 2 || labels.length > MAX_CLASSES) return null;
+  const ok = labels.every((l) => typeof l === 'string' && !isBlank(l) && !BAD_LABEL_CHARS.test(l));
+  return ok && new Set(labels).size === labels.length ? labels : null;
 }
 
 function parseThreshold(text) {
@@ -337,9 +359,14 @@ function checkMetadata(file, session, variant, anchor) {
   const opset = props['provenance.opset']; // checked as Python checks it
   if (opset !== undefined && !/^[0-9]{1,3}$/.test(opset)) throw new Error(`${file}: provenance.opset ${short(opset)} is not an opset number: export the run again`);
   const labels = parseLabels(props.labels);
-  if (!labels) throw new Error(`${file}: labels ${short(props.labels)} is not a JSON list of two distinct, non-empty one-line labels: export the run again`);
-  const threshold = parseThreshold(props.decision_threshold);
-  if (threshold === null) throw new Error(`${file}: decision_threshold ${short(props.decision_threshold)} is not a number between 0 and 1: export the run again`);
+  if (!labels) throw new Error(`${file}: labels ${short(props.labels)} is not a JSON list of 2 to ${thousands(MAX_CLASSES)} distinct, non-empty one-line labels: export the run again`);
+  let threshold = null;
+  if (labels.length === 2) {
+    threshold = parseThreshold(props.decision_threshold);
+    if (threshold === null) throw new Error(`${file}: decision_threshold ${short(props.decision_threshold)} is not a number between 0 and 1: export the run again`);
+  } else if ('decision_threshold' in props) {
+    throw new Error(`${file} records decision_threshold ${short(props.decision_threshold)} with ${thousands(labels.length)} labels: a model of more than two classes picks the most probable and has no threshold; export the run again`);
+  }
   const flag = props['input.variable_length'];
   if (flag !== 'true' && flag !== 'false') throw new Error(`${file}: input.variable_length ${short(flag)} is not true or false: export the run again`);
   const recorded = props['variant.name'] ?? 'fp32';
@@ -353,6 +380,12 @@ function checkMetadata(file, session, variant, anchor) {
     const same = got.length === want.length && got.every((g, i) => g.isTensor && g.name === want[i].name
       && g.type === want[i].type && rank(g) === rank(want[i]));
     if (!same) throw new Error(`${file} has the ${what}s ${describe(got)}, not ${describe(want)}: it is not a toolkit ${variant} model; export the run again`);
+  }
+  const width = session.outputMetadata[0].shape[1]; // metadata.output_width: a number, or a name (open)
+  const classes = labels.length === 2 ? 1 : labels.length;
+  if (typeof width === 'number' && width >= 0 && width !== classes) {
+    const want = labels.length === 2 ? "1 (the second label's probability)" : thousands(labels.length);
+    throw new Error(`${file}: its output gives ${thousands(width)} numbers per review, but ${thousands(labels.length)} labels need ${want}: export the run again`);
   }
   const tokens = takesText ? null : session.inputMetadata[0].shape[1]; // a name or -1: any number of tokens
   if (!takesText && (flag === 'true') !== (typeof tokens !== 'number' || tokens < 0)) {
@@ -411,25 +444,65 @@ async function main() {
 
   const ort = require('onnxruntime-node');
   const { session, meta } = await openExport(ort, opts.exportDir, variant);
-  const probabilities = new Array(texts.length);
+  const classes = meta.labels.length === 2 ? 1 : meta.labels.length; // numbers per review in the output
+  const probabilities = new Array(texts.length); // a number (two classes) or an array of K
   // batches of reviews of similar length: the graph pads each batch to its longest review
   const order = texts.map((t, i) => i).sort((a, b) => texts[a].length - texts[b].length || a - b);
   for (let start = 0; start < order.length; start += BATCH) {
     const rows = order.slice(start, start + BATCH);
     const input = new ort.Tensor('string', rows.map((i) => texts[i]), [rows.length]);
-    const output = await session.run({ text: input });
-    rows.forEach((row, k) => { probabilities[row] = output.probability.data[k]; });
-  }
-  const results = probabilities.map((p) => ({ label: meta.labels[p >= meta.threshold ? 1 : 0], probability: p }));
-  if (opts.json) {
-    console.log(JSON.stringify(results));
-  } else {
-    console.log(`${'label'.padEnd(9)} ${'probability'.padStart(11)}  review`);
-    results.forEach((r, i) => {
-      const snippet = texts[i].replace(SPACES, ' ').replace(/^ | $/g, '');
-      console.log(`${r.label.padEnd(9)} ${r.probability.toFixed(4).padStart(11)}  ${snippet.length > 70 ? snippet.slice(0, 67) + '...' : snippet}`);
+    const { dims, data } = (await session.run({ text: input })).probability;
+    if (dims.length !== 2 || dims[0] !== rows.length || dims[1] !== classes) {
+      throw new Error(`${path.join(opts.exportDir, FILES[variant])}: the model gave probabilities of shape [${dims.join(', ')}] for ${rows.length} review(s) and ${thousands(meta.labels.length)} labels: export the run again`);
+    }
+    rows.forEach((row, k) => {
+      probabilities[row] = classes === 1 ? data[k] : Array.from(data.subarray(k * classes, (k + 1) * classes));
     });
   }
+  const results = predictions(probabilities, meta, opts.topK);
+  if (opts.json) {
+    console.log(JSON.stringify(results.map((r) => (opts.topK > 1 ? r : { label: r.label, probability: r.probability }))));
+  } else {
+    console.log(formatTable(texts, results, opts.topK));
+  }
+}
+
+// predict.Classifier.predictions: {label, probability, top: [{label, probability}]} per review; NaN or
+// infinite probabilities are refused (predict._finite)
+function predictions(probabilities, meta, k) {
+  const bad = probabilities.map((p, i) => ([].concat(p).every(Number.isFinite) ? -1 : i)).filter((i) => i >= 0);
+  if (bad.length) {
+    throw new Error(`the model gave NaN or infinite probabilities for ${thousands(bad.length)} of ${thousands(probabilities.length)} review(s) (first: review ${bad[0] + 1}): the export is broken; run 'toolkit verify' on it`);
+  }
+  const { labels, threshold } = meta;
+  return probabilities.map((p) => {
+    if (labels.length === 2) { // p: the second label's probability; top: both, the more probable first
+      const q = [Math.fround(1 - p), p];
+      const chosen = p >= threshold ? 1 : 0;
+      const first = q[1] > q[0] || (q[1] === q[0] && chosen === 1) ? 1 : 0;
+      const top = [first, 1 - first].map((j) => ({ label: labels[j], probability: q[j] }));
+      return { label: labels[chosen], probability: p, top };
+    }
+    const ranked = p.map((v, j) => j).sort((a, b) => p[b] - p[a] || a - b); // ties: label order (argmax: the first)
+    const top = ranked.slice(0, Math.min(k, labels.length)).map((j) => ({ label: labels[j], probability: p[j] }));
+    return { label: labels[ranked[0]], probability: p[ranked[0]], top };
+  });
+}
+
+// predict.format_table (widths in code points, as Python's format specs count them)
+function formatTable(texts, results, k) {
+  const width = (s) => [...s].length;
+  const pad = (s, n) => s + ' '.repeat(Math.max(0, n - width(s)));
+  const labelWidth = results.reduce((w, r) => Math.max(w, width(r.label)), 9);
+  const tops = k > 1 ? results.map((r) => r.top.slice(0, k).map((t) => `${t.label} ${t.probability.toFixed(4)}`).join(', ')) : null;
+  const topWidth = tops ? tops.reduce((w, t) => Math.max(w, width(t)), 3) : 0;
+  const lines = [`${pad('label', labelWidth)} ${'probability'.padStart(11)}  ${tops ? `${pad('top', topWidth)}  ` : ''}review`];
+  results.forEach((r, i) => {
+    const snippet = texts[i].replace(SPACES, ' ').replace(/^ | $/g, '');
+    const top = tops ? `${pad(tops[i], topWidth)}  ` : '';
+    lines.push(`${pad(r.label, labelWidth)} ${r.probability.toFixed(4).padStart(11)}  ${top}${snippet.length > 70 ? snippet.slice(0, 67) + '...' : snippet}`);
+  });
+  return lines.join('\n');
 }
 
 module.exports = { readReviews, checkReviews }; // for the tests: the same rows as toolkit.edge.reviews

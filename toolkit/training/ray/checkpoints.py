@@ -32,11 +32,12 @@ def settings_fingerprint(job: JobConfig, data: ImdbData) -> dict:
     """What a checkpoint must have been trained with to be resumed: the model, the settings that shape
     the optimisation, and the data (--epochs may grow: resuming then trains the extra epochs)."""
     train = to_dict(job.train)
-    return {
+    fingerprint = {
         "model": to_dict(job.model),
         "train": {k: train[k] for k in ("batch_size", "learning_rate", "clipnorm", "seed", "length_buckets")},
         "data": {"source_sha256": data.source_sha256, "train_reviews": len(data.train)},
     }
+    return json.loads(json.dumps(fingerprint))  # as a checkpoint records it: the class names' tuple a list
 
 
 MARKER_FILE = ".toolkit-checkpoints.json"  # written by the driver into every checkpoint folder it starts

@@ -108,6 +108,8 @@ def _train(job: JobConfig, data: ImdbData, fingerprint: dict, storage: str, ray_
         model=job.model,
         train=job.train,
         fingerprint=fingerprint,
+        x_validation=ray.put(data.validation.x) if data.validation is not None else None,
+        y_validation=ray.put(data.validation.y) if data.validation is not None else None,
     )
     trainer = make_trainer(worker_loop, task_config(task), cluster, ray_name, storage, cluster.max_failures)
     gpus = f" x {cluster.gpus_per_worker:g} GPU" if cluster.gpus_per_worker else ""

@@ -29,11 +29,14 @@ class WorkerTask:
 
 @dataclass(frozen=True)
 class TrainTask(WorkerTask):
-    """Training: the model and recipe, and the settings fingerprint a checkpoint to resume from must match."""
+    """Training: the model and recipe, the settings fingerprint a checkpoint to resume from must match,
+    and the validation split (Ray object refs; None without one)."""
 
     model: ModelConfig
     train: TrainConfig
     fingerprint: dict
+    x_validation: Any = None
+    y_validation: Any = None
 
 
 @dataclass(frozen=True)

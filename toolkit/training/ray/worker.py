@@ -29,7 +29,7 @@ from toolkit._tf import keras, tf
 from toolkit.core.errors import TrainingDiverged
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import EpochLog
-from toolkit.training.input import train_input
+from toolkit.training.input import train_input, validation_input
 from toolkit.training.ray.checkpoints import fingerprint_difference, read_state, restore_state, write_state
 from toolkit.training.ray.messages import Devices, Diverged, EpochDone, EpochProgress, Resumed, TrainTask, send
 from toolkit.training.strategy import devices_line, local_strategy, seed_everything
@@ -66,11 +66,16 @@ def train_worker(task: TrainTask) -> None:
     epoch_log = EpochLog(len(y), train_cfg.epochs, quiet=True)
     dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg, initial_epoch=state["epoch"])
     callbacks = [epoch_log, ReportEachEpoch(state, rank, task, epoch_log)]
+    validation = None
+    if task.x_validation is not None:
+        x_val, y_val = ray.get(task.x_validation), ray.get(task.y_validation)
+        validation = validation_input(x_val, y_val, model_cfg, train_cfg.eval_batch_size)
     try:
         model.fit(
             dataset,
             epochs=train_cfg.epochs,
             steps_per_epoch=steps,
+            validation_data=validation,
             initial_epoch=state["epoch"],
             callbacks=callbacks,
             verbose=0,
