@@ -20,8 +20,7 @@ from toolkit.bench.figures import machine, write_figures
 from toolkit.config import InferBenchConfig
 from toolkit.core.errors import BenchError
 from toolkit.core.progress import log
-from toolkit.data.imdb import load_imdb
-from toolkit.data.sources import raw_reviews
+from toolkit.data.imdb import load_imdb, raw_texts
 from toolkit.edge.batches import lengths
 from toolkit.edge.contract import TEXT_FILES, VARIANT_FILES
 from toolkit.edge.sessions import open_export, variable_length
@@ -48,7 +47,7 @@ def bench_infer(export_dir: str, cfg: InferBenchConfig = InferBenchConfig()) -> 
     backends = _backends(export, run, cfg)
     texts = []
     if any(b.kind in ("onnx_tokenize", "onnx_text") for b in backends.values()):
-        raw = raw_reviews(run.data_config())["test"]
+        raw = raw_texts(run.data_config())["test"]
         texts = [raw[i] for i in data.test.review_ids[pick]]
     work = Workload(data.test.x[pick], texts, variable_length(session), cfg)
     report = _infer_report(export, work)

@@ -3,7 +3,8 @@
 Sources, first match wins (``DataConfig.source == "aclimdb"``):
 
 1. ``DataConfig.path``: the official ``aclImdb_v1.tar.gz``, the smaller
-   ``aclImdb_v1_train_test.tar.gz`` (no ``train/unsup``), or an extracted ``aclImdb/`` folder;
+   ``aclImdb_v1_train_test.tar.gz`` (no ``train/unsup``), or an extracted ``aclImdb/`` folder
+   (tabular files, a folder of them or a glob are read by ``tabular`` instead);
 2. the environment variable ``TOOLKIT_DATA`` (same kinds of path);
 3. the cache folder (``~/.cache/toolkit``; ``TOOLKIT_CACHE`` or ``DataConfig.cache_dir`` override it)
    holding one of those;
@@ -33,7 +34,10 @@ from toolkit.core.progress import Progress, log
 
 LABEL_FOLDERS = ("neg", "pos")  # the aclImdb folder of label 0 and label 1
 _MEMBER_RE = re.compile(r"^(?:\./)?(?:.*/)?aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
-_HINT = "pass the aclImdb_v1.tar.gz tarball or an extracted aclImdb/ folder"
+_HINT = (
+    "pass the aclImdb_v1.tar.gz tarball, an extracted aclImdb/ folder, or tabular files (.csv, .tsv, .jsonl, "
+    ".json, .parquet: a file, a folder of them or a glob)"
+)
 MAX_REVIEW_BYTES = 1_000_000  # the longest IMDB review is about 14 KB
 Review = tuple[str, int, str]  # (review id such as "pos/123_8", label, text)
 
@@ -167,7 +171,8 @@ def _read_review_file(f: Path, source: Path) -> bytes:
 
 def raw_reviews(cfg: DataConfig) -> dict[str, dict[str, str]]:
     """The raw text of every review, ``{split: {review id: text}}`` (what the in-graph preprocessing is
-    checked on); ``cfg``'s source, all reviews (``--limit`` subsets pick theirs by id)."""
+    checked on); ``cfg``'s source, all reviews (``--limit`` subsets pick theirs by id). aclImdb only:
+    ``imdb.raw_texts`` covers tabular files too."""
     if cfg.source != "aclimdb":
         raise DataError("the raw review text is only in the aclImdb sources, not in keras.datasets.imdb")
     log("reading the raw reviews ...")

@@ -12,8 +12,7 @@ import onnxruntime as ort
 
 from toolkit.config import DataConfig
 from toolkit.core.progress import log
-from toolkit.data.imdb import ImdbData
-from toolkit.data.sources import raw_reviews
+from toolkit.data.imdb import ImdbData, raw_texts
 from toolkit.edge.contract import TEXT_FILES, TEXT_INPUT
 from toolkit.edge.sessions import session_options
 from toolkit.edge.text import PAD_ID, Vocabulary
@@ -96,6 +95,6 @@ def check_text_preprocessing(export_dir: Path, vocab, raw: dict) -> dict:
 
 def check_text_models(export_dir: Path, vocab, data_cfg: DataConfig, data: ImdbData, split: str):
     """``(the split's raw texts in the order of its tokens, the in-graph preprocessing check)``."""
-    raw = raw_reviews(data_cfg)
+    raw = raw_texts(data_cfg)
     preprocessing = check_text_preprocessing(export_dir, vocab, {k: list(v.values()) for k, v in raw.items()})
     return [raw[split][i] for i in getattr(data, split).review_ids], preprocessing
