@@ -62,3 +62,10 @@ def test_every_public_name_resolves_to_its_modules_object():
     """)
     assert proc.returncode == 0, proc.stderr
     assert "module 'toolkit' has no attribute 'no_such_name'" in proc.stdout
+
+
+def test_the_data_names_before_user_data_are_aliases_of_the_new_ones():
+    import toolkit
+
+    assert {"load_data", "LabelledData", "load_imdb", "ImdbData"} <= set(toolkit.__all__)
+    assert toolkit.load_imdb is toolkit.load_data and toolkit.ImdbData is toolkit.LabelledData

@@ -23,8 +23,10 @@ _EXPORTS = {
     "Prediction": "toolkit.edge.predict",
     "read_reviews_file": "toolkit.edge.reviews",
     # data
-    "load_imdb": "toolkit.data.imdb",
-    "ImdbData": "toolkit.data.imdb",
+    "load_data": "toolkit.data.dataset",
+    "LabelledData": "toolkit.data.dataset",
+    "load_imdb": "toolkit.data.dataset",  # the names before user data
+    "ImdbData": "toolkit.data.dataset",
     # the stages
     "train_job": "toolkit.training.job",
     "TrainResult": "toolkit.training.prepare",
@@ -37,6 +39,7 @@ _EXPORTS = {
     "bench_infer": "toolkit.bench.infer",
     "bench_train": "toolkit.bench.train",
     "bench_scaling": "toolkit.bench.scaling",
+    "bench_load": "toolkit.bench.load",
     # configs
     **{
         name: "toolkit.config"
@@ -52,6 +55,7 @@ _EXPORTS = {
             "InferBenchConfig",
             "TrainBenchConfig",
             "ScalingBenchConfig",
+            "LoadBenchConfig",
         )
     },
     # errors

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import data_cfg
 from toolkit.core.errors import DataError
-from toolkit.data.imdb import load_imdb
+from toolkit.data.dataset import load_data
 from toolkit.data.sources import download, resolve_source
 from toolkit.edge.text import OOV_ID, START_ID
 
@@ -22,7 +22,7 @@ PER_CLASS = 20  # tiny corpus reviews per class per split (+1 non-UTF-8 train/po
 @pytest.mark.parametrize("kind", ["folder", "parent", "tarball"])
 def test_tiny_corpus_sources_read_labels_and_ignore_unsup(kind, corpus_dir, corpus_tarball):
     path = {"folder": corpus_dir, "parent": corpus_dir.parent, "tarball": corpus_tarball}[kind]
-    data = load_imdb(data_cfg(path))
+    data = load_data(data_cfg(path))
     assert len(data.train) == 2 * PER_CLASS + 1 and len(data.test) == 2 * PER_CLASS
     assert int(data.train.y.sum()) == PER_CLASS + 1  # pos = 1, plus the non-UTF-8 one
     assert data.invalid_utf8 == 1
@@ -55,19 +55,19 @@ def test_source_order_explicit_then_env_then_cache(corpus_tarball, corpus_dir, t
 
 def test_bad_sources_give_clear_errors(tmp_path, corpus_dir, monkeypatch):
     with pytest.raises(DataError, match="does not exist"):
-        load_imdb(data_cfg(tmp_path / "nope.tar.gz"))
+        load_data(data_cfg(tmp_path / "nope.tar.gz"))
     monkeypatch.setenv("TOOLKIT_DATA", str(tmp_path / "missing"))
     with pytest.raises(DataError, match="TOOLKIT_DATA .* does not exist"):
-        load_imdb(data_cfg())
+        load_data(data_cfg())
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"this is not a tarball at all" * 10)
     with pytest.raises(DataError, match="not a readable tar archive"):
-        load_imdb(data_cfg(junk))
+        load_data(data_cfg(junk))
     wrong = tmp_path / "wrong.tar.gz"
     with tarfile.open(wrong, "w:gz") as tar:
         tar.add(corpus_dir / "test", arcname="aclImdb/test")
     with pytest.raises(DataError, match="aclImdb/train/neg"):
-        load_imdb(data_cfg(wrong))
+        load_data(data_cfg(wrong))
 
 
 # --- download against a local HTTP server on 127.0.0.1 -------------------------------------------
@@ -107,11 +107,11 @@ def test_download_verifies_checksum_and_lands_in_the_cache(corpus_tarball, tmp_p
     sha = hashlib.sha256(payload).hexdigest()
     with _Server(payload) as server:
         cfg = data_cfg(cache_dir=str(tmp_path), url=server.url, sha256=sha)
-        data = load_imdb(cfg)
+        data = load_data(cfg)
         assert server.requests == 1
         assert (tmp_path / "aclImdb_v1.tar.gz").read_bytes() == payload
         assert len(data.train) == 2 * PER_CLASS + 1
-        load_imdb(cfg)  # second time: found in the cache, no new request
+        load_data(cfg)  # second time: found in the cache, no new request
         assert server.requests == 1
     assert not list(tmp_path.glob("*.part"))
 

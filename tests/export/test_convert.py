@@ -94,12 +94,12 @@ def test_onnx_gives_the_same_probability_whatever_the_padding(exported, trained_
     give Keras' probability of the bare review."""
     from toolkit._tf import keras
     from toolkit.artifacts.runs import read_run
-    from toolkit.data.imdb import load_imdb
+    from toolkit.data.dataset import load_data
 
     run = read_run(trained_run)
     model = keras.models.load_model(run.model_file)
     session, _, _ = open_export(exported.path)
-    x = load_imdb(from_dict(DataConfig, run.config["data"])).test.x[:40]
+    x = load_data(from_dict(DataConfig, run.config["data"])).test.x[:40]
     reviews = [row[row != 0] for row in x]
     expected = np.array([model.predict_on_batch(r[None, :])[0, 0] for r in reviews])
     for i, review in enumerate(reviews):

@@ -38,9 +38,9 @@ def _record(**figures) -> None:
 
 @pytest.fixture(scope="module")
 def real_data(real_tarball, real_cache):
-    from toolkit.data.imdb import load_imdb
+    from toolkit.data.dataset import load_data
 
-    return load_imdb(DataConfig(path=str(real_tarball), cache_dir=real_cache))
+    return load_data(DataConfig(path=str(real_tarball), cache_dir=real_cache))
 
 
 @pytest.fixture(scope="module")

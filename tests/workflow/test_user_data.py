@@ -85,3 +85,24 @@ def test_eight_star_classes_from_json_lines(reviews, tmp_path):
     assert "val_accuracy" in metrics["epochs"][0] and metrics["validation_reviews"] == 60
     [top] = _predict(export, "--top-k", "3", "One of the best films I have seen.")
     assert top["label"] in classes and [t["label"] for t in top["top"]][0] == top["label"] and len(top["top"]) == 3
+    # evaluate re-reads the run's data (its split and classes) from config.json
+    evaluated = subprocess.run(
+        [str(BIN / "toolkit"), "evaluate", str(tmp_path / "exports" / "stars"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    figures = json.loads(evaluated.stdout)
+    assert figures["accuracy"] == metrics["test"]["accuracy"] and list(figures["per_class_accuracy"]) == classes
+    # bench infer times the 8-class export too (its Keras rows and its ONNX rows), on the run's own test rows
+    bench = subprocess.run(
+        [str(BIN / "toolkit"), "bench", "infer", str(export), "--reviews", "64", "--repeats", "1"]
+        + ["--batch-sizes", "1,64", "--max-batches", "2", "--out", str(tmp_path / "bench.json")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    assert {"keras", "onnx_fp32", "onnx_text"} <= set(figures["backends"])

@@ -20,7 +20,7 @@ from toolkit.bench.figures import machine, write_figures
 from toolkit.config import InferBenchConfig
 from toolkit.core.errors import BenchError
 from toolkit.core.progress import log
-from toolkit.data.imdb import load_imdb, raw_texts
+from toolkit.data.dataset import load_data, raw_texts
 from toolkit.edge.batches import lengths
 from toolkit.edge.contract import TEXT_FILES, VARIANT_FILES
 from toolkit.edge.sessions import open_export, variable_length
@@ -40,7 +40,7 @@ def bench_infer(export_dir: str, cfg: InferBenchConfig = InferBenchConfig()) -> 
     export = Path(export_dir)
     session, meta, _ = open_export(export)
     run = matching_run(export, meta, None)  # the run the export came from, proven by checksum
-    data = load_imdb(run.data_config())
+    data = load_data(run.data_config())
     if cfg.reviews > len(data.test):
         raise BenchError(f"--reviews {cfg.reviews} is more than the {len(data.test):,} test reviews")
     pick = np.sort(np.random.default_rng(0).permutation(len(data.test))[: cfg.reviews])

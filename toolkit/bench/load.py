@@ -16,7 +16,7 @@ from toolkit.bench.figures import machine, write_figures
 from toolkit.bench.layouts import KAGGLE_FILE, imdb_reviews, write_hf_parquet, write_kaggle_csv
 from toolkit.config import DataConfig, LoadBenchConfig
 from toolkit.core.progress import log
-from toolkit.data.imdb import load_imdb
+from toolkit.data.dataset import load_data
 from toolkit.data.sources import resolve_source
 
 
@@ -42,7 +42,7 @@ def bench_load(data_cfg: DataConfig, cfg: LoadBenchConfig = LoadBenchConfig()) -
             for name, layout in layouts.items():  # in turns: a slow phase of the machine hits every layout
                 cache = root / f"cache-{repeat}-{len(runs[name])}-{abs(hash(name))}"
                 start = time.perf_counter()
-                data = load_imdb(replace(layout, cache_dir=str(cache)))
+                data = load_data(replace(layout, cache_dir=str(cache)))
                 runs[name].append(round(time.perf_counter() - start, 3))
                 sizes[name] = len(data.train) + len(data.test)
                 log(f"{name}: {runs[name][-1]:.2f} s ({sizes[name]:,} reviews, repeat {repeat + 1}/{cfg.repeats})")

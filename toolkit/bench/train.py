@@ -20,7 +20,7 @@ from toolkit.bench.figures import machine, write_figures
 from toolkit.config import ClusterConfig, DataConfig, JobConfig, TrainBenchConfig, TrainConfig
 from toolkit.core.errors import BenchError
 from toolkit.core.progress import log
-from toolkit.data.imdb import load_imdb
+from toolkit.data.dataset import load_data
 from toolkit.edge import batches
 from toolkit.training import buckets
 
@@ -39,7 +39,7 @@ def bench_train(data_cfg: DataConfig, cfg: TrainBenchConfig = TrainBenchConfig()
     ``gpus_per_worker`` GPUs each (a fraction shares one) and the CPUs split between them."""
     out_target = check_destination("figures", cfg.out, cfg.overwrite) if cfg.out else None
     setups = train_setups(cfg.setups, data_cfg, cfg.batch_size)
-    data = load_imdb(data_cfg)
+    data = load_data(data_cfg)
     n = cfg.steps * cfg.batch_size
     if n > len(data.train):
         raise BenchError(

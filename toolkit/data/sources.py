@@ -4,7 +4,7 @@ Sources, first match wins (``DataConfig.source == "aclimdb"``):
 
 1. ``DataConfig.path``: the official ``aclImdb_v1.tar.gz``, the smaller
    ``aclImdb_v1_train_test.tar.gz`` (no ``train/unsup``), or an extracted ``aclImdb/`` folder
-   (tabular files, a folder of them or a glob are read by ``tabular`` instead);
+   (tabular files, a folder of them or a glob are found by ``files`` and read by ``tabular`` instead);
 2. the environment variable ``TOOLKIT_DATA`` (same kinds of path);
 3. the cache folder (``~/.cache/toolkit``; ``TOOLKIT_CACHE`` or ``DataConfig.cache_dir`` override it)
    holding one of those;
@@ -172,7 +172,7 @@ def _read_review_file(f: Path, source: Path) -> bytes:
 def raw_reviews(cfg: DataConfig) -> dict[str, dict[str, str]]:
     """The raw text of every review, ``{split: {review id: text}}`` (what the in-graph preprocessing is
     checked on); ``cfg``'s source, all reviews (``--limit`` subsets pick theirs by id). aclImdb only:
-    ``imdb.raw_texts`` covers tabular files too."""
+    ``dataset.raw_texts`` covers tabular files too."""
     if cfg.source != "aclimdb":
         raise DataError("the raw review text is only in the aclImdb sources, not in keras.datasets.imdb")
     log("reading the raw reviews ...")

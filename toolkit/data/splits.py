@@ -12,7 +12,8 @@ the keras source's ``(id, label, token ids)``).
   which items of a class are held out is seeded (``seed`` and a salt per use, so the test and the
   validation hold-outs differ). Both parts keep the items' order.
 - **Subsets** (:func:`balanced`): ``counts[c]`` seeded items of class ``c`` (a class with fewer gives
-  what it has), class 0's first.
+  what it has), class 0's first. :func:`subset` is ``--limit`` for aclImdb and the keras source (half
+  of each class, an error when the data has too few); :func:`with_validation` the validation split.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from typing import Optional, Sequence, TypeVar
 
 import numpy as np
 
-from toolkit.config import MAX_CLASSES
+from toolkit.config import MAX_CLASSES, DataConfig
 from toolkit.core.errors import DataError
+from toolkit.core.progress import log
+from toolkit.data.sources import LABEL_FOLDERS, Review
 
 TEST_SALT, VALIDATION_SALT = 1, 2  # hold-outs of one seed that must not coincide
 DEFAULT_TEST_FRACTION = 0.2  # of tabular rows without a test split
@@ -107,6 +110,18 @@ def hold_out_validation(train: list[Item], fraction: float, seed: int) -> tuple[
     return kept, validation
 
 
+def with_validation(raw: dict[str, list[Review]], cfg: DataConfig) -> dict[str, list[Review]]:
+    """``raw`` plus a ``validation`` split held out of its training split, when asked."""
+    if not cfg.validation_fraction:
+        return raw
+    train, validation = hold_out_validation(raw["train"], cfg.validation_fraction, cfg.seed)
+    log(
+        f"holding out {percent(cfg.validation_fraction)} of the training reviews (seeded, stratified by class) "
+        f"as the validation set: {len(validation):,}"
+    )
+    return {**raw, "train": train, "validation": validation}
+
+
 def balanced(labels: Sequence[int], counts: Sequence[int], seed: int) -> list[int]:
     """Indexes of a seeded subset of ``counts[c]`` items of each class ``c`` (fewer when a class has
     fewer), class by class, each class's in their order."""
@@ -123,6 +138,24 @@ def balanced(labels: Sequence[int], counts: Sequence[int], seed: int) -> list[in
 def per_class(limit: int, num_classes: int) -> list[int]:
     """``limit`` shared out over the classes: ``limit // K`` each, the remainder to the first classes."""
     return [limit // num_classes + (1 if c < limit % num_classes else 0) for c in range(num_classes)]
+
+
+def subset(items: list[Review], cfg: DataConfig, split: str) -> list[Review]:
+    """A class-balanced, seeded subset of ``cfg.limit`` reviews (all of them when limit is None)."""
+    if cfg.limit is None:
+        return items
+    if cfg.limit > len(items):
+        raise DataError(
+            f"--limit {cfg.limit:,} is larger than the data ({len(items):,} {split} reviews): use a smaller limit"
+        )
+    counts = (cfg.limit // 2, cfg.limit - cfg.limit // 2)
+    for label, count in enumerate(counts):
+        have = sum(1 for r in items if r[1] == label)
+        if count > have:
+            raise DataError(
+                f"--limit {cfg.limit:,} needs {count:,} {LABEL_FOLDERS[label]} {split} reviews, the data has {have:,}"
+            )
+    return [items[i] for i in balanced([r[1] for r in items], counts, cfg.seed)]
 
 
 def _pools(labels: np.ndarray) -> dict[int, np.ndarray]:

@@ -10,7 +10,7 @@ import numpy as np
 from toolkit._tf import keras
 from toolkit.artifacts.runs import read_run
 from toolkit.core.errors import RunError
-from toolkit.data.imdb import Split, load_imdb
+from toolkit.data.dataset import Split, load_data
 from toolkit.edge import batches
 from toolkit.edge.contract import class_matrix, predicted
 from toolkit.model.lstm import load_run_model
@@ -49,7 +49,7 @@ def evaluate_run(run_dir: str, data_path: str | None = None, batch_size: int = 5
     """Re-evaluate a run's model on the test split of the data it was trained on (or ``data_path``)."""
     run = read_run(run_dir)
     model = load_run_model(run)  # a bad or foreign model file fails before the data is read
-    data = load_imdb(run.data_config(data_path))
+    data = load_data(run.data_config(data_path))
     if run.vocabulary is not None and data.vocabulary is not None and run.vocabulary.sha256 != data.vocabulary.sha256:
         raise RunError(
             f"the data's vocabulary differs from the run's vocab.json: pass the --data the run {run_dir} was trained on"

@@ -15,7 +15,7 @@ from toolkit.config import JobConfig, to_dict
 from toolkit.core.errors import RunError, WriteError
 from toolkit.core.files import Target
 from toolkit.core.progress import log
-from toolkit.data.imdb import ImdbData
+from toolkit.data.dataset import LabelledData
 from toolkit.model.evaluate import evaluate_split
 from toolkit.training.prepare import TrainResult
 
@@ -31,7 +31,12 @@ def environment() -> dict:
 
 
 def finish_run(
-    model: keras.Model, data: ImdbData, job: JobConfig, history: list, run_info: dict, target: Optional[Target] = None
+    model: keras.Model,
+    data: LabelledData,
+    job: JobConfig,
+    history: list,
+    run_info: dict,
+    target: Optional[Target] = None,
 ) -> TrainResult:
     """Evaluate on the test split and write the run folder; shared by single-process and Ray training.
     ``target``: what ``prepare.prepare`` checked before training; the run folder replaces exactly that (a

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Optional
 
 from toolkit.config import JobConfig
-from toolkit.data.imdb import ImdbData
+from toolkit.data.dataset import LabelledData
 from toolkit.training.prepare import TrainResult, prepare
 
 
-def train_job(job: JobConfig, data: Optional[ImdbData] = None) -> TrainResult:
+def train_job(job: JobConfig, data: Optional[LabelledData] = None) -> TrainResult:
     """``toolkit train``: in this process (``cluster.workers == 0``) or on Ray workers; ``data``: the
     encoded reviews when already loaded (else read from ``job.data``)."""
     prepared = prepare(job, data)

@@ -14,7 +14,7 @@ from typing import Optional
 
 from toolkit.config import JobConfig
 from toolkit.core.progress import log
-from toolkit.data.imdb import ImdbData
+from toolkit.data.dataset import LabelledData
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import EpochLog
 from toolkit.training.finish import finish_run
@@ -23,7 +23,7 @@ from toolkit.training.prepare import Prepared, TrainResult, prepare
 from toolkit.training.strategy import devices_line, local_strategy, seed_everything
 
 
-def train(job: JobConfig, data: Optional[ImdbData] = None, *, prepared: Optional[Prepared] = None) -> TrainResult:
+def train(job: JobConfig, data: Optional[LabelledData] = None, *, prepared: Optional[Prepared] = None) -> TrainResult:
     """Load (unless ``data`` is given), fit, evaluate, write ``<exports>/<run-name>/``; return its path
     and metrics. ``prepared``: the job already checked by ``prepare`` (``train_job`` does)."""
     prepared = prepared or prepare(job, data)

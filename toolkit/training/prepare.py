@@ -14,7 +14,7 @@ from toolkit.config import JobConfig, ModelConfig, default_run_name
 from toolkit.core.errors import ConfigError
 from toolkit.core.files import Target
 from toolkit.core.progress import log
-from toolkit.data.imdb import ImdbData, load_imdb
+from toolkit.data.dataset import LabelledData, load_data
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Prepared:
     run folder's place when it was checked (``files.Target``): the finished run replaces exactly that."""
 
     job: JobConfig
-    data: ImdbData
+    data: LabelledData
     target: Target
 
 
@@ -41,13 +41,13 @@ def named(job: JobConfig) -> JobConfig:
     return replace(job, train=replace(job.train, run_name=default_run_name()))
 
 
-def prepare(job: JobConfig, data: Optional[ImdbData] = None) -> Prepared:
+def prepare(job: JobConfig, data: Optional[LabelledData] = None) -> Prepared:
     """The checks every training path starts with, once: the run is named, its folder can be written
     (and is not someone else's), the reviews load (unless ``data`` is given), and they fit the model."""
     job = named(job)
     target = check_destination("run", job.run_dir, job.train.overwrite)
     if data is None:
-        data = load_imdb(job.data)
+        data = load_data(job.data)
         log(data.summary())
     if data.classes != job.model.classes:  # the model's head and output order follow the data's classes
         job = replace(job, model=replace(job.model, classes=data.classes))
@@ -55,7 +55,7 @@ def prepare(job: JobConfig, data: Optional[ImdbData] = None) -> Prepared:
     return Prepared(job, data, target)
 
 
-def check_shapes(data: ImdbData, model_cfg: ModelConfig) -> None:
+def check_shapes(data: LabelledData, model_cfg: ModelConfig) -> None:
     if data.train.x.shape[1] != model_cfg.maxlen:
         raise ConfigError(f"data maxlen {data.train.x.shape[1]} differs from model maxlen {model_cfg.maxlen}")
     if int(data.train.x.max(initial=0)) >= model_cfg.num_words:

@@ -22,7 +22,7 @@ from toolkit.config import VerifyConfig
 from toolkit.core.errors import ExportError, WriteError
 from toolkit.core.files import check_can_write, sha256_file
 from toolkit.core.progress import Progress, log
-from toolkit.data.imdb import load_imdb
+from toolkit.data.dataset import load_data
 from toolkit.edge.contract import TEXT_FILES, VARIANT_FILES, VOCAB_FILE, predicted
 from toolkit.edge.sessions import (
     load_session,
@@ -57,7 +57,7 @@ def verify_export(export_dir: str | os.PathLike, cfg: VerifyConfig = VerifyConfi
         except WriteError as exc:
             raise ExportError(f"{exc}: the parity reports go there") from None
     data_cfg = run.data_config(cfg.data_path)
-    data = load_imdb(data_cfg)
+    data = load_data(data_cfg)
     if data.vocabulary is not None and data.vocabulary.sha256 != vocab.sha256:
         raise ExportError(
             "the data encodes with another vocabulary than the export's: pass the --data the run was trained on"

@@ -12,7 +12,7 @@ import onnxruntime as ort
 
 from toolkit.config import DataConfig
 from toolkit.core.progress import log
-from toolkit.data.imdb import ImdbData, raw_texts
+from toolkit.data.dataset import LabelledData, raw_texts
 from toolkit.edge.contract import TEXT_FILES, TEXT_INPUT
 from toolkit.edge.sessions import session_options
 from toolkit.edge.text import PAD_ID, Vocabulary
@@ -93,7 +93,7 @@ def check_text_preprocessing(export_dir: Path, vocab, raw: dict) -> dict:
     return result
 
 
-def check_text_models(export_dir: Path, vocab, data_cfg: DataConfig, data: ImdbData, split: str):
+def check_text_models(export_dir: Path, vocab, data_cfg: DataConfig, data: LabelledData, split: str):
     """``(the split's raw texts in the order of its tokens, the in-graph preprocessing check)``."""
     raw = raw_texts(data_cfg)
     preprocessing = check_text_preprocessing(export_dir, vocab, {k: list(v.values()) for k, v in raw.items()})

@@ -21,9 +21,9 @@ from toolkit.config import ClusterConfig, DataConfig, JobConfig, ModelConfig, Tr
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 
-def _configs(real_tarball, real_cache, tmp_path, name, limit=2000, maxlen=100, epochs=2):
+def _configs(real_tarball, real_cache, tmp_path, name, limit=2000, maxlen=100, epochs=2, **data):
     return (
-        DataConfig(path=str(real_tarball), cache_dir=real_cache, limit=limit, maxlen=maxlen),
+        DataConfig(path=str(real_tarball), cache_dir=real_cache, limit=limit, maxlen=maxlen, **data),
         ModelConfig(maxlen=maxlen),
         TrainConfig(epochs=epochs, run_name=name, exports_dir=str(tmp_path / "exports")),
     )
@@ -65,9 +65,8 @@ def test_two_workers_train_in_sync_and_a_worker_killed_in_epoch_2_costs_at_most_
         try:
             outcome["result"] = train_on_ray(
                 JobConfig(
-                    *_configs(
-                        real_tarball, real_cache, tmp_path, "kill", limit=3000
-                    ),  # an epoch long enough to kill in
+                    # an epoch long enough to kill in; validation metrics all-reduced across the workers
+                    *_configs(real_tarball, real_cache, tmp_path, "kill", limit=3000, validation_fraction=0.1),
                     ClusterConfig(workers=2, storage=str(storage), max_failures=2),
                 )
             )
@@ -100,6 +99,7 @@ def test_two_workers_train_in_sync_and_a_worker_killed_in_epoch_2_costs_at_most_
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]  # epoch 1 was not trained again
     assert [e["restarts"] for e in metrics["epochs"]] == [0, 1]
     assert metrics["epochs"][1]["loss"] < metrics["epochs"][0]["loss"]  # it learns, across the restart too
+    assert metrics["validation_reviews"] == 300 and all(0 < e["val_accuracy"] <= 1 for e in metrics["epochs"])
     assert [w["worker"] for w in metrics["worker_devices"]] == [0, 1]  # the devices of the last attempt
     assert not ray.is_initialized()
     final = _checkpoints(storage, "kill")[-1]
@@ -209,6 +209,10 @@ def test_two_ray_nodes_on_one_machine(real_tarball, real_cache, tmp_path):
 def test_ray_jobs_round_trip_with_the_runtime_env(real_tarball, tmp_path):
     import secrets
 
+    from toolkit.bench.layouts import imdb_reviews, write_stars_jsonl
+
+    stars = write_stars_jsonl(imdb_reviews(real_tarball, per_split=100), tmp_path / "stars")
+
     # token authentication, as on a real cluster: the head and the submitting client share the token
     env = {
         **os.environ,
@@ -263,9 +267,7 @@ def test_ray_jobs_round_trip_with_the_runtime_env(real_tarball, tmp_path):
             "--workers",
             "1",
             "--data",
-            str(real_tarball),
-            "--limit",
-            "200",
+            str(stars),  # users' own data: 8 star classes in JSON lines, a Dense(8, softmax) head on Ray
             "--maxlen",
             "50",
             "--epochs",
@@ -306,6 +308,8 @@ def test_ray_jobs_round_trip_with_the_runtime_env(real_tarball, tmp_path):
             "vocab.json",
         ]
         assert json.loads((exports / "job" / "metrics.json").read_text())["mode"] == "ray"
+        classes = json.loads((exports / "job" / "config.json").read_text())["model"]["classes"]
+        assert classes == ["1", "2", "3", "4", "7", "8", "9", "10"]
     finally:
         subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
 

@@ -22,13 +22,13 @@ from toolkit.config import ClusterConfig, JobConfig, to_dict
 from toolkit.core.errors import ClusterError, WriteError, first_line
 from toolkit.core.files import atomic_write_text, check_can_write
 from toolkit.core.progress import log
-from toolkit.data.imdb import ImdbData
+from toolkit.data.dataset import LabelledData
 
 WEIGHTS_FILE = "weights.npz"
 STATE_FILE = "state.json"
 
 
-def settings_fingerprint(job: JobConfig, data: ImdbData) -> dict:
+def settings_fingerprint(job: JobConfig, data: LabelledData) -> dict:
     """What a checkpoint must have been trained with to be resumed: the model, the settings that shape
     the optimisation, and the data (--epochs may grow: resuming then trains the extra epochs)."""
     train = to_dict(job.train)

@@ -24,7 +24,7 @@ from ray.util.queue import Empty, Queue
 from toolkit.config import ClusterConfig, JobConfig, to_dict
 from toolkit.core.errors import ClusterError, TrainingDiverged
 from toolkit.core.progress import log
-from toolkit.data.imdb import ImdbData
+from toolkit.data.dataset import LabelledData
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import epoch_line
 from toolkit.training.finish import finish_run
@@ -61,7 +61,7 @@ from toolkit.training.ray.messages import (
 
 
 def train_on_ray(
-    job: JobConfig, data: Optional[ImdbData] = None, *, prepared: Optional[Prepared] = None
+    job: JobConfig, data: Optional[LabelledData] = None, *, prepared: Optional[Prepared] = None
 ) -> TrainResult:
     """Train on ``job.cluster.workers`` Ray workers and write the run folder (re-running with the same
     run name resumes from its checkpoints). ``prepared``: the job already checked by ``prepare``."""
@@ -95,7 +95,7 @@ def train_on_ray(
     return finish_run(model, data, job, state["history"], run_info, target)
 
 
-def _train(job: JobConfig, data: ImdbData, fingerprint: dict, storage: str, ray_name: str):
+def _train(job: JobConfig, data: LabelledData, fingerprint: dict, storage: str, ray_name: str):
     """The Ray Train run itself (in a Ray session): ``(result, [each worker's devices row])``."""
     cluster = job.cluster
     messages = Queue(actor_options={"num_cpus": 0})

@@ -1,4 +1,5 @@
-"""data.imdb: encoded splits, the cache, class-balanced limits, keras.datasets.imdb and the real reviews."""
+"""data.dataset: encoded splits, the cache (data.cache), class-balanced limits, keras.datasets.imdb
+(data.keras_imdb) and the real reviews."""
 
 import json
 
@@ -8,11 +9,11 @@ import pytest
 from tests.helpers import data_cfg
 from toolkit.config import DataConfig
 from toolkit.core.errors import DataError
-from toolkit.data.imdb import load_imdb, raw_texts
+from toolkit.data.dataset import load_data, raw_texts
 
 
 def test_folder_and_tarball_give_identical_arrays(corpus_dir, corpus_tarball):
-    a, b = load_imdb(data_cfg(corpus_dir)), load_imdb(data_cfg(corpus_tarball))
+    a, b = load_data(data_cfg(corpus_dir)), load_data(data_cfg(corpus_tarball))
     for split in ("train", "test"):
         np.testing.assert_array_equal(getattr(a, split).x, getattr(b, split).x)
         np.testing.assert_array_equal(getattr(a, split).review_ids, getattr(b, split).review_ids)
@@ -21,16 +22,16 @@ def test_folder_and_tarball_give_identical_arrays(corpus_dir, corpus_tarball):
 
 def test_encoded_arrays_are_cached_by_source_and_settings(corpus_tarball, tmp_path):
     cfg = data_cfg(corpus_tarball, cache_dir=str(tmp_path))
-    first = load_imdb(cfg)
+    first = load_data(cfg)
     assert not first.from_cache
     files = list((tmp_path / "encoded").glob("*.npz"))
     assert len(files) == 1
-    second = load_imdb(cfg)
+    second = load_data(cfg)
     assert second.from_cache and second.vocabulary == first.vocabulary and second.invalid_utf8 == 1
     np.testing.assert_array_equal(second.train.x, first.train.x)
     np.testing.assert_array_equal(second.test.review_ids, first.test.review_ids)
     # another maxlen is another cache entry, not a stale hit
-    other = load_imdb(DataConfig(path=str(corpus_tarball), num_words=30, maxlen=10, cache_dir=str(tmp_path)))
+    other = load_data(DataConfig(path=str(corpus_tarball), num_words=30, maxlen=10, cache_dir=str(tmp_path)))
     assert not other.from_cache and other.train.x.shape[1] == 10
     assert len(list((tmp_path / "encoded").glob("*.npz"))) == 2
     # a damaged cache entry is ignored and rebuilt, never an error
@@ -38,30 +39,30 @@ def test_encoded_arrays_are_cached_by_source_and_settings(corpus_tarball, tmp_pa
     with np.load(cache) as z:
         arrays = {k: z[k] for k in z.files}
     np.savez(cache, **{**arrays, "meta": np.array("{}")})  # readable, but its meta lacks the fields
-    assert not load_imdb(cfg).from_cache and load_imdb(cfg).from_cache
+    assert not load_data(cfg).from_cache and load_data(cfg).from_cache
     cache.write_bytes(cache.read_bytes()[:200])  # truncated
-    rebuilt = load_imdb(cfg)
+    rebuilt = load_data(cfg)
     assert not rebuilt.from_cache and np.array_equal(rebuilt.train.x, first.train.x)
 
 
 def test_limit_takes_a_class_balanced_subset(corpus_tarball):
-    data = load_imdb(data_cfg(corpus_tarball, limit=10))
+    data = load_data(data_cfg(corpus_tarball, limit=10))
     for split in (data.train, data.test):
         assert len(split) == 10 and int(split.y.sum()) == 5
     with pytest.raises(DataError, match="larger than the data"):
-        load_imdb(data_cfg(corpus_tarball, limit=1000))
+        load_data(data_cfg(corpus_tarball, limit=1000))
 
 
 def test_validation_fraction_holds_out_stratified_training_reviews(corpus_tarball, tmp_path):
     cfg = data_cfg(corpus_tarball, cache_dir=str(tmp_path), validation_fraction=0.25)
-    data = load_imdb(cfg)
-    full = load_imdb(data_cfg(corpus_tarball, cache_dir=str(tmp_path)))
+    data = load_data(cfg)
+    full = load_data(data_cfg(corpus_tarball, cache_dir=str(tmp_path)))
     assert data.classes == ("negative", "positive") and full.validation is None
     assert len(data.validation) == 10 and np.bincount(data.validation.y).tolist() == [5, 5]  # of 20 neg, 21 pos
     assert len(data.train) == 31 and not set(data.train.review_ids) & set(data.validation.review_ids)
     assert set(data.train.review_ids) | set(data.validation.review_ids) == set(full.train.review_ids)
     np.testing.assert_array_equal(data.test.review_ids, full.test.review_ids)
-    cached = load_imdb(cfg)
+    cached = load_data(cfg)
     assert cached.from_cache and cached.classes == data.classes
     np.testing.assert_array_equal(cached.validation.x, data.validation.x)
     np.testing.assert_array_equal(cached.validation.review_ids, data.validation.review_ids)
@@ -69,9 +70,9 @@ def test_validation_fraction_holds_out_stratified_training_reviews(corpus_tarbal
 
 def test_tabular_settings_are_refused_for_the_aclimdb_and_keras_sources(corpus_tarball):
     with pytest.raises(DataError, match="--text-column, --test-fraction only apply to tabular data files"):
-        load_imdb(data_cfg(corpus_tarball, text_column="review", test_fraction=0.1))
+        load_data(data_cfg(corpus_tarball, text_column="review", test_fraction=0.1))
     with pytest.raises(DataError, match="--labels only apply to tabular .*keras.datasets.imdb has its own"):
-        load_imdb(DataConfig(source="keras", labels=("a", "b")))
+        load_data(DataConfig(source="keras", labels=("a", "b")))
 
 
 # --- tabular files -------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ def write_jsonl(path, labels, extra=""):
 def test_three_classes_from_jsonl_train_and_test_files(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", ["pos", "neutral", "neg"] * 4)
     write_jsonl(tmp_path / "test.jsonl", ["neg", "pos", "neutral"], extra="testonlyword")
-    data = load_imdb(data_cfg(tmp_path))
+    data = load_data(data_cfg(tmp_path))
     assert data.classes == ("neg", "neutral", "pos") and data.validation is None
     assert data.train.y.tolist() == [2, 1, 0] * 4 and data.test.y.tolist() == [0, 2, 1]
     assert data.train.review_ids[:2].tolist() == ["train.jsonl:1", "train.jsonl:2"]
@@ -106,14 +107,14 @@ def test_three_classes_from_jsonl_train_and_test_files(tmp_path):
 
 def test_without_a_test_split_20_percent_is_held_out_and_logged(tmp_path, capsys):
     path = write_jsonl(tmp_path / "all.jsonl", ["10", "2"] * 10)
-    data = load_imdb(data_cfg(path))
+    data = load_data(data_cfg(path))
     assert data.classes == ("2", "10")  # numerically
     assert len(data.test) == 4 and np.bincount(data.test.y).tolist() == [2, 2] and len(data.train) == 16
     assert (
         "no test split in the data: holding out 20 % of the rows (seeded, stratified by class) as the test set; "
         "--test-fraction changes it"
     ) in capsys.readouterr().err
-    other = load_imdb(data_cfg(path, test_fraction=0.5, validation_fraction=0.25))
+    other = load_data(data_cfg(path, test_fraction=0.5, validation_fraction=0.25))
     assert len(other.test) == 10 and len(other.validation) == 3 and len(other.train) == 7  # 2.5 rounds up
     ids = [set(s.review_ids) for s in (other.train, other.validation, other.test)]
     assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
@@ -124,18 +125,18 @@ def test_labels_order_and_label_errors_through_load(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", ["pos", "neg"] * 3)
     write_jsonl(tmp_path / "test.jsonl", ["neg", "neutral", "neutral"])
     with pytest.raises(DataError, match="2 test rows of .* have the label 'neutral', which no training row has"):
-        load_imdb(data_cfg(tmp_path))
-    data = load_imdb(data_cfg(tmp_path, labels=("pos", "neg")))  # the neutral test rows: unknown labels
+        load_data(data_cfg(tmp_path))
+    data = load_data(data_cfg(tmp_path, labels=("pos", "neg")))  # the neutral test rows: unknown labels
     assert data.classes == ("pos", "neg") and data.test.y.tolist() == [1]
     one = write_jsonl(tmp_path / "one.jsonl", ["pos"] * 4)
     with pytest.raises(DataError, match="one class only"):
-        load_imdb(data_cfg(one))
+        load_data(data_cfg(one))
 
 
 def test_limit_takes_at_most_limit_rows_per_split_class_balanced(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", ["pos"] * 6 + ["neg"] * 6 + ["neutral"] * 2)
     write_jsonl(tmp_path / "test.jsonl", ["pos", "neg", "neutral"] * 3)
-    data = load_imdb(data_cfg(tmp_path, limit=9))
+    data = load_data(data_cfg(tmp_path, limit=9))
     assert np.bincount(data.train.y).tolist() == [3, 2, 3]  # neutral has 2
     assert np.bincount(data.test.y).tolist() == [3, 3, 3]
     assert data.train.review_ids.tolist() == sorted(data.train.review_ids, key=lambda r: int(r.split(":")[1]))
@@ -148,18 +149,18 @@ def test_tabular_arrays_are_cached_by_files_and_settings(tmp_path):
     write_jsonl(folder / "test.jsonl", ["neg", "pos", "neutral"])
     cache = str(tmp_path / "cache")
     cfg = data_cfg(folder, cache_dir=cache, validation_fraction=0.25)
-    first = load_imdb(cfg)
-    second = load_imdb(cfg)
+    first = load_data(cfg)
+    second = load_data(cfg)
     assert not first.from_cache and second.from_cache and second.classes == first.classes
     assert second.source == first.source and second.source_sha256 == first.source_sha256
     for split in ("train", "validation", "test"):
         for field in ("x", "y", "review_ids"):
             np.testing.assert_array_equal(getattr(getattr(second, split), field), getattr(getattr(first, split), field))
     assert second.vocabulary == first.vocabulary
-    assert not load_imdb(data_cfg(folder, cache_dir=cache, validation_fraction=0.25, seed=8)).from_cache
-    assert not load_imdb(data_cfg(folder, cache_dir=cache, labels=("pos", "neutral", "neg"))).from_cache
+    assert not load_data(data_cfg(folder, cache_dir=cache, validation_fraction=0.25, seed=8)).from_cache
+    assert not load_data(data_cfg(folder, cache_dir=cache, labels=("pos", "neutral", "neg"))).from_cache
     write_jsonl(train, ["pos", "neutral", "neg"] * 4, extra="changed")
-    changed = load_imdb(cfg)
+    changed = load_data(cfg)
     assert not changed.from_cache and changed.source_sha256 != first.source_sha256
 
 
@@ -184,16 +185,16 @@ def test_keras_source_reads_imdb_npz_from_keras_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     # keras checks the real file's sha256 and would re-download our small one: accept its hash only
     monkeypatch.setattr(data_utils, "validate_file", lambda *a, **k: True)
-    data = load_imdb(DataConfig(source="keras", num_words=100, maxlen=20))
+    data = load_data(DataConfig(source="keras", num_words=100, maxlen=20))
     assert data.train.x.shape == (12, 20) and data.test.x.shape == (8, 20)
     assert data.train.x.max() < 100 and (data.train.x == 2).any()  # ids >= num_words became OOV
     assert int(data.train.y.sum()) == 6 and data.vocabulary is None
-    held = load_imdb(DataConfig(source="keras", num_words=100, maxlen=20, validation_fraction=0.25))
+    held = load_data(DataConfig(source="keras", num_words=100, maxlen=20, validation_fraction=0.25))
     assert len(held.train) == 9 and len(held.validation) == 3 and len(held.test) == 8
     assert not set(held.validation.review_ids) & set(held.train.review_ids)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty"))
     with pytest.raises(DataError, match="imdb.npz not found"):
-        load_imdb(DataConfig(source="keras"))
+        load_data(DataConfig(source="keras"))
 
 
 @pytest.mark.parametrize(
@@ -205,7 +206,7 @@ def test_keras_source_reads_imdb_npz_from_keras_home(tmp_path, monkeypatch):
     ],
 )
 def test_a_bad_keras_word_index_is_a_one_line_error(tmp_path, content, fragment):
-    from toolkit.data.imdb import _keras_vocabulary
+    from toolkit.data.keras_imdb import _keras_vocabulary
 
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets" / "imdb_word_index.json").write_text(content)
@@ -216,7 +217,7 @@ def test_a_bad_keras_word_index_is_a_one_line_error(tmp_path, content, fragment)
 # --- the real reviews --------------------------------------------------------------------------
 @pytest.mark.slow
 def test_real_tarball_has_25000_reviews_per_split(real_tarball, real_cache):
-    data = load_imdb(DataConfig(path=str(real_tarball), cache_dir=real_cache))
+    data = load_data(DataConfig(path=str(real_tarball), cache_dir=real_cache))
     for split in (data.train, data.test):
         assert len(split) == 25_000
         assert int((split.y == 0).sum()) == 12_500 and int((split.y == 1).sum()) == 12_500
