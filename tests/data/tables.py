@@ -14,6 +14,7 @@ from toolkit.config import DataConfig
 from toolkit.data.files import find_tabular, tabular_format
 from toolkit.data.tabular import read_tabular
 
+CUES = {"neg": "awful boring", "neutral": "fine average", "pos": "great brilliant"}
 ROWS = [("a great film", "pos"), ("an awful film", "neg"), ("great acting", "pos"), ("awful plot", "neg")]
 
 
@@ -59,3 +60,13 @@ def read(path, **kw):
 
 def texts(rows):
     return [r.text for r in rows]
+
+
+def write_jsonl(path, labels, extra=""):
+    """One review per label: the label's cue words, the row's number and ``extra``."""
+    lines = [
+        json.dumps({"review": f"{CUES.get(lab, 'plain')} film number{i} {extra}".strip(), "sentiment": lab})
+        for i, lab in enumerate(labels)
+    ]
+    path.write_text("".join(line + "\n" for line in lines))
+    return path

@@ -63,6 +63,7 @@ def test_a_ragged_line_that_is_not_utf8_is_a_one_line_error_without_a_traceback(
         ("array.json", b'[{"text": "a", "label": 1}]', "holds a JSON array; write one JSON object per line"),
         ("line.jsonl", b'{"text": "a", "label": 1}\nnot json\n', "not a readable JSON lines file"),
         ("mixed.jsonl", b'{"text": "a", "label": 1}\n{"text": "b", "label": "x"}\n', "one type in all lines"),
+        ("blank.jsonl", b"\n\n", r"not a readable JSON lines file \(Empty JSON file\)"),
         ("bad.csv.gz", b"not gzip at all", "not a readable CSV file"),
     ],
     ids=lambda v: v if isinstance(v, str) and "." in v and len(v) < 20 else "",
@@ -72,6 +73,24 @@ def test_an_unreadable_file_is_a_one_line_error(tmp_path, name, content, fragmen
     with pytest.raises(DataError, match=fragment) as e:
         read(tmp_path / name)
     assert name in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b'"a great film"\n"awful"\n', "line 1 holds a JSON string, not an object: each line must be one JSON object"),
+        (b'{"text": "a", "label": 1}\n"awful"\n', "changed from object to string in row 1): each line must be"),
+        (b'{"text": "a", "label": 1}\n{"text": 2, "label": 1}\n', "column 'text' changes type between lines; its"),
+        (b'{"text": "a", "label": 1}\n{"text": "b", "label": "x"}\n', "all lines (labels all numbers or all strings)"),
+    ],
+    ids=["strings", "a-string-line", "text-type", "label-type"],
+)
+def test_json_errors_name_the_column_and_keep_the_label_hint_for_the_label(tmp_path, content, message):
+    (tmp_path / "r.jsonl").write_bytes(content)
+    with pytest.raises(DataError) as e:
+        read(tmp_path / "r.jsonl")
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert ("labels all numbers" in str(e.value)) == ("labels all" in message)  # the label column's only
 
 
 def test_a_truncated_parquet_file_is_a_one_line_error(tmp_path):

@@ -1,11 +1,10 @@
-"""data.dataset: encoded splits, the cache (data.cache), class-balanced limits, keras.datasets.imdb
-(data.keras_imdb) and the real reviews."""
-
-import json
+"""data.dataset: encoded splits, class-balanced limits, tabular files through load_data, keras.datasets.imdb
+(data.keras_imdb) and the real reviews (the cache: test_cache)."""
 
 import numpy as np
 import pytest
 
+from tests.data.tables import write_jsonl
 from tests.helpers import data_cfg
 from toolkit.config import DataConfig
 from toolkit.core.errors import DataError
@@ -18,31 +17,6 @@ def test_folder_and_tarball_give_identical_arrays(corpus_dir, corpus_tarball):
         np.testing.assert_array_equal(getattr(a, split).x, getattr(b, split).x)
         np.testing.assert_array_equal(getattr(a, split).review_ids, getattr(b, split).review_ids)
     assert a.vocabulary == b.vocabulary
-
-
-def test_encoded_arrays_are_cached_by_source_and_settings(corpus_tarball, tmp_path):
-    cfg = data_cfg(corpus_tarball, cache_dir=str(tmp_path))
-    first = load_data(cfg)
-    assert not first.from_cache
-    files = list((tmp_path / "encoded").glob("*.npz"))
-    assert len(files) == 1
-    second = load_data(cfg)
-    assert second.from_cache and second.vocabulary == first.vocabulary and second.invalid_utf8 == 1
-    np.testing.assert_array_equal(second.train.x, first.train.x)
-    np.testing.assert_array_equal(second.test.review_ids, first.test.review_ids)
-    # another maxlen is another cache entry, not a stale hit
-    other = load_data(DataConfig(path=str(corpus_tarball), num_words=30, maxlen=10, cache_dir=str(tmp_path)))
-    assert not other.from_cache and other.train.x.shape[1] == 10
-    assert len(list((tmp_path / "encoded").glob("*.npz"))) == 2
-    # a damaged cache entry is ignored and rebuilt, never an error
-    (cache,) = files
-    with np.load(cache) as z:
-        arrays = {k: z[k] for k in z.files}
-    np.savez(cache, **{**arrays, "meta": np.array("{}")})  # readable, but its meta lacks the fields
-    assert not load_data(cfg).from_cache and load_data(cfg).from_cache
-    cache.write_bytes(cache.read_bytes()[:200])  # truncated
-    rebuilt = load_data(cfg)
-    assert not rebuilt.from_cache and np.array_equal(rebuilt.train.x, first.train.x)
 
 
 def test_limit_takes_a_class_balanced_subset(corpus_tarball):
@@ -73,22 +47,11 @@ def test_tabular_settings_are_refused_for_the_aclimdb_and_keras_sources(corpus_t
         load_data(data_cfg(corpus_tarball, text_column="review", test_fraction=0.1))
     with pytest.raises(DataError, match="--labels only apply to tabular .*keras.datasets.imdb has its own"):
         load_data(DataConfig(source="keras", labels=("a", "b")))
+    with pytest.raises(DataError, match=r"^--test-data only apply to tabular data files"):
+        load_data(data_cfg(corpus_tarball, test_path="holdout.csv"))
 
 
 # --- tabular files -------------------------------------------------------------------------------
-CUES = {"neg": "awful boring", "neutral": "fine average", "pos": "great brilliant"}
-
-
-def write_jsonl(path, labels, extra=""):
-    """One review per label: the label's cue words, the row's number and ``extra``."""
-    lines = [
-        json.dumps({"review": f"{CUES.get(lab, 'plain')} film number{i} {extra}".strip(), "sentiment": lab})
-        for i, lab in enumerate(labels)
-    ]
-    path.write_text("".join(line + "\n" for line in lines))
-    return path
-
-
 def test_three_classes_from_jsonl_train_and_test_files(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", ["pos", "neutral", "neg"] * 4)
     write_jsonl(tmp_path / "test.jsonl", ["neg", "pos", "neutral"], extra="testonlyword")
@@ -100,8 +63,8 @@ def test_three_classes_from_jsonl_train_and_test_files(tmp_path):
     assert "testonlyword" not in data.vocabulary.words and "brilliant" in data.vocabulary.words
     great = data.vocabulary.ids("great")[1]
     assert (data.train.y[(data.train.x == great).any(axis=1)] == 2).all()
-    assert data.source == str(tmp_path) and len(data.source_sha256) == 64 and data.invalid_utf8 == 0
-    assert "train 12 (4 neg / 4 neutral / 4 pos" in data.summary()
+    assert data.source == str(tmp_path) and len(data.source_sha256) == 64 and data.invalid_utf8 is None
+    assert "train 12 (4 neg / 4 neutral / 4 pos" in data.summary() and "UTF-8" not in data.summary()
     assert raw_texts(data_cfg(tmp_path))["test"]["test.jsonl:2"] == "great brilliant film number1 testonlyword"
 
 
@@ -142,26 +105,12 @@ def test_limit_takes_at_most_limit_rows_per_split_class_balanced(tmp_path):
     assert data.train.review_ids.tolist() == sorted(data.train.review_ids, key=lambda r: int(r.split(":")[1]))
 
 
-def test_tabular_arrays_are_cached_by_files_and_settings(tmp_path):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    train = write_jsonl(folder / "train.jsonl", ["pos", "neutral", "neg"] * 4)
-    write_jsonl(folder / "test.jsonl", ["neg", "pos", "neutral"])
-    cache = str(tmp_path / "cache")
-    cfg = data_cfg(folder, cache_dir=cache, validation_fraction=0.25)
-    first = load_data(cfg)
-    second = load_data(cfg)
-    assert not first.from_cache and second.from_cache and second.classes == first.classes
-    assert second.source == first.source and second.source_sha256 == first.source_sha256
-    for split in ("train", "validation", "test"):
-        for field in ("x", "y", "review_ids"):
-            np.testing.assert_array_equal(getattr(getattr(second, split), field), getattr(getattr(first, split), field))
-    assert second.vocabulary == first.vocabulary
-    assert not load_data(data_cfg(folder, cache_dir=cache, validation_fraction=0.25, seed=8)).from_cache
-    assert not load_data(data_cfg(folder, cache_dir=cache, labels=("pos", "neutral", "neg"))).from_cache
-    write_jsonl(train, ["pos", "neutral", "neg"] * 4, extra="changed")
-    changed = load_data(cfg)
-    assert not changed.from_cache and changed.source_sha256 != first.source_sha256
+def test_a_limit_below_the_number_of_classes_is_a_one_line_error(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", ["pos", "neutral", "neg"] * 4)
+    write_jsonl(tmp_path / "test.jsonl", ["neg", "pos", "neutral"])
+    with pytest.raises(DataError, match=r"^--limit 2 is fewer than the 3 classes: use at least 3$"):
+        load_data(data_cfg(tmp_path, limit=2))
+    assert np.bincount(load_data(data_cfg(tmp_path, limit=3)).train.y).tolist() == [1, 1, 1]
 
 
 # --- keras.datasets.imdb -----------------------------------------------------------------------

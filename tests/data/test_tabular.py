@@ -1,13 +1,15 @@
 """data.tabular: the rows of the user's own tabular files: column detection, which rows are test rows
 (a split column), bad rows (skipped and counted, or --strict). Tiny files written in tmp_path."""
 
+import json
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from tests.data.tables import ROWS, read, texts, write
 from toolkit.core.errors import DataError
-from toolkit.data import tabular
+from toolkit.data import arrow, tabular
 
 
 # --- columns --------------------------------------------------------------------------------------
@@ -39,6 +41,40 @@ def test_named_columns_and_a_missing_name(tmp_path):
         read(path, text_column="words", label_column="words")
 
 
+def test_every_files_columns_are_checked_before_any_row_is_read(tmp_path, monkeypatch):
+    reads = []
+    real = arrow.read_table
+    monkeypatch.setattr(arrow, "read_table", lambda path, cols: reads.append(path.name) or real(path, cols))
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps({"text": f"review {i}", "label": i % 2}) + "\n" for i in range(2000)))
+    with pytest.raises(DataError, match=r"big.jsonl has no column named 'txt' \(its columns: 'text', 'label'\)"):
+        read(big, text_column="txt", label_column="label")
+    folder = tmp_path / "parts"
+    write(folder / "a.csv", ROWS)
+    write(folder / "b.parquet", ROWS)
+    write(folder / "c.jsonl", ROWS, columns=("text", "stars2"))
+    with pytest.raises(DataError, match="c.jsonl: no column is named like label"):
+        read(folder)
+    assert reads == []  # no file was read: not even a.csv and b.parquet
+    assert len(read(folder / "a.csv").train) == 4 and reads == ["a.csv"]
+    blank_first = tmp_path / "blank.jsonl"
+    blank_first.write_text('\n  \n{"review": "fine", "sentiment": "a"}\n{"review": "ok", "sentiment": "b"}\n')
+    assert texts(read(blank_first).train) == ["fine", "ok"]
+
+
+def test_a_kaggle_competitions_unlabelled_test_file_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "kag" / "train.csv", [(i, t, lab) for i, (t, lab) in enumerate(ROWS)], ("id", "text", "label"))
+    write(tmp_path / "kag" / "test.csv", [(i, t) for i, (t, _) in enumerate(ROWS)], ("id", "text"))
+    with pytest.raises(DataError) as e:
+        read("kag")
+    assert str(e.value) == (
+        "kag/test.csv has no label column (a competition's unlabelled test set?): pass --data kag/train.csv, "
+        "and --test-fraction or --test-data for a labelled test set"
+    )
+    assert len(read("kag/train.csv").train) == 4
+
+
 # --- which rows are test rows ---------------------------------------------------------------------
 def test_a_split_column_places_each_row_and_others_are_counted(tmp_path, capsys):
     splits = ["train", "TEST", "train", "validation", "train", "test", None]
@@ -56,6 +92,26 @@ def test_a_split_column_places_each_row_and_others_are_counted(tmp_path, capsys)
     assert read(only_train).test is None  # a split column naming no test row is not a test split
     with pytest.raises(DataError, match="no row's 'split' value is 'test'"):
         read(only_train, split_column="split")
+
+
+@pytest.mark.parametrize("values", [("train", "validation"), ("a", "b")])
+def test_a_split_column_found_by_name_without_test_rows_is_ignored_entirely(tmp_path, capsys, values):
+    data = [(f"review {i}", "ab"[i % 2], values[i % 3 == 0]) for i in range(30)]
+    path = write(tmp_path / "r.csv", data, columns=("text", "label", "split"))
+    rows = read(path)
+    assert rows.test is None and texts(rows.train) == [t for t, _, _ in data]  # every row kept, in order
+    err = capsys.readouterr().err
+    assert f"column 'split' names no test row: not used as the split, every row trains ({values[0]} 20, " in err
+    assert "whose split is neither" not in err and "no usable" not in err
+    with_test = [(t, lab, "test" if i == 0 else s) for i, (t, lab, s) in enumerate(data)]
+    given = write(tmp_path / "g.csv", with_test, columns=("text", "label", "part"))
+    if values[0] == "train":  # given: rows neither train nor test are ignored, as before
+        rows = read(given, split_column="part")
+        assert len(rows.test) == 1 and len(rows.train) == 20
+        assert "ignoring 9 rows whose split is neither train nor test (validation 9)" in capsys.readouterr().err
+    else:
+        with pytest.raises(DataError, match="has no usable training row"):
+            read(given, split_column="part")
 
 
 # --- bad rows -------------------------------------------------------------------------------------

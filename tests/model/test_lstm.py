@@ -50,3 +50,18 @@ def test_masked_model_ignores_leading_padding_the_tutorials_does_not():
         assert (
             abs(masked.predict_on_batch(full)[0, 0] - faithful.predict_on_batch(full)[0, 0]) > 1e-5 or len(review) == 40
         )
+
+
+def test_more_than_two_classes_get_a_softmax_head_and_sparse_categorical_cross_entropy():
+    from toolkit.config import TrainConfig
+    from toolkit.model.lstm import compile_model
+
+    model = build_model(ModelConfig(num_words=50, maxlen=10, classes=("a", "b", "c")))
+    assert model.count_params() == 213_301 - 5000 * 32 + 50 * 32 + 2 * 101  # Dense(3) instead of Dense(1)
+    assert tuple(model.output.shape) == (None, 3) and model.layers[-1].activation.__name__ == "softmax"
+    compile_model(model, TrainConfig())
+    assert model.loss == "sparse_categorical_crossentropy"
+    p = model.predict(np.array([[1, 5, 9, 0], [1, 7, 0, 0]], dtype=np.int32), verbose=0)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
+    two = compile_model(build_model(ModelConfig(num_words=50, maxlen=10)), TrainConfig())
+    assert two.loss == "binary_crossentropy" and tuple(two.output.shape) == (None, 1)

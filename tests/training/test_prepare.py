@@ -1,5 +1,7 @@
 """training.prepare: the checks every training path starts with, on the tiny corpus (no TensorFlow)."""
 
+import json
+
 import pytest
 
 from toolkit.config import DataConfig, JobConfig, ModelConfig, TrainConfig
@@ -59,3 +61,15 @@ def test_train_job_prepares_once_and_names_the_run_once(corpus_tarball, tmp_path
     result = train_job(job)
     assert checked == [result.run_dir] and result.run_dir.name.startswith("imdb-lstm-")
     assert (result.run_dir / "model.keras").is_file()
+
+
+def test_the_model_takes_the_datas_classes(tmp_path):
+    rows = [{"text": f"word{i % 3} filler text", "label": ["spam", "ham", "eggs"][i % 3]} for i in range(60)]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = DataConfig(path=str(path), num_words=40, maxlen=20, cache_dir=str(tmp_path / "cache"))
+    prepared = prepare(JobConfig(data, train=TrainConfig(run_name="r", exports_dir=str(tmp_path / "ex"))))
+    assert prepared.job.model.classes == ("eggs", "ham", "spam") == prepared.data.classes  # sorted
+    assert prepared.job.model.num_classes == 3
+    with pytest.raises(ConfigError, match="class indexes outside the model's 2 classes"):
+        check_shapes(prepared.data, ModelConfig(num_words=40, maxlen=20))

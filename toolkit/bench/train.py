@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -38,8 +39,11 @@ def bench_train(data_cfg: DataConfig, cfg: TrainBenchConfig = TrainBenchConfig()
     The single process uses every local device (its GPUs when there are some); Ray workers get
     ``gpus_per_worker`` GPUs each (a fraction shares one) and the CPUs split between them."""
     out_target = check_destination("figures", cfg.out, cfg.overwrite) if cfg.out else None
-    setups = train_setups(cfg.setups, data_cfg, cfg.batch_size)
     data = load_data(data_cfg)
+    setups = {  # the data's classes: a K-class data set times the Dense(K, softmax) model it would train
+        name: (replace(model, classes=data.classes), train)
+        for name, (model, train) in train_setups(cfg.setups, data_cfg, cfg.batch_size).items()
+    }
     n = cfg.steps * cfg.batch_size
     if n > len(data.train):
         raise BenchError(

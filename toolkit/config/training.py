@@ -67,8 +67,9 @@ class DataConfig:
     url: str = OFFICIAL_URL
     sha256: str = OFFICIAL_SHA256
     # Tabular files only (toolkit.data.tabular): columns (None: detected from common names), the test
-    # split (test_path; else files named train*/test*, or a split column; else test_fraction of the rows,
-    # seeded and stratified: None means 0.2 then), the validation split (validation_fraction of the
+    # split (test_path, left out of path's files; else files named train*/test* or in train/ and test/
+    # folders, or a split column in which some row says test; else test_fraction of the rows, seeded and
+    # stratified: None means 0.2 then), the validation split (validation_fraction of the
     # training split, for per-epoch validation metrics), the class names in order (None: sorted), and
     # strict (the first bad row is an error instead of being skipped and counted).
     text_column: Optional[str] = None

@@ -1,5 +1,6 @@
 """One pyarrow table per tabular file: the picked columns of a CSV, TSV, JSON lines or Parquet file,
-and those columns as Python values (``tabular`` makes rows of them; ``files`` finds the files).
+read with pyarrow (``columns`` picks the columns and turns them into Python values, ``tabular`` makes
+rows of them; ``files`` finds the files).
 
 A compressed file is read through ``pa.input_stream``; a compressed Parquet file is decompressed into
 memory first. CSV and TSV files need a header line; a TSV file is read as CSV with tabs (a field may
@@ -10,20 +11,19 @@ and its data row returned (``tabular`` counts it as a bad row).
   since pyarrow's CSV reader would turn a whole column with one such row into binary and
   ``to_pylist`` of a string column fails on the first one. pyarrow's JSON and Parquet readers do not
   check UTF-8 while reading, so a row's bytes arrive intact there too.
+- **Column names** (:func:`column_names`) are read before any row: a CSV header, a Parquet schema, the
+  keys of a JSON lines file's first non-blank line (pyarrow names JSON columns only after the whole file).
 - **Limits of pyarrow's readers**: in JSON a line that is not a JSON object, or a column whose values
-  change type from line to line (labels ``1`` and ``"pos"`` in one file), fails the whole file; it
-  reads JSON lines only, not one JSON array. In CSV a ragged line that is also not UTF-8 cannot be
-  skipped (pyarrow fails decoding it for the handler): a one-line error naming the line.
-
-Labels become text: integers ``str(int)``, whole floats (``1.0``) the integer, booleans ``false`` /
-``true``, strings stripped of surrounding spaces (an empty one is a null label, and so are CSV's
-``NA``, ``null``, ``NaN`` and pyarrow's other null spellings; a NaN is one too); dates and other
-scalars their pyarrow string form.
+  change type from line to line (labels ``1`` and ``"pos"`` in one file), fails the whole file (the
+  error names the column pyarrow names); it reads JSON lines only, not one JSON array. In CSV a ragged
+  line that is also not UTF-8 cannot be skipped (pyarrow fails decoding it for the handler): a
+  one-line error naming the line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -39,7 +39,6 @@ from toolkit.core.errors import DataError, first_line
 from toolkit.data.files import tabular_format
 
 _BLOCK = 16 << 20  # pyarrow's block: a JSON line must fit in one (its default, 1 MiB, is about one review)
-INVALID = object()  # a label or split value whose bytes are not UTF-8
 
 
 @dataclass(frozen=True)
@@ -53,52 +52,109 @@ class Columns:
 
 
 # --- reading one file ---------------------------------------------------------------------------
-def read_table(path: Path, pick: Callable[[list[str]], Columns]) -> tuple[pa.Table, Columns, list[int]]:
-    """``(the picked columns of the file, the columns, data rows of the ragged lines skipped)``; a file
-    pyarrow cannot read as its format is a one-line error."""
+def column_names(path: Path) -> list[str]:
+    """The file's column names, read cheaply: a CSV file's header (pyarrow parses its first block for
+    it), a Parquet file's schema, the keys of a JSON lines file's first object."""
+    fmt, compression = tabular_format(path) or ("", None)
+    with _readable(path, fmt, None):
+        if fmt in ("csv", "tsv"):
+            read, parse = _csv_options(fmt, lambda row: "skip")
+            with _ragged_not_utf8(path):
+                with pacsv.open_csv(pa.input_stream(str(path), compression=compression), read, parse) as reader:
+                    return reader.schema.names
+        if fmt == "json":
+            return _first_keys(path, compression)
+        return pq.read_schema(_parquet_source(path, compression)).names
+
+
+def read_table(path: Path, cols: Columns) -> tuple[pa.Table, list[int]]:
+    """``(the columns of the file, data rows of the ragged lines skipped)``; a file pyarrow cannot read
+    as its format is a one-line error."""
     fmt, compression = tabular_format(path) or ("", None)
     ragged: list[int] = []
-    try:
+    picked = [c for c in (cols.text, cols.label, cols.split) if c]
+    with _readable(path, fmt, cols):
         if fmt in ("csv", "tsv"):
-            table, cols = _read_csv(path, compression, fmt, pick, ragged)
-        elif fmt == "json":
-            table = pajson.read_json(
-                pa.input_stream(str(path), compression=compression), read_options=pajson.ReadOptions(block_size=_BLOCK)
-            )
-            cols = pick(table.column_names)
-        else:
-            source = pa.input_stream(str(path), compression=compression).read_buffer() if compression else str(path)
-            parquet = pq.ParquetFile(pa.BufferReader(source) if compression else source)
-            cols = pick(parquet.schema_arrow.names)
-            table = parquet.read(columns=[c for c in (cols.text, cols.label, cols.split) if c])
+            return _read_csv(path, compression, fmt, cols, ragged), ragged
+        if fmt == "json":
+            stream = pa.input_stream(str(path), compression=compression)
+            return pajson.read_json(stream, read_options=pajson.ReadOptions(block_size=_BLOCK)), ragged
+        return pq.ParquetFile(_parquet_source(path, compression)).read(columns=picked), ragged
+
+
+@contextlib.contextmanager
+def _readable(path: Path, fmt: str, cols: Optional[Columns]) -> Iterator[None]:
+    try:
+        yield
     except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path} is not a readable {_what(fmt, path)} ({first_line(exc)}){_hint(fmt, exc)}") from None
-    return table, cols, ragged
+        hint = _hint(fmt, exc, cols)
+        raise DataError(f"{path} is not a readable {_what(fmt, path)} ({first_line(exc)}){hint}") from None
 
 
-def _read_csv(
-    path: Path, compression: Optional[str], fmt: str, pick: Callable[[list[str]], Columns], ragged: list[int]
-) -> tuple[pa.Table, Columns]:
+def _parquet_source(path: Path, compression: Optional[str]):
+    if not compression:
+        return str(path)
+    return pa.BufferReader(pa.input_stream(str(path), compression=compression).read_buffer())
+
+
+def _first_keys(path: Path, compression: Optional[str]) -> list[str]:
+    """The keys of the first non-blank line (pyarrow would read the whole file to name the columns)."""
+    with pa.input_stream(str(path), compression=compression) as stream:
+        pending, number = b"", 0
+        while True:
+            chunk = stream.read(1 << 16)
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop() if chunk else b""
+            for line in lines:
+                number += 1
+                if line.strip():
+                    return _keys(path, line, number)
+            if not chunk:
+                raise DataError(f"{path} is not a readable JSON lines file (Empty JSON file)")
+            if len(pending) > _BLOCK:
+                raise DataError(f"{path} is not a readable JSON lines file: line {number + 1} is over 16 MiB")
+
+
+def _keys(path: Path, line: bytes, number: int) -> list[str]:
+    problem = f"{path} is not a readable JSON lines file: line {number}"
+    try:
+        value = json.loads(line.decode("utf-8-sig", errors="replace"))
+    except ValueError as exc:
+        if line.lstrip().startswith(b"["):
+            raise DataError(f"{problem} opens a JSON array{_ARRAY}") from None
+        raise DataError(f"{problem} is not JSON ({first_line(exc)}): each line must be one JSON object") from None
+    if isinstance(value, list):
+        raise DataError(f"{problem} holds a JSON array{_ARRAY}")
+    if not isinstance(value, dict):
+        kind = {str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+        raise DataError(f"{problem} holds a JSON {kind}, not an object: {_ONE_OBJECT}")
+    return list(value)
+
+
+_ONE_OBJECT = "each line must be one JSON object"
+_ARRAY = "; write one JSON object per line (JSON lines)"
+
+
+def _csv_options(fmt: str, handler: Callable) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions]:
+    delimiter = "\t" if fmt == "tsv" else ","
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=handler)
+    return pacsv.ReadOptions(use_threads=False, block_size=_BLOCK), parse  # one thread: ragged lines numbered
+
+
+def _read_csv(path: Path, compression: Optional[str], fmt: str, cols: Columns, ragged: list[int]) -> pa.Table:
     def skip(row) -> str:  # pyarrow's number counts the header as 1: the data row is one less
         if row.number is not None:
             ragged.append(row.number - 1)
         return "skip"
 
-    delimiter = "\t" if fmt == "tsv" else ","
-    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=skip)
-    read = pacsv.ReadOptions(use_threads=False, block_size=_BLOCK)  # in one thread pyarrow numbers ragged lines
+    read, parse = _csv_options(fmt, skip)
+    picked = [c for c in (cols.text, cols.label, cols.split) if c]
+    # the text (and split) as bytes: no null values ("NA" is a review), UTF-8 judged per row; a label
+    # "NA", "null", "nan" or "" is a null label, as pyarrow reads it in a column of numbers
+    types = {c: pa.binary() for c in (cols.text, cols.split) if c}
+    convert = pacsv.ConvertOptions(include_columns=picked, column_types=types, strings_can_be_null=True)
     with _ragged_not_utf8(path):
-        with pacsv.open_csv(pa.input_stream(str(path), compression=compression), read, parse) as reader:
-            names = reader.schema.names  # the header (pyarrow parses the first block for it)
-        ragged.clear()
-        cols = pick(names)
-        picked = [c for c in (cols.text, cols.label, cols.split) if c]
-        # the text (and split) as bytes: no null values ("NA" is a review), UTF-8 judged per row; a label
-        # "NA", "null", "nan" or "" is a null label, as pyarrow reads it in a column of numbers
-        types = {c: pa.binary() for c in (cols.text, cols.split) if c}
-        convert = pacsv.ConvertOptions(include_columns=picked, column_types=types, strings_can_be_null=True)
-        table = pacsv.read_csv(pa.input_stream(str(path), compression=compression), read, parse, convert)
-    return table, cols
+        return pacsv.read_csv(pa.input_stream(str(path), compression=compression), read, parse, convert)
 
 
 @contextlib.contextmanager
@@ -128,66 +184,13 @@ def _what(fmt: str, path: Path) -> str:
     )
 
 
-def _hint(fmt: str, exc: BaseException) -> str:
-    if fmt == "json" and "changed from object to array" in str(exc):
-        return ": it holds a JSON array; write one JSON object per line (JSON lines)"
-    if fmt == "json" and "changed from" in str(exc):
-        return ": each column's values must have one type in all lines (labels all numbers or all strings)"
-    return ""
-
-
-# --- columns to Python values --------------------------------------------------------------------
-def _decoded(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A dictionary column (pandas' category) as its values."""
-    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
-
-
-def texts(column: pa.ChunkedArray, path: Path, name: str) -> list[Optional[bytes]]:
-    column = _decoded(column)
-    t = column.type
-    if pa.types.is_null(t):
-        return [None] * len(column)
-    if pa.types.is_string(t) or pa.types.is_large_string(t):  # string -> binary: the bytes, never validated
-        column = column.cast(pa.large_binary() if pa.types.is_large_string(t) else pa.binary())
-    elif not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
-        raise DataError(f"{path}: column {name!r} holds {t} values, not text: pass --text-column NAME")
-    return column.to_pylist()
-
-
-def values(column: pa.ChunkedArray, path: Path, name: str) -> list:
-    """A label or split column as text per row: None for a null, ``INVALID`` for bytes not UTF-8."""
-    column = _decoded(column)
-    t = column.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        column = column.cast(pa.large_binary() if pa.types.is_large_string(t) else pa.binary())
-    elif not (
-        pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_null(t)
-    ):
-        try:  # dates, decimals, ...: their text
-            column = column.cast(pa.string()).cast(pa.binary())
-        except (pa.ArrowException, ValueError):
-            raise DataError(f"{path}: column {name!r} holds {t} values: labels must be integers or text") from None
-    return [_label_text(v) for v in column.to_pylist()]
-
-
-def _label_text(value: object) -> object:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value != value:  # NaN: pandas' missing value
-            return None
-        return str(int(value)) if value.is_integer() else str(value)
-    try:
-        text = value.decode("utf-8").strip()  # type: ignore[union-attr]
-    except UnicodeDecodeError:
-        return INVALID
-    return text or None
+def _hint(fmt: str, exc: BaseException, cols: Optional[Columns]) -> str:
+    """pyarrow names the JSON value that changed type (``Column(/label)``; ``Column()``: a whole line)."""
+    found = re.search(r"Column\((.*?)\) changed from", str(exc)) if fmt == "json" else None
+    if not found:
+        return ""
+    if not found[1]:
+        return f": {_ONE_OBJECT}"
+    name = found[1].split("/")[1].replace("~1", "/").replace("~0", "~")  # a JSON pointer's first key
+    labels = " (labels all numbers or all strings)" if cols is not None and name == cols.label else ""
+    return f": column {name!r} changes type between lines; its values must have one type in all lines{labels}"

@@ -9,12 +9,15 @@ Parquet files); classes, hold-outs and subsets: ``splits``; the types: ``encoded
 
 For tabular data ``--limit N`` takes at most N rows per split (train and test), seeded: ``N // K`` of
 each of the K classes, the remainder to the first classes, a class with fewer rows giving what it
-has. The validation split is then held out of the (limited) training split, for every source.
+has (N below K is an error: a class without rows would be an output never trained). The validation
+split is then held out of the (limited) training split, for every source. A load from the cache logs
+the lines of the first (``TabularRows.notes``, the hold-outs and the classes).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Optional
 
 import numpy as np
 
@@ -25,6 +28,7 @@ from toolkit.data.cache import cache_path, read_cache, write_cache
 from toolkit.data.encoded import LabelledData, Split
 from toolkit.data.files import TabularSource, find_tabular
 from toolkit.data.keras_imdb import load_keras
+from toolkit.data.lines import say
 from toolkit.data.sources import Review, raw_reviews, read_reviews, resolve_source, source_sha256
 from toolkit.data.splits import (
     DEFAULT_TEST_FRACTION,
@@ -87,15 +91,16 @@ def _load_tabular(cfg: DataConfig, tabular: TabularSource) -> LabelledData:
         "labels": cfg.labels,
         "strict": cfg.strict,
         "seed": cfg.seed,  # a held-out test set depends on it too
+        "notes": 2,  # 2: every log line of a first load in the notes (older entries lack some)
     }
     cache_file = cache_path(cfg, source_sha, "tabular", settings)
     cached = read_cache(cache_file)
-    if cached is not None:
-        for note in cached[1]:
+    if cached is not None:  # the lines of the first load: the files found (this path's), then the rows'
+        for note in tabular.notes + tuple(cached[1]):
             log(note)
         return replace(cached[0], source=tabular.spec)
     reviews, classes, notes = _tabular_reviews(cfg, tabular)
-    data = _encode(reviews, classes, cfg, tabular.spec, source_sha, 0)
+    data = _encode(reviews, classes, cfg, tabular.spec, source_sha, None)  # bad UTF-8 rows: skipped
     write_cache(cache_file, data, notes)
     return data
 
@@ -107,6 +112,10 @@ def _tabular_reviews(cfg: DataConfig, tabular: TabularSource) -> tuple[dict[str,
     notes = list(rows.notes)
     where = tabular.spec
     classes = class_order([r.label for r in rows.train], cfg.labels, where)
+    if cfg.limit is not None and cfg.limit < len(classes):  # a class with no row: an output never trained
+        raise DataError(
+            f"--limit {cfg.limit:,} is fewer than the {len(classes):,} classes: use at least {len(classes):,}"
+        )
     index = {name: i for i, name in enumerate(classes)}
     train: list[Review] = [(r.review_id, index[r.label], r.text) for r in rows.train]
     if rows.test is None:
@@ -119,14 +128,15 @@ def _tabular_reviews(cfg: DataConfig, tabular: TabularSource) -> tuple[dict[str,
             )
         how = "--test-fraction" if cfg.test_fraction else "no test split in the data"
         tail = "" if cfg.test_fraction else "; --test-fraction changes it"
-        note = f"{how}: holding out {percent(fraction)} of the rows (seeded, stratified by class) as the test set{tail}"
-        log(note)
-        notes.append(note)
+        say(
+            notes,
+            f"{how}: holding out {percent(fraction)} of the rows (seeded, stratified by class) as the test set{tail}",
+        )
     else:
         check_test_labels([r.label for r in rows.test], classes, where)
         test = [(r.review_id, index[r.label], r.text) for r in rows.test]
     shown = ", ".join(classes[:10]) + (f", ... ({len(classes) - 10:,} more)" if len(classes) > 10 else "")
-    log(f"{len(classes):,} classes: {shown}")
+    say(notes, f"{len(classes):,} classes: {shown}")
     reviews = {"train": train, "test": test}
     if cfg.limit is not None:
         counts = per_class(cfg.limit, len(classes))
@@ -134,7 +144,7 @@ def _tabular_reviews(cfg: DataConfig, tabular: TabularSource) -> tuple[dict[str,
             s: [items[i] for i in sorted(balanced([r[1] for r in items], counts, cfg.seed))]
             for s, items in reviews.items()
         }
-    return with_validation(reviews, cfg), classes, notes
+    return with_validation(reviews, cfg, notes), classes, notes
 
 
 def _encode(
@@ -143,7 +153,7 @@ def _encode(
     cfg: DataConfig,
     source: str,
     source_sha: str,
-    invalid: int,
+    invalid: Optional[int],
 ) -> LabelledData:
     """The reviews as token ids, with a vocabulary from the training split only."""
     log(f"tokenising {sum(len(v) for v in raw.values()):,} reviews (vocabulary from the training split) ...")
@@ -175,7 +185,7 @@ def _refuse_tabular_settings(cfg: DataConfig, what: str) -> None:
         "--text-column": cfg.text_column,
         "--label-column": cfg.label_column,
         "--split-column": cfg.split_column,
-        "--test-path": cfg.test_path,
+        "--test-data": cfg.test_path,
         "--test-fraction": cfg.test_fraction,
         "--labels": cfg.labels,
     }

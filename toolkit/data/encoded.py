@@ -31,7 +31,7 @@ class LabelledData:
     vocabulary: Optional[Vocabulary]  # None for the keras source without its word index
     source: str  # where the reviews came from
     source_sha256: str
-    invalid_utf8: int  # reviews whose bytes were not UTF-8 (decoded with replacement)
+    invalid_utf8: Optional[int]  # aclImdb reviews not UTF-8 (decoded with replacement); None: tabular (skipped)
     from_cache: bool
     classes: tuple[str, ...] = IMDB_CLASSES  # class names; Split.y indexes them
     validation: Optional[Split] = None  # held out of the training split (DataConfig.validation_fraction)
@@ -40,8 +40,11 @@ class LabelledData:
         splits = [("train", self.train), ("validation", self.validation), ("test", self.test)]
         counts = ", ".join(f"{name} {len(s):,} ({self.class_counts(s)})" for name, s in splits if s is not None)
         cached = " [encoded arrays from cache]" if self.from_cache else ""
-        invalid = f"{self.invalid_utf8} not valid UTF-8 (decoded with replacement)"
-        return f"reviews: {counts} from {self.source}; {invalid}{cached}"
+        # tabular rows that are not UTF-8 are skipped (and counted when read), never decoded
+        invalid = (
+            "" if self.invalid_utf8 is None else f"; {self.invalid_utf8} not valid UTF-8 (decoded with replacement)"
+        )
+        return f"reviews: {counts} from {self.source}{invalid}{cached}"
 
     def class_counts(self, split: Split, shown: int = 5) -> str:
         """``20 neg / 21 pos`` for IMDB; ``12 a / 30 b / ...`` (the first ``shown`` classes) otherwise."""

@@ -110,15 +110,21 @@ def hold_out_validation(train: list[Item], fraction: float, seed: int) -> tuple[
     return kept, validation
 
 
-def with_validation(raw: dict[str, list[Review]], cfg: DataConfig) -> dict[str, list[Review]]:
-    """``raw`` plus a ``validation`` split held out of its training split, when asked."""
+def with_validation(
+    raw: dict[str, list[Review]], cfg: DataConfig, notes: Optional[list[str]] = None
+) -> dict[str, list[Review]]:
+    """``raw`` plus a ``validation`` split held out of its training split, when asked (its log line
+    added to ``notes``, the lines a load from the cache repeats, when given)."""
     if not cfg.validation_fraction:
         return raw
     train, validation = hold_out_validation(raw["train"], cfg.validation_fraction, cfg.seed)
-    log(
+    line = (
         f"holding out {percent(cfg.validation_fraction)} of the training reviews (seeded, stratified by class) "
         f"as the validation set: {len(validation):,}"
     )
+    log(line)
+    if notes is not None:
+        notes.append(line)
     return {**raw, "train": train, "validation": validation}
 
 

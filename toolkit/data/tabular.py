@@ -2,13 +2,13 @@
 labels, which rows are test rows, bad rows skipped and counted (``files`` finds the files, ``arrow``
 reads each with pyarrow and turns labels into text).
 
-- **Columns**: ``DataConfig.text_column`` / ``label_column``, else the one column of each file whose
-  name is a common one (``TEXT_NAMES``, ``LABEL_NAMES``, case-insensitive); none or several is an error.
+- **Columns** (``columns``): named or detected by name, in every file before any row is read.
 - **Which rows are test rows** (:func:`files.find_tabular`, :func:`read_tabular`): ``DataConfig.test_path``;
-  else, in a folder or glob, the files named ``test*`` (``train*`` ones train, ``validation*`` / ``dev*``
-  and any other file are then ignored); else a split column (``DataConfig.split_column``, or one named
-  ``split``) whose ``train`` / ``test`` values place each row; else none (``toolkit.data.splits`` holds
-  a fraction out).
+  else, in a folder or glob, the files in ``test/`` or named ``test*`` (``train*`` ones train,
+  ``validation*`` / ``dev*`` and any other file are then ignored); else a split column
+  (``DataConfig.split_column``, or one named ``split`` when some row says ``test``: else it is ignored)
+  whose ``train`` / ``test`` values place each row, other rows ignored; else none (``toolkit.data.splits``
+  holds a fraction out).
 - **Bad rows** (``BAD_KINDS``): skipped and counted in one log line, or with ``DataConfig.strict`` the
   first one is an error. Row numbers count data rows from 1: the header and blank lines (pyarrow
   skips them in CSV and JSON) are not rows; a CSV row after
@@ -26,13 +26,11 @@ from typing import NamedTuple, Optional
 from toolkit.config import DataConfig
 from toolkit.core.errors import DataError
 from toolkit.core.progress import log
-from toolkit.data import arrow
-from toolkit.data.files import TabularSource, count, listed
+from toolkit.data import arrow, columns
+from toolkit.data.files import TabularSource
+from toolkit.data.lines import count, say
 from toolkit.data.sources import MAX_REVIEW_BYTES
 
-TEXT_NAMES = ("text", "review", "sentence", "content", "body", "document", "comment")
-LABEL_NAMES = ("label", "sentiment", "stars", "class", "category", "target", "labels")
-SPLIT_NAME = "split"
 BAD_KINDS = ("empty text", "null label", "unknown label", "text too long", "invalid UTF-8", "ragged line")
 _STRICT = "drop --strict to skip such rows"
 
@@ -48,7 +46,7 @@ class Row(NamedTuple):
 @dataclass
 class TabularRows:
     """The usable rows: training rows, test rows (None: the data has no test split), and the log
-    lines worth repeating when the encoded arrays come from the cache (skipped rows)."""
+    lines to repeat when the encoded arrays come from the cache (columns, rows ignored or skipped)."""
 
     train: list[Row]
     test: Optional[list[Row]]
@@ -82,95 +80,116 @@ class _BadRows:
 
 
 def read_tabular(source: TabularSource, cfg: DataConfig) -> TabularRows:
-    """Every usable row of the files: training rows and test rows (from ``--test-path``, test* files
-    or a split column; None when the data has none), bad rows skipped and counted (or ``strict``)."""
-    for note in source.notes:
+    """Every usable row of the files: training rows and test rows (from ``--test-data``, test* files
+    or a split column; None when the data has none), bad rows skipped and counted (or ``strict``).
+    Every file's columns are picked (``columns``) before any row is read."""
+    for note in source.notes:  # not in the notes: a load from the cache logs the source's own, fresh
         log(note)
+    notes: list[str] = []
+    picked, line = columns.pick_columns(source, cfg)
+    if line:
+        say(notes, line)
     names, bad = source.names(), _BadRows(cfg.strict)
     also = f" and {source.test_spec}" if source.test_spec else ""
     log(f"reading {count(len(source.files), 'tabular file')} from {source.spec}{also} ...")
-    train: list[Row] = []
-    test: list[Row] = []
-    ignored: Counter = Counter()
-    columns: dict[arrow.Columns, list[str]] = {}
-    use_split = not source.test_from
+    # A split column found by its name is only the split when a row says "test": until every file is
+    # read, its files' rows wait (their bad rows too: a row of an ignored split is not a bad row).
+    detected = sorted({c.split for c in picked.values() if c.split}) if not cfg.split_column else []
+    placed = _Placed()
+    waiting: list[tuple[str, Path, _FileRows]] = []
     for role, files in (("train", source.train_files), ("test", source.test_files)):
         for path in files:
-            cols, rows, skipped = _read_file(path, names[path], cfg, use_split and role == "train", bad)
-            columns.setdefault(cols, []).append(names[path])
-            ignored.update(skipped)
-            for split, row in rows:
-                (test if split == "test" or role == "test" else train).append(row)
-    _log_columns(columns)
-    notes = []
-    if ignored:
-        values = ", ".join(f"{v} {n:,}" for v, n in ignored.most_common(5))
-        log(f"ignoring {count(sum(ignored.values()), 'row')} whose split is neither train nor test ({values})")
-    split_columns = sorted({c.split for c in columns if c.split})
-    if split_columns and not test:
-        if cfg.split_column:
-            raise DataError(f"no row's {cfg.split_column!r} value is 'test': the data has no test rows")
-        log(f"column {split_columns[0]!r} names no test row: not used as the split")
-    if test and split_columns and cfg.test_fraction is not None:
+            rows = _read_file(path, names[path], picked[path], cfg)
+            if detected:
+                waiting.append((role, path, rows))
+            else:
+                placed.add(role, path, names[path], rows, bool(picked[path].split), bad)
+    values = Counter(split for _, _, rows in waiting for split in rows.splits())
+    use_detected = values["test"] > 0
+    for role, path, rows in waiting:
+        placed.add(role, path, names[path], rows, use_detected and bool(picked[path].split), bad)
+    if detected and not use_detected:
+        shown = ", ".join(f"{v or '(none)'} {n:,}" for v, n in values.most_common(5))
+        say(notes, f"column {detected[0]!r} names no test row: not used as the split, every row trains ({shown})")
+    if placed.ignored:
+        shown = ", ".join(f"{v} {n:,}" for v, n in placed.ignored.most_common(5))
+        ignored = count(sum(placed.ignored.values()), "row")
+        say(notes, f"ignoring {ignored} whose split is neither train nor test ({shown})")
+    split_columns = sorted({c.split for c in picked.values() if c.split})
+    if cfg.split_column and not placed.test:
+        raise DataError(f"no row's {cfg.split_column!r} value is 'test': the data has no test rows")
+    if placed.test and split_columns and cfg.test_fraction is not None:
         raise DataError(
             f"--test-fraction holds test rows out, but the data has a test split (column {split_columns[0]!r}): "
             "drop --test-fraction"
         )
     summary = bad.summary()
     if summary:
-        log(summary)
-        notes.append(summary)
-    if not train:
+        say(notes, summary)
+    if not placed.train:
         raise DataError(f"{source.spec} has no usable training row")
-    return TabularRows(train, test if test or source.test_from else None, notes)
+    return TabularRows(placed.train, placed.test if placed.test or source.test_from else None, notes)
 
 
-def _log_columns(columns: dict[arrow.Columns, list[str]]) -> None:
-    """One line naming the columns found by name (per distinct choice, when files differ)."""
-    detected = [(c, files) for c, files in columns.items() if c.detected]
-    if not detected:
-        return
-    parts = []
-    for c, files in detected:
-        split = f", split {c.split!r}" if c.split else ""
-        where = f" in {listed(files)}" if len(detected) > 1 else ""
-        parts.append(f"text {c.text!r}, label {c.label!r}{split}{where}")
-    log(f"columns: {'; '.join(parts)} (found by name; --text-column / --label-column choose others)")
+@dataclass
+class _FileRows:
+    """One file's rows as read: ``(split value, row)`` of the usable ones, ``(position, kind, where,
+    split value)`` of the bad ones; the split value is lower-case text or None. A ragged line has no
+    split value: it is a bad row whatever the split."""
+
+    rows: list[tuple[Optional[str], Row]]
+    bad: list[tuple[int, str, str, Optional[str]]]
+    ragged: list[tuple[int, str, str]]
+
+    def splits(self):
+        yield from (split for split, _ in self.rows)
+        yield from (split for *_, split in self.bad)
 
 
-def _read_file(
-    path: Path, name: str, cfg: DataConfig, use_split: bool, bad: _BadRows
-) -> tuple[arrow.Columns, list[tuple[Optional[str], Row]], Counter]:
-    """``(columns, [(split value or None, row)], split values ignored)`` of one file's usable rows."""
-    table, cols, ragged = arrow.read_table(path, lambda names: _pick_columns(names, path, cfg, use_split))
+@dataclass
+class _Placed:
+    """The rows placed in the training or the test split, and the split values ignored."""
+
+    train: list[Row] = field(default_factory=list)
+    test: list[Row] = field(default_factory=list)
+    ignored: Counter = field(default_factory=Counter)
+
+    def add(self, role: str, path: Path, name: str, found: _FileRows, use_split: bool, bad: _BadRows) -> None:
+        rows, kept_bad, ignored = found.rows, found.bad, Counter()
+        if use_split:  # rows whose split is neither train nor test are left out, bad or not
+            ignored.update(s or "(none)" for s in found.splits() if s not in ("train", "test"))
+            rows = [(s, r) for s, r in rows if s in ("train", "test")]
+            kept_bad = [b for b in kept_bad if b[3] in ("train", "test")]
+        kept = found.ragged + [b[:3] for b in kept_bad]
+        bad.add(path, name, kept)
+        if not rows and not ignored:
+            skipped = f" ({count(len(kept), 'bad row')} skipped)" if kept else ""
+            raise DataError(f"{path} has no usable row{skipped}")
+        self.ignored.update(ignored)
+        for split, row in rows:
+            (self.test if split == "test" or role == "test" else self.train).append(row)
+
+
+def _read_file(path: Path, name: str, cols: arrow.Columns, cfg: DataConfig) -> _FileRows:
+    """One file's rows, each checked (text, label) and with its split value."""
+    table, ragged = arrow.read_table(path, cols)
     n = table.num_rows
-    texts = arrow.texts(table.column(cols.text), path, cols.text)
-    labels = arrow.values(table.column(cols.label), path, cols.label)
-    splits = arrow.values(table.column(cols.split), path, cols.split) if cols.split else [None] * n
+    texts = columns.texts(table.column(cols.text), path, cols.text)
+    labels = columns.values(table.column(cols.label), path, cols.label)
+    splits = columns.values(table.column(cols.split), path, cols.split) if cols.split else [None] * n
     numbers = _row_numbers(n, ragged)
     allowed = set(cfg.labels) if cfg.labels else None
-    rows: list[tuple[Optional[str], Row]] = []
-    ignored: Counter = Counter()
-    found = [(r, "ragged line", f"line {r + 1}") for r in ragged]
+    found = _FileRows([], [], [(r, "ragged line", f"line {r + 1}") for r in ragged])
     for i in range(n):
-        split = splits[i]
-        if cols.split:
-            split = split.lower() if isinstance(split, str) else None
-            if split not in ("train", "test"):
-                ignored[split or "(none)"] += 1
-                continue
+        split = splits[i].lower() if isinstance(splits[i], str) else None
         kind, text = _check_text(texts[i])
         label = labels[i]
         kind = kind or _check_label(label, allowed)
         if kind is not None:
-            found.append((numbers[i], kind, f"row {numbers[i]}"))
+            found.bad.append((numbers[i], kind, f"row {numbers[i]}", split))
         else:
-            rows.append((split, Row(f"{name}:{numbers[i]}", label, text)))
-    bad.add(path, name, found)
-    if not rows and not ignored:
-        skipped = f" ({count(len(found), 'bad row')} skipped)" if found else ""
-        raise DataError(f"{path} has no usable row{skipped}")
-    return cols, rows, ignored
+            found.rows.append((split, Row(f"{name}:{numbers[i]}", label, text)))
+    return found
 
 
 def _check_text(payload: Optional[bytes]) -> tuple[Optional[str], str]:
@@ -190,7 +209,7 @@ def _check_label(label: object, allowed: Optional[set[str]]) -> Optional[str]:
     """The bad-row kind of a label (None: a usable one)."""
     if label is None:
         return "null label"
-    if label is arrow.INVALID:
+    if label is columns.INVALID:
         return "invalid UTF-8"
     if allowed is not None and label not in allowed:
         return "unknown label"
@@ -205,36 +224,3 @@ def _row_numbers(n: int, ragged: list[int]) -> list[int]:
         if row not in skip:
             numbers.append(row)
     return numbers
-
-
-def _pick_columns(names: list[str], path: Path, cfg: DataConfig, use_split: bool) -> arrow.Columns:
-    text = _column(names, cfg.text_column, TEXT_NAMES, "text", path)
-    label = _column(names, cfg.label_column, LABEL_NAMES, "label", path)
-    split = None
-    if use_split and cfg.split_column:
-        split = _column(names, cfg.split_column, (), "split", path)
-    elif use_split:
-        split = next((c for c in names if c.strip().lower() == SPLIT_NAME), None)
-    if len({text, label, split} - {None}) < 2 + (split is not None):
-        raise DataError(f"{path}: the text, label and split columns must differ, got {text!r}, {label!r}, {split!r}")
-    return arrow.Columns(text, label, split, cfg.text_column is None or cfg.label_column is None)
-
-
-def _column(names: list[str], given: Optional[str], candidates: tuple[str, ...], what: str, path: Path) -> str:
-    flag = f"--{what}-column"
-    shown = listed(repr(n) for n in names)
-    if given is not None:
-        count = names.count(given)
-        if count != 1:
-            problem = "has no column" if not count else "has more than one column"
-            raise DataError(f"{path} {problem} named {given!r} (its columns: {shown}): pass {flag} NAME")
-        return given
-    found = [n for n in names if n.strip().lower() in candidates]
-    if len(found) == 1:
-        return found[0]
-    problem = (
-        f"no column is named like {what} ({', '.join(candidates)})"
-        if not found
-        else f"several columns could be the {what} ({listed(repr(n) for n in found)})"
-    )
-    raise DataError(f"{path}: {problem}; its columns: {shown}: pass --text-column / --label-column NAME")

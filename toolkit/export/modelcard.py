@@ -104,7 +104,9 @@ def _per_class(per_class) -> list[str]:
         f"| `{name}` | {acc:.4f} |" if isinstance(acc, (int, float)) else f"| `{name}` | (no test rows) |"
         for name, acc in list(per_class.items())[:50]
     ]
-    return ["| class | test accuracy (recall) |", "| --- | --- |", *rows, ""]
+    extra = len(per_class) - 50
+    more = [f"| ... | {extra:,} more classes (see the run's metrics.json) |"] if extra > 0 else []
+    return ["| class | test accuracy (recall) |", "| --- | --- |", *rows, *more, ""]
 
 
 def _preprocessing(run: Run) -> list[str]:

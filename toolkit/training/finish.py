@@ -30,6 +30,11 @@ def environment() -> dict:
     }
 
 
+def _absolute(path: Optional[str]) -> Optional[str]:
+    """A path (or glob) as evaluate and verify must re-read it from any folder."""
+    return None if path is None else str(Path(path).expanduser().absolute())
+
+
 def finish_run(
     model: keras.Model,
     data: LabelledData,
@@ -51,7 +56,8 @@ def finish_run(
         metrics["validation_reviews"] = len(data.validation)
     metrics["environment"] = environment()
     config = {
-        "data": {**to_dict(job.data), "path": data.source, "source_sha256": data.source_sha256},
+        "data": {**to_dict(job.data), "path": data.source, "test_path": _absolute(job.data.test_path)}
+        | {"source_sha256": data.source_sha256},
         "model": to_dict(job.model),
         "train": to_dict(job.train),
     }

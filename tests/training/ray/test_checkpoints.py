@@ -21,11 +21,13 @@ from toolkit.training.ray.checkpoints import (
     settings_fingerprint,
 )
 
-DATA = SimpleNamespace(source_sha256="ab" * 32, train=[0] * 100)
+DATA = SimpleNamespace(
+    source_sha256="ab" * 32, train=[0] * 100, vocabulary=SimpleNamespace(sha256="cd" * 32), validation=None
+)
 
 
-def _fingerprint(**train):
-    return settings_fingerprint(JobConfig(DataConfig(maxlen=20), train=TrainConfig(run_name="r", **train)), DATA)
+def _fingerprint(data=DATA, **train):
+    return settings_fingerprint(JobConfig(DataConfig(maxlen=20), train=TrainConfig(run_name="r", **train)), data)
 
 
 def _checkpoint(storage, fingerprint, epoch=1):
@@ -36,11 +38,29 @@ def _checkpoint(storage, fingerprint, epoch=1):
 
 def test_the_fingerprint_holds_what_shapes_the_optimisation_but_not_the_epochs():
     base = _fingerprint()
-    assert base["model"]["maxlen"] == 20 and base["data"] == {"source_sha256": "ab" * 32, "train_reviews": 100}
+    assert base["model"]["maxlen"] == 20 and base["model"]["classes"] == ["negative", "positive"]
+    assert base["data"] == {
+        "source_sha256": "ab" * 32,
+        "train_reviews": 100,
+        "vocab_sha256": "cd" * 32,
+        "validation_reviews": 0,
+    }
     assert _fingerprint(epochs=5) == base  # more epochs: resuming trains the extra ones
     assert fingerprint_difference(base, _fingerprint(learning_rate=0.01)) == "train.learning_rate 0.001 -> 0.01"
     assert fingerprint_difference(None, base) == "the checkpoint records no settings"
     assert fingerprint_difference(base, base) == ""
+
+
+def test_the_fingerprint_holds_the_token_ids_and_a_checkpoint_from_before_user_data_still_resumes():
+    base = _fingerprint()
+    other_column = SimpleNamespace(**{**vars(DATA), "vocabulary": SimpleNamespace(sha256="ef" * 32)})
+    assert (
+        fingerprint_difference(base, _fingerprint(other_column)) == f"data.vocab_sha256 {'cd' * 32!r} -> {'ef' * 32!r}"
+    )
+    old = json.loads(json.dumps(base))  # as toolkit wrote it before classes and the vocabulary were recorded
+    del old["model"]["classes"], old["data"]["vocab_sha256"], old["data"]["validation_reviews"]
+    assert fingerprint_difference(old, base) == ""
+    assert fingerprint_difference(old, _fingerprint(learning_rate=0.01)) == "train.learning_rate 0.001 -> 0.01"
 
 
 def test_an_earlier_checkpoint_is_resumed_only_with_the_same_settings(tmp_path):

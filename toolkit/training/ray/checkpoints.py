@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from toolkit.config import ClusterConfig, JobConfig, to_dict
+from toolkit.config import IMDB_CLASSES, ClusterConfig, JobConfig, to_dict
 from toolkit.core.errors import ClusterError, WriteError, first_line
 from toolkit.core.files import atomic_write_text, check_can_write
 from toolkit.core.progress import log
@@ -35,7 +35,13 @@ def settings_fingerprint(job: JobConfig, data: LabelledData) -> dict:
     fingerprint = {
         "model": to_dict(job.model),
         "train": {k: train[k] for k in ("batch_size", "learning_rate", "clipnorm", "seed", "length_buckets")},
-        "data": {"source_sha256": data.source_sha256, "train_reviews": len(data.train)},
+        "data": {
+            "source_sha256": data.source_sha256,
+            "train_reviews": len(data.train),
+            # the token ids the weights were trained on: another text column, split or fraction changes them
+            "vocab_sha256": data.vocabulary.sha256 if data.vocabulary is not None else None,
+            "validation_reviews": len(data.validation) if data.validation is not None else 0,
+        },
     }
     return json.loads(json.dumps(fingerprint))  # as a checkpoint records it: the class names' tuple a list
 
@@ -154,12 +160,27 @@ def _prepare_remote(storage: str, run_name: str, overwrite: bool) -> str:
     return f"{run_name}-{time.strftime('%Y%m%d-%H%M%S')}"  # not provably ours: left as it is
 
 
+def _as_recorded_then(previous: dict, current: dict) -> tuple[dict, dict]:
+    """Both fingerprints as an older one recorded them (toolkit before user data: IMDB's two classes, no
+    vocabulary checksum): such a checkpoint still resumes when everything it did record matches."""
+    model, data = previous.get("model"), previous.get("data")
+    if isinstance(model, dict) and "classes" not in model:
+        previous = {**previous, "model": {**model, "classes": list(IMDB_CLASSES)}}
+    if isinstance(data, dict) and "vocab_sha256" not in data:
+        new = {k: v for k, v in current["data"].items() if k not in ("vocab_sha256", "validation_reviews")}
+        current = {**current, "data": new}
+    return previous, current
+
+
 def fingerprint_difference(previous: Optional[dict], current: dict) -> str:
     """``""`` when equal; else the settings that differ, in words."""
     if previous == current:
         return ""
     if not isinstance(previous, dict):
         return "the checkpoint records no settings"
+    previous, current = _as_recorded_then(previous, current)
+    if previous == current:
+        return ""
     diffs = []
     for group, values in current.items():
         old = previous.get(group, {}) if isinstance(previous.get(group), dict) else {}
