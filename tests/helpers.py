@@ -69,15 +69,7 @@ def ids_model(vocab: Vocabulary, scale: float = 1.0) -> onnx.ModelProto:
         numpy_helper.from_array(np.array([1], np.int64), "axis1"),
         numpy_helper.from_array(np.array(scale, np.float32), "scale"),
     ]
-    g = helper.make_graph(
-        nodes,
-        "tiny",
-        [helper.make_tensor_value_info("token_ids", TensorProto.INT32, ["batch", "tokens"])],
-        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch", 1])],
-        inits,
-    )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = _tiny_model("tiny", nodes, inits, width=1)
     spec = vocab.spec()
     copied = ("tokenizer_version", "token_pattern", "maxlen", "num_words", "pad_id", "start_id", "oov_id")
     props = {f"preprocessing.{k}": str(spec[k]) for k in (*copied, "padding", "truncating")}
@@ -85,6 +77,20 @@ def ids_model(vocab: Vocabulary, scale: float = 1.0) -> onnx.ModelProto:
                   "labels": '["negative", "positive"]', "decision_threshold": "0.5",
                   "input.variable_length": "true", "provenance.keras_sha256": "0" * 64})  # fmt: skip
     return set_props(model, props)
+
+
+def _tiny_model(name: str, nodes: list, inits: list, width: int) -> onnx.ModelProto:
+    """``token_ids`` int32 ``[batch, tokens]`` -> ``probability`` float32 ``[batch, width]``, opset 17."""
+    g = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("token_ids", TensorProto.INT32, ["batch", "tokens"])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch", width])],
+        inits,
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
 
 
 def set_props(model: onnx.ModelProto, props: dict, seal: bool = True) -> onnx.ModelProto:
@@ -165,15 +171,7 @@ def ids_model_k(vocab: Vocabulary, k: int, labels=None, scale: float = 1.0) -> o
         numpy_helper.from_array(np.array([1], np.int64), "axis1"),
         numpy_helper.from_array(np.array(scale, np.float32), "scale"),
     ]
-    g = helper.make_graph(
-        nodes,
-        "tiny-k",
-        [helper.make_tensor_value_info("token_ids", TensorProto.INT32, ["batch", "tokens"])],
-        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch", k])],
-        inits,
-    )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = _tiny_model("tiny-k", nodes, inits, width=k)
     props = {p.key: p.value for p in ids_model(vocab).metadata_props}
     props.update({"labels": json.dumps(k_labels(k) if labels is None else list(labels)), "decision_threshold": None})
     return set_props(model, props)
