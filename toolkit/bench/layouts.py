@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from toolkit.config import SPLITS
 from toolkit.data.sources import LABEL_FOLDERS, Review, read_reviews
+from toolkit.data.splits import balanced, per_class
 
 HF_FILES = {split: f"{split}-00000-of-00001.parquet" for split in SPLITS}
 KAGGLE_FILE = "IMDB Dataset.csv"
@@ -29,16 +30,8 @@ def imdb_reviews(tarball: Path, per_split: Optional[int] = None, seed: int = 0) 
     raw, _ = read_reviews(Path(tarball))
     if per_split is None:
         return raw
-    rng = np.random.default_rng(seed)
-    subset = {}
-    for split, items in raw.items():
-        chosen = []
-        for label in range(len(LABEL_FOLDERS)):
-            pool = [r for r in items if r[1] == label]
-            count = per_split // 2 + (per_split % 2 if label == 0 else 0)
-            chosen += [pool[i] for i in np.sort(rng.permutation(len(pool))[:count])]
-        subset[split] = chosen
-    return subset
+    counts = per_class(per_split, len(LABEL_FOLDERS))
+    return {split: [items[i] for i in balanced([r[1] for r in items], counts, seed)] for split, items in raw.items()}
 
 
 def stars(review_id: str) -> int:
