@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import BIN
+from tests.helpers import BIN, NEAR_CHANCE_INT8
 
 pytestmark = pytest.mark.slow  # a model trained on real reviews, exported
 
@@ -28,6 +28,7 @@ def test_toolkit_run_end_to_end(real_tarball, tmp_path):
             "e2e",
             "--cache-dir",
             str(tmp_path / "cache"),
+            *NEAR_CHANCE_INT8,
         ],
         capture_output=True,
         text=True,

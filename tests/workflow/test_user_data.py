@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import BIN
+from tests.helpers import BIN, NEAR_CHANCE_INT8
 from toolkit.bench.layouts import (
     KAGGLE_FILE,
     imdb_reviews,
@@ -18,7 +18,7 @@ from toolkit.bench.layouts import (
 
 pytestmark = pytest.mark.slow  # models trained on real reviews, exported and verified
 
-COMMON = ["--maxlen", "50", "--epochs", "1", "--batch-size", "32"]
+COMMON = ["--maxlen", "50", "--epochs", "1", "--batch-size", "32", *NEAR_CHANCE_INT8]
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ import pytest
 
 from tests.helpers import BIN
 
-# Ray, signals, races; the Ray tests run one after another on one pytest-xdist worker (--dist loadgroup)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+pytestmark = pytest.mark.slow  # Ray, signals, races
+# the tests that start Ray run one after another on one pytest-xdist worker (--dist loadgroup)
+STARTS_RAY = pytest.mark.xdist_group("ray")
 TINY = ["--maxlen", "20", "--num-words", "40", "--epochs", "1", "--batch-size", "8"]
 # what TensorFlow, absl and Ray print on their own: never in the toolkit's output unless asked for
 NOISE = re.compile(r"oneDNN|cuda drivers|absl|cuInit|TrainController|RayTrainWorker|Token authentication is")
@@ -103,6 +104,7 @@ def _assert_terminated_cleanly(code: int, err: str, started: list, exports: Path
     assert not [p for p in exports.glob(".*") if "staging" in p.name]  # nor a half-written one
 
 
+@STARTS_RAY
 def test_sigterm_while_ray_starts_exits_143_and_leaves_no_ray(corpus_tarball, tmp_path):
     """Ray's ray.init installs a SIGTERM handler of its own (sys.exit(15), no message); the toolkit's
     handler stays in charge and the half-started Ray is shut down."""
@@ -129,55 +131,50 @@ def test_sigterm_while_ray_starts_exits_143_and_leaves_no_ray(corpus_tarball, tm
     _assert_terminated_cleanly(code, err, started, exports)
 
 
-def test_sigterm_while_ray_trains_exits_143_and_shuts_ray_down(corpus_tarball, tmp_path):
-    """After ray.init, Ray's C++ core worker answers SIGTERM with a stack dump and exit 15 or 134
-    unless the toolkit's handler is installed again."""
-    exports = tmp_path / "exports"
-    tmp = _ray_tmpdir()
-    try:
-        env = {**os.environ, "RAY_TMPDIR": tmp}
-        code, err, started = _sigterm_when("devices:", _train_cmd(corpus_tarball, exports), env)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    _assert_terminated_cleanly(code, err, started, exports)
-
-
-def test_two_embedded_trainings_at_once_both_succeed_quietly(corpus_tarball, tmp_path):
-    """Each embedded Ray is found by its own processes (Ray Train's placement-group cleaner looked for
-    "the" local Ray and failed with "Found multiple active Ray instances"); and the output holds the
-    toolkit's lines only: none of TensorFlow's, absl's or Ray's own."""
+@STARTS_RAY
+def test_two_embedded_trainings_at_once_one_ends_on_sigterm_the_other_completes_quietly(corpus_tarball, tmp_path):
+    """Two trainings, each with an embedded Ray of its own, on one machine. Each Ray is found by its own
+    processes (Ray Train's placement-group cleaner looked for "the" local Ray and failed with "Found
+    multiple active Ray instances"). The one that completes prints the toolkit's lines only, none of
+    TensorFlow's, absl's or Ray's own. The other gets SIGTERM while it trains: after ray.init, Ray's C++
+    core worker answers SIGTERM with a stack dump and exit 15 or 134 unless the toolkit's handler is
+    installed again; it exits 143 with its Ray shut down."""
     tmps = [_ray_tmpdir(), _ray_tmpdir()]
+    # RAY_AUTH_MODE unset, as in a user's shell (an in-process Ray test earlier sets it here): Ray then
+    # warns about token authentication, which the toolkit says once in its words
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    out, err_file = tmp_path / "completes.out", tmp_path / "completes.err"
     try:
-        procs = [
-            subprocess.Popen(
-                _train_cmd(corpus_tarball, tmp_path / f"exports-{i}"),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+        with out.open("w") as stdout, err_file.open("w") as stderr:  # files: nobody reads it meanwhile
+            completes = subprocess.Popen(
+                _train_cmd(corpus_tarball, tmp_path / "exports-0"),
+                stdout=stdout,
+                stderr=stderr,
                 text=True,
-                # RAY_AUTH_MODE unset, as in a user's shell (an in-process Ray test earlier sets it here):
-                # Ray then warns about token authentication, which the toolkit says once in its words
-                env={**{k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}, "RAY_TMPDIR": tmp},
+                env={**env, "RAY_TMPDIR": tmps[0]},
             )
-            for i, tmp in enumerate(tmps)
-        ]
-        outputs = [p.communicate(timeout=600) for p in procs]
+        try:
+            code, term_err, started = _sigterm_when(
+                "devices:", _train_cmd(corpus_tarball, tmp_path / "exports-1"), {**env, "RAY_TMPDIR": tmps[1]}
+            )
+            completes.wait(timeout=600)
+        finally:
+            completes.kill()
         # what every Ray process wrote (the workers' output stays in their logs unless asked for)
         ray_logs = "".join(f.read_text(errors="replace") for tmp in tmps for f in Path(tmp).rglob("logs/worker-*.err"))
     finally:
-        for p in procs:
-            p.kill()
         for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)
-    for proc, (_, err) in zip(procs, outputs):
-        assert proc.returncode == 0, err[-3000:]
-        assert "Traceback" not in err and "multiple active Ray" not in err, err[-3000:]
-        noise = [line for line in err.splitlines() if NOISE.search(line)]
-        assert noise == [], noise
-        assert err.count("Ray token authentication is on") == 1  # said once, in the toolkit's words
-    for i in range(2):
-        assert (tmp_path / f"exports-{i}" / "r" / "model.keras").is_file()
-    assert "PlacementGroupCleaner" in ray_logs  # the cleaner ran ...
-    assert "multiple active Ray" not in ray_logs  # ... and found its own Ray
+    _assert_terminated_cleanly(code, term_err, started, tmp_path / "exports-1")
+    err = err_file.read_text()
+    assert completes.returncode == 0, err[-3000:]
+    assert "Traceback" not in err and "multiple active Ray" not in err, err[-3000:]
+    noise = [line for line in err.splitlines() if NOISE.search(line)]
+    assert noise == [], noise
+    assert err.count("Ray token authentication is on") == 1  # said once, in the toolkit's words
+    assert (tmp_path / "exports-0" / "r" / "model.keras").is_file()
+    assert "PlacementGroupCleaner" in ray_logs  # the cleaners ran ...
+    assert "multiple active Ray" not in ray_logs  # ... and found their own Ray
 
 
 def test_tensorflow_loads_quietly_unless_asked(tmp_path):

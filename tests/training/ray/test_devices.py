@@ -126,8 +126,8 @@ def test_gpu_flags_on_the_command_line(tmp_path, corpus_tarball):
 @pytest.mark.xdist_group("ray")  # the Ray tests run one after another on one xdist worker
 def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, tmp_path, monkeypatch):
     """On a Ray instance that declares one GPU: two workers asking for 0.5 GPU each are both scheduled
-    on it (Ray sets CUDA_VISIBLE_DEVICES=0 in both) and train in sync over RING collectives; two workers
-    asking for none get CUDA_VISIBLE_DEVICES emptied before TensorFlow loads."""
+    on it (Ray sets CUDA_VISIBLE_DEVICES=0 in both) and train in sync over RING collectives. (Workers
+    asking for no GPU on a Ray that declares one: test_driver's two-node test.)"""
     import ray
 
     from toolkit.training.ray.cluster import local_ray_options
@@ -151,9 +151,6 @@ def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, 
                 ClusterConfig(workers=2, gpus_per_worker=0.5, cpus_per_worker=1, storage=str(tmp_path / "storage")),
             )
         )
-        hidden = train_on_ray(
-            JobConfig(*configs("hidden"), ClusterConfig(workers=2, storage=str(tmp_path / "storage")))
-        )
     finally:
         ray.shutdown()
     m = shared.metrics
@@ -162,7 +159,3 @@ def test_ray_workers_see_only_the_gpus_they_asked_for(real_tarball, real_cache, 
     assert all(w["gpu_ids"] == ["0"] and w["cuda_visible_devices"] == "0" for w in m["worker_devices"]), m[
         "worker_devices"
     ]
-    m = hidden.metrics
-    assert m["replicas"] == 2 and m["collective"] == "ring"
-    assert all(w["gpu_ids"] == [] and w["cuda_visible_devices"] == "" for w in m["worker_devices"]), m["worker_devices"]
-    assert all("GPU" not in w["devices"] for w in m["worker_devices"])
