@@ -36,7 +36,9 @@ def _checkpoints(storage: Path, name: str) -> list[Path]:
 
 def _wait_for_checkpoint(storage: Path, name: str, timeout: float = 240) -> None:
     """Until Ray Train has *registered* the epoch-1 checkpoint (its checkpoint manager's snapshot names
-    it): a checkpoint folder on disk is not enough, a failure before registration loses it."""
+    it): a checkpoint folder on disk is not enough, a failure before registration loses it. The
+    controller registers at its next poll (every 2 s), so epoch 2 must last well beyond that: with 600
+    reviews of 50 tokens it took 1.1 s and was registered before the kill came (tried)."""
     snapshot = storage / name / "checkpoint_manager_snapshot.json"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -68,7 +70,7 @@ def test_two_workers_train_in_sync_and_a_worker_killed_in_epoch_2_costs_at_most_
             outcome["result"] = train_on_ray(
                 JobConfig(
                     # an epoch long enough to kill in; validation metrics all-reduced across the workers
-                    *_configs(real_tarball, real_cache, tmp_path, "kill", maxlen=60, validation_fraction=0.1),
+                    *_configs(real_tarball, real_cache, tmp_path, "kill", limit=3000, validation_fraction=0.1),
                     ClusterConfig(workers=2, storage=str(storage), max_failures=2),
                 )
             )
@@ -101,7 +103,7 @@ def test_two_workers_train_in_sync_and_a_worker_killed_in_epoch_2_costs_at_most_
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]  # epoch 1 was not trained again
     assert [e["restarts"] for e in metrics["epochs"]] == [0, 1]
     assert metrics["epochs"][1]["loss"] < metrics["epochs"][0]["loss"]  # it learns, across the restart too
-    assert metrics["validation_reviews"] == 200 and all(0 < e["val_accuracy"] <= 1 for e in metrics["epochs"])
+    assert metrics["validation_reviews"] == 300 and all(0 < e["val_accuracy"] <= 1 for e in metrics["epochs"])
     assert [w["worker"] for w in metrics["worker_devices"]] == [0, 1]  # the devices of the last attempt
     assert not ray.is_initialized()
     final = _checkpoints(storage, "kill")[-1]
@@ -136,9 +138,9 @@ def test_rerunning_after_the_driver_died_resumes_only_with_the_same_settings(rea
         "--cache-dir",
         real_cache,
         "--limit",
-        "600",
+        "2000",
         "--maxlen",
-        "50",
+        "100",
         "--epochs",
         "2",
         "--workers",
