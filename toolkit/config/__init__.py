@@ -1,9 +1,10 @@
 """Configuration: frozen dataclasses, the single home of every default.
 
 Each stage takes the config it needs (``training``: data, model, training, cluster, the job that joins
-them; ``stages``: export, verify, bench). Configs are immutable (a run never changes its settings
-midway) and round-trip through plain dicts (``to_dict`` / ``from_dict``), which is how they cross into
-``config.json`` and into Ray workers. The CLI's defaults and help texts are read from them.
+them; ``prepare``: the Ray Data preprocessing; ``stages``: export, verify, bench). Configs are immutable
+(a run never changes its settings midway) and round-trip through plain dicts (``to_dict`` /
+``from_dict``), which is how they cross into ``config.json`` and into Ray workers. The CLI's defaults
+and help texts are read from them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import reprlib
 import typing
 from typing import Any, TypeVar
 
+from toolkit.config.prepare import ROWS_PER_SHARD, PrepareConfig
 from toolkit.config.stages import (
     DEFAULT_OPSET,
     MAX_THREADS,
@@ -64,6 +66,7 @@ __all__ = [
     "OPSETS",
     "PREDICT_VARIANTS",
     "QUANTIZATIONS",
+    "ROWS_PER_SHARD",
     "SPLITS",
     "TRAIN_SETUPS",
     "ClusterConfig",
@@ -73,6 +76,7 @@ __all__ = [
     "JobConfig",
     "LoadBenchConfig",
     "ModelConfig",
+    "PrepareConfig",
     "ScalingBenchConfig",
     "Tolerances",
     "TrainBenchConfig",

@@ -1,4 +1,4 @@
-"""Environment variables set for one block of work and restored after it."""
+"""Environment variables: set for one block of work and restored after it; the toolkit's switches."""
 
 from __future__ import annotations
 
@@ -19,3 +19,12 @@ def environ_defaults(**values: str) -> Iterator[None]:
     finally:
         for name in added:
             os.environ.pop(name, None)
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def ray_logs_wanted() -> bool:
+    """Whether Ray shows the workers' own output (and Ray Data its progress lines) in the driver: only with
+    RAY_LOG_TO_DRIVER=1."""
+    return os.environ.get("RAY_LOG_TO_DRIVER", "").strip().lower() in _TRUE

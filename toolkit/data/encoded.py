@@ -25,6 +25,17 @@ class Split:
 
 
 @dataclass(frozen=True)
+class TrainStream:
+    """A training split that stays where it is (prepared shards, ``toolkit.data.prepared``): Ray workers
+    stream it; ``LabelledData.train`` is then empty."""
+
+    uri: str  # the prepared data
+    shards: tuple[str, ...]  # the training shards' URIs
+    rows: int
+    class_counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class LabelledData:
     train: Split
     test: Split
@@ -35,10 +46,18 @@ class LabelledData:
     from_cache: bool
     classes: tuple[str, ...] = IMDB_CLASSES  # class names; Split.y indexes them
     validation: Optional[Split] = None  # held out of the training split (DataConfig.validation_fraction)
+    stream: Optional[TrainStream] = None  # prepared data streamed to Ray workers (``train`` is then empty)
+
+    @property
+    def train_reviews(self) -> int:
+        return self.stream.rows if self.stream is not None else len(self.train)
 
     def summary(self) -> str:
         splits = [("train", self.train), ("validation", self.validation), ("test", self.test)]
         counts = ", ".join(f"{name} {len(s):,} ({self.class_counts(s)})" for name, s in splits if s is not None)
+        if self.stream is not None:
+            shown = " / ".join(f"{c:,}" for c in self.stream.class_counts[:5])
+            counts = f"train {self.stream.rows:,} streamed ({shown}), " + counts.split(", ", 1)[1]
         cached = " [encoded arrays from cache]" if self.from_cache else ""
         # tabular rows that are not UTF-8 are skipped (and counted when read), never decoded
         invalid = (

@@ -98,7 +98,13 @@ class Vocabulary:
         counts: Counter = Counter()
         for text in texts:
             counts.update(tokenize(text, TOKENIZER_VERSION))
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return cls.from_counts(counts.items(), num_words, maxlen)
+
+    @classmethod
+    def from_counts(cls, counts: Iterable[tuple[str, int]], num_words: int, maxlen: int) -> "Vocabulary":
+        """The ``num_words - 3`` most frequent of ``(token, count)`` pairs (ties: alphabetical), each token
+        once: how :meth:`build` ranks, and ``toolkit prepare`` with counts summed over many workers."""
+        ranked = sorted(counts, key=lambda kv: (-kv[1], kv[0]))
         return cls(tuple(w for w, _ in ranked[: num_words - FIRST_WORD_ID]), num_words, maxlen)
 
     def ids(self, text: str) -> list[int]:

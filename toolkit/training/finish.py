@@ -51,7 +51,9 @@ def finish_run(
         f"test: loss {test['loss']:.4f}  accuracy {test['accuracy']:.4f} "
         f"({test['reviews']:,} reviews, {test['seconds']:.1f} s)"
     )
-    metrics = {**run_info, "epochs": history, "test": test, "train_reviews": len(data.train)}
+    metrics = {**run_info, "epochs": history, "test": test, "train_reviews": data.train_reviews}
+    if data.stream is not None:
+        metrics["streamed_from"] = data.stream.uri
     if data.validation is not None:
         metrics["validation_reviews"] = len(data.validation)
     metrics["environment"] = environment()

@@ -15,6 +15,7 @@ from toolkit.core.errors import ConfigError
 from toolkit.core.files import Target
 from toolkit.core.progress import log
 from toolkit.data.dataset import LabelledData, load_data
+from toolkit.data.prepared import is_prepared, load_prepared
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,27 @@ def prepare(job: JobConfig, data: Optional[LabelledData] = None) -> Prepared:
     (and is not someone else's), the reviews load (unless ``data`` is given), and they fit the model."""
     job = named(job)
     target = check_destination("run", job.run_dir, job.train.overwrite)
-    if data is None:
+    if data is None and job.data.path and is_prepared(job.data.path):  # toolkit prepare's shards
+        data = load_prepared(job.data.path, stream_train=job.cluster.workers > 0)
+        job = _with_prepared_shape(job, data)
+        log(data.summary())
+    elif data is None:
         data = load_data(job.data)
         log(data.summary())
     if data.classes != job.model.classes:  # the model's head and output order follow the data's classes
         job = replace(job, model=replace(job.model, classes=data.classes))
     check_shapes(data, job.model)
     return Prepared(job, data, target)
+
+
+def _with_prepared_shape(job: JobConfig, data: LabelledData) -> JobConfig:
+    """The job with the prepared data's ``num_words`` and ``maxlen`` (its ids were cut with them)."""
+    vocab = data.vocabulary
+    if (job.data.num_words, job.data.maxlen) == (vocab.num_words, vocab.maxlen):
+        return job
+    log(f"the prepared data's num_words {vocab.num_words} and maxlen {vocab.maxlen} are used")
+    shape = {"num_words": vocab.num_words, "maxlen": vocab.maxlen}
+    return replace(job, data=replace(job.data, **shape), model=replace(job.model, **shape))
 
 
 def check_shapes(data: LabelledData, model_cfg: ModelConfig) -> None:

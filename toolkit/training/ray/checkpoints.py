@@ -37,7 +37,7 @@ def settings_fingerprint(job: JobConfig, data: LabelledData) -> dict:
         "train": {k: train[k] for k in ("batch_size", "learning_rate", "clipnorm", "seed", "length_buckets")},
         "data": {
             "source_sha256": data.source_sha256,
-            "train_reviews": len(data.train),
+            "train_reviews": data.train_reviews,
             # the token ids the weights were trained on: another text column, split or fraction changes them
             "vocab_sha256": data.vocabulary.sha256 if data.vocabulary is not None else None,
             "validation_reviews": len(data.validation) if data.validation is not None else 0,

@@ -12,27 +12,26 @@ import socket
 import threading
 import urllib.parse
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import ray
 from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
 
 from toolkit.config import ClusterConfig
+from toolkit.core.environ import ray_logs_wanted
 from toolkit.core.errors import ANSI, ClusterError, first_line
 from toolkit.core.progress import log
 
 if TYPE_CHECKING:
     from ray.train.tensorflow import TensorflowTrainer
 
-_TRUE = ("1", "true", "yes", "on")
-
 
 @contextmanager
-def ray_session(cluster: ClusterConfig) -> Iterator[None]:
+def ray_session(cluster: ClusterConfig, num_cpus: Optional[int] = None) -> Iterator[None]:
     """Join ``cluster.address``, or start an embedded local Ray bound to 127.0.0.1 (its dashboard too:
     Ray Train's state API needs it); shut down what we started (or disconnect) on the way out, however
     the way out comes (an error, Ctrl-C, SIGTERM: the caller's signal handlers stay in charge, see
-    :func:`_init`)."""
+    :func:`_init`). ``num_cpus``: the embedded Ray's logical CPUs (default: the machine's cores)."""
     if ray.is_initialized():  # a caller (a test, a notebook) already connected: use it as is
         yield
         return
@@ -50,6 +49,8 @@ def ray_session(cluster: ClusterConfig) -> Iterator[None]:
         kwargs.update(address=address)
     else:
         kwargs.update(address="local", **local_ray_options())  # always a new instance of our own
+        if num_cpus is not None:
+            kwargs.update(num_cpus=num_cpus)
     saved_address = os.environ.get("RAY_ADDRESS")
     try:
         _init(kwargs, address or "a new local instance")
@@ -99,11 +100,6 @@ def _init(kwargs: dict, where: str) -> None:
             handler = before if callable(before) else signal.getsignal(signal.SIGTERM)
             if handler is not None:
                 signal.signal(signal.SIGTERM, handler)
-
-
-def ray_logs_wanted() -> bool:
-    """Whether Ray shows the workers' own output in the driver: only with RAY_LOG_TO_DRIVER=1."""
-    return os.environ.get("RAY_LOG_TO_DRIVER", "").strip().lower() in _TRUE
 
 
 _AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
@@ -193,12 +189,18 @@ def describe_resources() -> str:
     return f"{len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU"
 
 
-def check_resources(cluster: ClusterConfig) -> None:
-    """Ray would wait forever for resources that do not exist: refuse such a request at once."""
+def check_resources(cluster: ClusterConfig, streamed: bool = False) -> None:
+    """Ray would wait forever for resources that do not exist: refuse such a request at once. Streamed
+    training (``streamed``) needs one CPU beyond the workers' for Ray Data's tasks."""
     res = ray.cluster_resources()
     wanted = (("CPU", cluster.worker_cpus), ("GPU", cluster.gpus_per_worker))
     for kind, per_worker in wanted:
-        need, have = cluster.workers * per_worker, res.get(kind, 0)
+        need, have = cluster.workers * per_worker + (1 if streamed and kind == "CPU" else 0), res.get(kind, 0)
+        if streamed and kind == "CPU" and need > have:
+            raise ClusterError(
+                f"streaming prepared data needs a CPU for Ray Data beyond the {cluster.workers} worker(s) x "
+                f"{per_worker:g} CPU, the cluster has {have:g} CPU: lower --workers or --cpus-per-worker, or add nodes"
+            )
         if need > have:
             flag = "--cpus-per-worker" if kind == "CPU" else "--gpus-per-worker"
             raise ClusterError(
@@ -222,16 +224,24 @@ def scaling_config(cluster: ClusterConfig) -> ScalingConfig:
 
 
 def make_trainer(
-    loop: Callable[[dict], None], config: dict, cluster: ClusterConfig, name: str, storage: str, max_failures: int
+    loop: Callable[[dict], None],
+    config: dict,
+    cluster: ClusterConfig,
+    name: str,
+    storage: str,
+    max_failures: int,
+    datasets: Optional[dict] = None,
 ) -> TensorflowTrainer:
     """``loop(config)`` on ``cluster.workers`` workers; checkpoints (the last two kept) under
-    ``storage/name``; all workers restarted from the last checkpoint up to ``max_failures`` times."""
+    ``storage/name``; all workers restarted from the last checkpoint up to ``max_failures`` times;
+    ``datasets``: Ray Datasets split between the workers (``ray.train.get_dataset_shard``)."""
     importlib.import_module("toolkit._tf")  # TensorFlow set up (quiet, tf_keras) before Ray's import of it
     from ray.train.tensorflow import TensorflowTrainer
 
     return TensorflowTrainer(
         loop,
         train_loop_config=config,
+        datasets=datasets,
         scaling_config=scaling_config(cluster),
         run_config=RunConfig(
             name=name,
@@ -270,3 +280,11 @@ def ray_error_line(exc: BaseException) -> str:
         if causes:  # "toolkit.core.errors.ClusterError: ..." -> "ClusterError: ..."
             return _REPR.sub(lambda m: m.group(1) or "", re.sub(r"^(?:\w+\.)+(?=\w+\b)", "", causes[-1], count=1))
     return _REPR.sub(lambda m: m.group(1) or "", first_line(exc))
+
+
+def streaming_cpus(cluster: ClusterConfig) -> Optional[int]:
+    """The embedded Ray's logical CPUs for streamed training: the machine's cores, and at least one
+    beyond the workers' for Ray Data (reading shards is light: the core is shared, not idle)."""
+    if cluster.address or os.environ.get("RAY_ADDRESS"):
+        return None
+    return max(os.cpu_count() or 1, cluster.workers * cluster.worker_cpus + 1)

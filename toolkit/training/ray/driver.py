@@ -1,7 +1,9 @@
 """Ray Train: data-parallel training of the seed LSTM over N workers, the driver's side.
 
 The driver (:func:`train_on_ray`) loads and encodes the reviews once, puts the arrays in Ray's object
-store (no shared file system needed for data), starts a ``TensorflowTrainer`` whose workers run
+store (no shared file system needed for data) — or, for prepared data (``toolkit prepare``), hands Ray
+Train a Ray Dataset of the shards, each worker streaming its share (``training.stream``) —, starts a
+``TensorflowTrainer`` whose workers run
 ``entry.worker_loop`` (``worker.train_worker``), each given one ``messages.TrainTask``, and prints
 each epoch's metrics as the workers' messages arrive.
 
@@ -24,7 +26,9 @@ from ray.util.queue import Empty, Queue
 from toolkit.config import ClusterConfig, JobConfig, to_dict
 from toolkit.core.errors import ClusterError, TrainingDiverged
 from toolkit.core.progress import log
+from toolkit.core.uris import open_uri
 from toolkit.data.dataset import LabelledData
+from toolkit.data.encoded import TrainStream
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import epoch_line
 from toolkit.training.finish import finish_run
@@ -45,6 +49,7 @@ from toolkit.training.ray.cluster import (
     make_trainer,
     ray_error_line,
     ray_session,
+    streaming_cpus,
 )
 from toolkit.training.ray.entry import worker_loop
 from toolkit.training.ray.messages import (
@@ -76,9 +81,10 @@ def train_on_ray(
     ray_name = prepare_checkpoints(storage, job.train.run_name, fingerprint, job.train.overwrite)
     start = time.perf_counter()
     try:
-        with ray_session(cluster):
+        streamed = data.stream is not None
+        with ray_session(cluster, num_cpus=streaming_cpus(cluster) if streamed else None):
             log(f"Ray ready in {time.perf_counter() - start:.1f} s: {describe_resources()}")
-            check_resources(cluster)
+            check_resources(cluster, streamed)
             mark_checkpoints(storage, ray_name, fingerprint)  # the folder is provably ours from now on
             result, worker_devices = _train(job, data, fingerprint, storage, ray_name)
             if result.checkpoint is None:
@@ -99,25 +105,41 @@ def _train(job: JobConfig, data: LabelledData, fingerprint: dict, storage: str, 
     """The Ray Train run itself (in a Ray session): ``(result, [each worker's devices row])``."""
     cluster = job.cluster
     messages = Queue(actor_options={"num_cpus": 0})
+    streamed = data.stream is not None
+    datasets = {"train": train_stream(data.stream)} if streamed else None
     task = TrainTask(
         cpus=int(cluster.worker_cpus),
         collective=cluster.resolved_collective,
-        x=ray.put(data.train.x),
-        y=ray.put(data.train.y),
+        x=None if streamed else ray.put(data.train.x),
+        y=None if streamed else ray.put(data.train.y),
         messages=messages,
         model=job.model,
         train=job.train,
         fingerprint=fingerprint,
         x_validation=ray.put(data.validation.x) if data.validation is not None else None,
         y_validation=ray.put(data.validation.y) if data.validation is not None else None,
+        streamed=data.stream.rows if streamed else 0,
     )
-    trainer = make_trainer(worker_loop, task_config(task), cluster, ray_name, storage, cluster.max_failures)
+    trainer = make_trainer(
+        worker_loop, task_config(task), cluster, ray_name, storage, cluster.max_failures, datasets=datasets
+    )
     gpus = f" x {cluster.gpus_per_worker:g} GPU" if cluster.gpus_per_worker else ""
+    fed = f"{len(data.stream.shards):,} prepared shard(s) streamed by Ray Data" if streamed else "reviews in memory"
     log(
-        f"training on {cluster.workers} Ray worker(s) x {cluster.worker_cpus} CPU{gpus}; "
+        f"training on {cluster.workers} Ray worker(s) x {cluster.worker_cpus} CPU{gpus} ({fed}); "
         f"{collective_line(cluster)}; checkpoints in {storage}/{ray_name}"
     )
     return _fit_with_progress(trainer, messages, job.train.epochs)
+
+
+def train_stream(stream: TrainStream):
+    """The training shards as a Ray Dataset (read where the workers are; Ray Train splits it)."""
+    import ray.data
+
+    fs, _ = open_uri(stream.uri)
+    paths = [open_uri(u)[1] for u in stream.shards]
+    # reading takes no CPU of Ray's: every CPU may be a training worker's (decoding shards is light)
+    return ray.data.read_parquet(paths, filesystem=fs, columns=["ids", "label", "length"], num_cpus=0)
 
 
 def _run_info(cluster: ClusterConfig, state: dict, worker_devices: list, train_seconds: float, storage: str) -> dict:

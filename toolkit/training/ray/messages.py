@@ -37,6 +37,7 @@ class TrainTask(WorkerTask):
     fingerprint: dict
     x_validation: Any = None
     y_validation: Any = None
+    streamed: int = 0  # prepared shards: the training rows Ray Data streams (x and y are None); 0: in memory
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ Each worker:
    over its local devices;
 2. builds and compiles the model inside the strategy's scope (``tf_keras``: Keras 3 fails here);
 3. resumes from ``ray.train.get_checkpoint()`` when there is one: weights, optimizer state, epoch;
-4. trains on its share of every global batch (``input.train_input``); the global batch is
+4. trains on its share of every global batch (``input.train_input``), or on its share of prepared
+   shards streamed through Ray Data (``stream.streamed_dataset``); the global batch is
    ``--batch-size``, each of the R replicas in sync gets ``batch_size / R`` of it;
 5. after every epoch reports the metrics; rank 0 attaches a checkpoint.
 """
@@ -33,6 +34,7 @@ from toolkit.training.input import train_input, validation_input
 from toolkit.training.ray.checkpoints import fingerprint_difference, read_state, restore_state, write_state
 from toolkit.training.ray.messages import Devices, Diverged, EpochDone, EpochProgress, Resumed, TrainTask, send
 from toolkit.training.strategy import devices_line, local_strategy, seed_everything
+from toolkit.training.stream import streamed_dataset
 
 
 def worker_strategy(threads: int, collective: str = "ring"):
@@ -62,9 +64,24 @@ def train_worker(task: TrainTask) -> None:
     if state["epoch"] >= train_cfg.epochs:
         _report(model, state, rank)  # nothing left to train: hand back the final checkpoint
         return
-    x, y = ray.get(task.x), ray.get(task.y)
-    epoch_log = EpochLog(len(y), train_cfg.epochs, quiet=True)
-    dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg, initial_epoch=state["epoch"])
+    if task.streamed:  # prepared shards through Ray Data: this worker's share, a window at a time
+        shard = ray.train.get_dataset_shard("train")
+        epoch_log = EpochLog(task.streamed, train_cfg.epochs, quiet=True)
+        dataset, steps = streamed_dataset(
+            strategy,
+            shard,
+            task.streamed,
+            world,
+            rank,
+            train_cfg.batch_size,
+            train_cfg.seed,
+            state["epoch"],
+            train_cfg.epochs,
+        )
+    else:
+        x, y = ray.get(task.x), ray.get(task.y)
+        epoch_log = EpochLog(len(y), train_cfg.epochs, quiet=True)
+        dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg, initial_epoch=state["epoch"])
     callbacks = [epoch_log, ReportEachEpoch(state, rank, task, epoch_log)]
     validation = None
     if task.x_validation is not None:
