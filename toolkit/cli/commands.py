@@ -11,7 +11,16 @@ import json
 import sys
 
 from toolkit.artifacts.runs import read_run
-from toolkit.config import ClusterConfig, DataConfig, ExportConfig, JobConfig, Tolerances, TrainConfig, VerifyConfig
+from toolkit.config import (
+    ClusterConfig,
+    DataConfig,
+    ExportConfig,
+    JobConfig,
+    PrepareConfig,
+    Tolerances,
+    TrainConfig,
+    VerifyConfig,
+)
 from toolkit.core.errors import PredictError, one_line
 from toolkit.edge.reviews import read_reviews_file, read_stdin
 from toolkit.verify.reports import parity_table, run_summary
@@ -29,6 +38,20 @@ def job_from_args(args: argparse.Namespace) -> JobConfig:
     data = config_from_args(DataConfig, args, path=args.data, download=not args.no_download)
     train, cluster = config_from_args(TrainConfig, args), config_from_args(ClusterConfig, args)
     return JobConfig.create(data, train, cluster, faithful=args.faithful)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from toolkit.workflow.prepare import prepare_job
+
+    data = config_from_args(DataConfig, args, path=args.data)
+    cfg = config_from_args(PrepareConfig, args, data=data)
+    cluster = ClusterConfig(workers=1, address=args.address)  # where Ray is: the workers are Ray Data's
+    prepared = prepare_job(cfg, cluster, cpus=args.cpus)
+    rows = "\t".join(
+        f"{split} {prepared.rows(split):,}" for split in ("train", "validation", "test") if prepared.has(split)
+    )
+    print(f"{one_line(prepared.uri)}\t{rows}\tvocab {prepared.vocabulary.sha256[:12]}")
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from toolkit.config import (
     CPUS_PER_GPU,
     MAX_MAXLEN,
     MAX_NUM_WORDS,
+    ROWS_PER_SHARD,
     TRAIN_SETUPS,
     ClusterConfig,
     DataConfig,
@@ -145,9 +146,56 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="your labelled text: .csv, .tsv, .jsonl/.json (JSON lines) or .parquet files (optionally .gz/.zst), "
         "a file, a folder of them or a quoted glob; or the IMDB reviews: aclImdb_v1.tar.gz, "
-        "aclImdb_v1_train_test.tar.gz or an extracted aclImdb/ folder (default: $TOOLKIT_DATA, then the cache "
-        "folder, then download the official IMDB tarball)",
+        "aclImdb_v1_train_test.tar.gz or an extracted aclImdb/ folder; or data written by 'toolkit prepare' "
+        "(a path or URI such as s3://bucket/prepared: Ray workers stream it) (default: $TOOLKIT_DATA, then the "
+        "cache folder, then download the official IMDB tarball)",
     )
+    add_column_flags(p)
+    p.add_argument(
+        "--test-fraction",
+        type=fraction,
+        metavar="F",
+        help="tabular data without a test split: hold out this fraction of the rows, seeded and stratified by "
+        "class (default 0.2)",
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=fraction,
+        default=d.validation_fraction,
+        metavar="F",
+        help="hold out this fraction of the training split for validation metrics after every epoch "
+        "(never the test set; default: none)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first bad row (empty text, missing or unknown label, too long, not UTF-8, a ragged "
+        "CSV line) instead of skipping it and counting it in one summary line",
+    )
+    p.add_argument(
+        "--source",
+        choices=("aclimdb", "keras"),
+        default=d.source,
+        help="'aclimdb': raw reviews, tokenised by toolkit.edge.text (default); "
+        "'keras': keras.datasets.imdb's pre-tokenised imdb.npz from $KERAS_HOME/datasets",
+    )
+    p.add_argument(
+        "--limit",
+        type=int_at_least(2),
+        metavar="N",
+        help="use a class-balanced subset of N reviews from each split (smoke runs); default: all",
+    )
+    add_encoding_flags(p)
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="cache for the downloaded tarball and encoded arrays (default $TOOLKIT_CACHE or ~/.cache/toolkit)",
+    )
+    p.add_argument("--no-download", action="store_true", help="fail instead of downloading when no local data is found")
+
+
+def add_column_flags(p: argparse.ArgumentParser) -> None:
+    """Which columns and splits of tabular files ('train', 'run', 'prepare')."""
     p.add_argument(
         "--text-column",
         metavar="NAME",
@@ -172,46 +220,17 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
         "else --test-fraction of the rows)",
     )
     p.add_argument(
-        "--test-fraction",
-        type=fraction,
-        metavar="F",
-        help="tabular data without a test split: hold out this fraction of the rows, seeded and stratified by "
-        "class (default 0.2)",
-    )
-    p.add_argument(
-        "--validation-fraction",
-        type=fraction,
-        default=d.validation_fraction,
-        metavar="F",
-        help="hold out this fraction of the training split for validation metrics after every epoch "
-        "(never the test set; default: none)",
-    )
-    p.add_argument(
         "--labels",
         type=class_names,
         metavar="A,B,...",
         help="the class names in the model's order (default: the labels found, sorted; numerically when they "
         "are integers); a row with another label is skipped (an error with --strict)",
     )
-    p.add_argument(
-        "--strict",
-        action="store_true",
-        help="stop at the first bad row (empty text, missing or unknown label, too long, not UTF-8, a ragged "
-        "CSV line) instead of skipping it and counting it in one summary line",
-    )
-    p.add_argument(
-        "--source",
-        choices=("aclimdb", "keras"),
-        default=d.source,
-        help="'aclimdb': raw reviews, tokenised by toolkit.edge.text (default); "
-        "'keras': keras.datasets.imdb's pre-tokenised imdb.npz from $KERAS_HOME/datasets",
-    )
-    p.add_argument(
-        "--limit",
-        type=int_at_least(2),
-        metavar="N",
-        help="use a class-balanced subset of N reviews from each split (smoke runs); default: all",
-    )
+
+
+def add_encoding_flags(p: argparse.ArgumentParser) -> None:
+    """The vocabulary size and review length ('train', 'run', 'prepare')."""
+    d = DataConfig()
     p.add_argument(
         "--maxlen",
         type=int_at_least(1, MAX_MAXLEN),
@@ -224,12 +243,6 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
         default=d.num_words,
         help=f"vocabulary size including ids 0 pad, 1 start, 2 out-of-vocabulary (default {d.num_words})",
     )
-    p.add_argument(
-        "--cache-dir",
-        metavar="DIR",
-        help="cache for the downloaded tarball and encoded arrays (default $TOOLKIT_CACHE or ~/.cache/toolkit)",
-    )
-    p.add_argument("--no-download", action="store_true", help="fail instead of downloading when no local data is found")
 
 
 def add_training_flags(p: argparse.ArgumentParser) -> None:
@@ -277,6 +290,51 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
         "--exports-dir", metavar="DIR", default=d.exports_dir, help=f"where run folders go (default {d.exports_dir}/)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+
+
+def add_prepare_flags(p: argparse.ArgumentParser) -> None:
+    """'prepare': what to read, where the shards go, how many CPUs."""
+    p.add_argument(
+        "--data",
+        metavar="PATH_OR_URI",
+        required=True,
+        help="tabular files to prepare: a .parquet, .csv, .tsv or .jsonl/.json file (optionally .gz/.bz2/.zst) "
+        "or a folder of them, a local path or a URI (s3://bucket/reviews/, gs://..., anything pyarrow opens); "
+        "splits from test/ and validation/ folders or test*/validation* names, --test-data or a split column",
+    )
+    p.add_argument(
+        "--out",
+        metavar="PATH_OR_URI",
+        required=True,
+        help="where the encoded shards, vocab.json and manifest.json go (an empty or new folder or prefix; "
+        "a re-run with the same inputs and settings reuses it)",
+    )
+    add_column_flags(p)
+    add_encoding_flags(p)
+    p.add_argument(
+        "--rows-per-shard",
+        type=int_at_least(1),
+        default=ROWS_PER_SHARD,
+        metavar="N",
+        help=f"reviews per encoded shard and per Ray Data task (default {ROWS_PER_SHARD:,})",
+    )
+    p.add_argument(
+        "--cpus",
+        type=int_at_least(1),
+        metavar="N",
+        help="CPUs of the embedded local Ray (default: every core); ignored with --address",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="prepare on an existing Ray cluster: 'auto' (on a cluster node) or ray://HOST:10001 "
+        "(default: an embedded local Ray bound to 127.0.0.1)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace data the toolkit prepared at --out from other inputs or settings",
+    )
 
 
 def add_cluster_flags(p: argparse.ArgumentParser) -> None:

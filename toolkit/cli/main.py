@@ -13,11 +13,12 @@ from typing import Optional, Sequence
 
 from toolkit import __version__
 from toolkit.cli.bench import add_bench_parser
-from toolkit.cli.commands import cmd_evaluate, cmd_export, cmd_predict, cmd_run, cmd_train, cmd_verify
+from toolkit.cli.commands import cmd_evaluate, cmd_export, cmd_predict, cmd_prepare, cmd_run, cmd_train, cmd_verify
 from toolkit.cli.flags import (
     Parser,
     add_cluster_flags,
     add_data_flags,
+    add_prepare_flags,
     add_tolerance_flags,
     add_training_flags,
     int_at_least,
@@ -45,9 +46,22 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, help="what to do")
     sub.required = True
-    for add in (_add_train, _add_evaluate, _add_export, _add_verify, _add_predict, add_bench_parser, _add_run):
+    commands = (_add_prepare, _add_train, _add_evaluate, _add_export, _add_verify, _add_predict, add_bench_parser)
+    for add in (*commands, _add_run):
         add(sub)
     return parser
+
+
+def _add_prepare(sub) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="encode tabular data with Ray Data into shards that Ray workers stream",
+        description="Read tabular reviews (local or object storage), build the vocabulary and encode every "
+        "review in parallel with Ray Data, and write encoded parquet shards, vocab.json and manifest.json "
+        "(last) to --out. 'toolkit train --workers N --data OUT' streams them.",
+    )
+    add_prepare_flags(p)
+    p.set_defaults(func=cmd_prepare)
 
 
 def _add_train(sub) -> None:

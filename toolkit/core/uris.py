@@ -131,6 +131,17 @@ def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
         raise UriError(first_line(exc)) from None
 
 
+def write_checked(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write ``data`` and read it back: an object store that keeps something else (an S3-compatible
+    server given unsigned requests: no credentials) is an error now, not corrupt shards later."""
+    write_bytes(fs, path, data)
+    if read_bytes(fs, path) != data:
+        raise UriError(
+            "the object store did not keep what was written: are credentials missing? (set AWS_ACCESS_KEY_ID "
+            "and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+        )
+
+
 def delete_folder(fs: pafs.FileSystem, folder: str) -> None:
     try:
         if file_type(fs, folder) == "folder":

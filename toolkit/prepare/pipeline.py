@@ -24,6 +24,8 @@ import logging
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +36,7 @@ from toolkit.config import MAX_CLASSES, PrepareConfig, to_dict
 from toolkit.core.environ import ray_logs_wanted
 from toolkit.core.errors import DataError
 from toolkit.core.progress import log
-from toolkit.core.uris import UriError, delete_folder, file_type, join, list_files, open_uri, write_bytes
+from toolkit.core.uris import UriError, delete_folder, file_type, join, list_files, open_uri, write_bytes, write_checked
 from toolkit.data import columns, prepared
 from toolkit.data.splits import check_test_labels, class_order
 from toolkit.edge.text import TOKENIZER_VERSION, Vocabulary, tokenize
@@ -43,17 +45,34 @@ from toolkit.prepare.inputs import Inputs, find_inputs, read_files, split_of
 WORD, LABEL, SKIPPED = "w", "l", "s"  # kinds of count rows
 
 
-def prepare_data(cfg: PrepareConfig) -> prepared.Prepared:
-    """Prepare ``cfg.data`` into ``cfg.out`` (see the module); returns what was written (or reused)."""
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class Plan:
+    """What the checks before Ray found: the inputs and settings, and prepared data to reuse (or None:
+    ``--out`` is ready, its marker written)."""
+
+    inputs: Inputs
+    settings: dict
+    reused: Optional[prepared.Prepared]
+
+
+def plan(cfg: PrepareConfig) -> Plan:
+    """The checks before any work (no Ray needed): inputs, splits, columns, ``--out``."""
     inputs = find_inputs(cfg.data)
     for note in inputs.notes:
         log(note)
     settings = _settings(cfg, inputs)
-    reused = _check_out(cfg, settings)
-    if reused is not None:
+    return Plan(inputs, settings, _check_out(cfg, settings))
+
+
+def prepare_data(cfg: PrepareConfig, checked: Optional[Plan] = None) -> prepared.Prepared:
+    """Prepare ``cfg.data`` into ``cfg.out`` (see the module) on the connected Ray; returns what was
+    written (or reused). ``checked``: :func:`plan`'s result, when the caller checked before Ray started."""
+    start = time.perf_counter()
+    checked = checked or plan(cfg)
+    inputs, settings = checked.inputs, checked.settings
+    if checked.reused is not None:
         log(f"{cfg.out} already holds this data prepared with these settings: reusing it")
-        return reused
+        return checked.reused
     size = inputs.total_bytes()
     log(
         f"preparing {len(inputs.files()):,} file(s), {size / 1e6:,.1f} MB, text column {inputs.cols.text!r}, "
@@ -141,7 +160,7 @@ def _check_out(cfg: PrepareConfig, settings: dict):
             for split in prepared.SPLITS:
                 delete_folder(fs, join(out, split))
         marker = {"format": prepared.FORMAT, "toolkit": __version__, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        write_bytes(fs, join(out, prepared.MARKER), json.dumps(marker).encode())
+        write_checked(fs, join(out, prepared.MARKER), json.dumps(marker).encode())  # a probe too
     except UriError as exc:
         raise DataError(f"cannot write to --out {cfg.out}: {exc}") from None
     except OSError as exc:
@@ -150,14 +169,13 @@ def _check_out(cfg: PrepareConfig, settings: dict):
 
 
 def _configure_ray_data() -> None:
-    """Rows in the order of the files (shards and ids reproducible); Ray Data's progress lines only with
-    ``RAY_LOG_TO_DRIVER=1``."""
+    """Rows in the order of the files (the shards hold them in order); Ray Data's log lines (its progress
+    every few seconds when no terminal shows its bars) only with ``RAY_LOG_TO_DRIVER=1``."""
     import ray.data
 
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
-    if not ray_logs_wanted():  # our lines say what runs; Ray Data's would repeat them every few seconds
-        context.enable_progress_bars = False
+    if not ray_logs_wanted():  # our lines say what runs (a terminal shows Ray Data's progress bars too)
         logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 

@@ -22,7 +22,11 @@ from toolkit.training.ray.checkpoints import (
 )
 
 DATA = SimpleNamespace(
-    source_sha256="ab" * 32, train=[0] * 100, vocabulary=SimpleNamespace(sha256="cd" * 32), validation=None
+    source_sha256="ab" * 32,
+    train=[0] * 100,
+    train_reviews=100,
+    vocabulary=SimpleNamespace(sha256="cd" * 32),
+    validation=None,
 )
 
 

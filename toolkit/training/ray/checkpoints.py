@@ -22,6 +22,7 @@ from toolkit.config import IMDB_CLASSES, ClusterConfig, JobConfig, to_dict
 from toolkit.core.errors import ClusterError, WriteError, first_line
 from toolkit.core.files import atomic_write_text, check_can_write
 from toolkit.core.progress import log
+from toolkit.core.uris import is_remote, local_path, open_uri, write_checked
 from toolkit.data.dataset import LabelledData
 
 WEIGHTS_FILE = "weights.npz"
@@ -198,71 +199,40 @@ def storage_path(cluster: ClusterConfig, exports_dir: str) -> str:
     return str(Path(cluster.storage or Path(exports_dir) / "ray").expanduser().resolve())
 
 
-PROBE_ATTEMPTS = 3  # an object store's transient error is retried, a dead endpoint fails in seconds
-PROBE_CONNECT_TIMEOUT_S = 5.0
-PROBE_REQUEST_TIMEOUT_S = 20.0
-
-
 def check_storage(storage: str) -> None:
     """Fail before Ray starts, in seconds, if checkpoints cannot be written to ``storage``: a local
     folder is probed like the exports folder (:func:`toolkit.core.files.check_can_write`); a URI
     (``s3://``, ``gs://`` ...) is opened with pyarrow, as Ray Train opens it, and a small probe object
-    is written and deleted (S3 with short timeouts and few retries: an unreachable endpoint or a
-    missing bucket is an error now, not after Ray's retries and a 25-line stack)."""
+    is written, read back and deleted (``core.uris``: short timeouts and few retries: an unreachable
+    endpoint, a missing bucket or missing credentials is an error now, not after Ray's retries and a
+    25-line stack)."""
     if "://" not in storage:
         try:
             check_can_write(Path(storage))
         except WriteError as exc:
             raise WriteError(f"--storage: {exc}") from None
         return
+    if not is_remote(storage):  # file:///...: Ray creates the folder, as for a path
+        return check_storage(str(local_path(storage)))
     try:
         fs, path = _filesystem(storage)
-        if fs is None:  # file:///...: Ray creates the folder, as for a path
-            return check_storage(path)
         probe = f"{path.rstrip('/')}/.toolkit-probe-{uuid.uuid4().hex[:12]}"
-        with fs.open_output_stream(probe) as stream:
-            stream.write(b"probe")
+        write_checked(fs, probe, b"probe")
         fs.delete_file(probe)
-    except (OSError, ValueError, TypeError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+    except (OSError, ValueError, TypeError) as exc:  # pyarrow's ArrowInvalid is a ValueError; UriError too
         raise ClusterError(f"cannot write checkpoints to --storage {storage}: {first_line(exc)}") from None
 
 
 def _filesystem(storage: str):
-    """``(pyarrow file system, path)`` of a storage URI, opened as Ray Train opens it (S3 with short
-    timeouts and few retries); ``(None, path)`` for a ``file://`` URI."""
-    import pyarrow.fs as pafs  # comes with Ray Train
-
-    fs, path = pafs.FileSystem.from_uri(storage)
-    if isinstance(fs, pafs.LocalFileSystem):
-        return None, path
-    if isinstance(fs, pafs.S3FileSystem):
-        fs = _impatient_s3(fs)
-    return fs, path
+    """``(pyarrow file system, path)`` of a storage URI, opened as Ray Train opens it (``core.uris``: S3
+    with short timeouts and few retries)."""
+    return open_uri(storage)
 
 
 def _file_type():
-    import pyarrow.fs as pafs
+    import pyarrow.fs as pafs  # comes with Ray Train
 
     return pafs.FileType
-
-
-def _impatient_s3(fs):
-    """The same S3 file system (credentials, region, endpoint) with short timeouts, few retries and
-    no background writes, so that the probe's error comes at once and from the write itself."""
-    import pyarrow.fs as pafs
-
-    _, (options,) = fs.__reduce__()  # the options pyarrow parsed from the URI and the environment
-    options = dict(options)
-    options.update(
-        connect_timeout=PROBE_CONNECT_TIMEOUT_S,
-        request_timeout=PROBE_REQUEST_TIMEOUT_S,
-        background_writes=False,
-        retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=PROBE_ATTEMPTS),
-    )
-    try:
-        return pafs.S3FileSystem(**options)
-    except TypeError:  # another pyarrow's option names: probe with its defaults
-        return fs
 
 
 def write_state(folder: Path, model, state: dict) -> None:
