@@ -284,6 +284,12 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
         help=f"random seed for weights, shuffling and --limit (default {d.seed})",
     )
     p.add_argument(
+        "--steps-per-epoch",
+        type=int_at_least(1),
+        metavar="N",
+        help="at most N batches per epoch (smoke runs and benchmarks; default: the whole training split)",
+    )
+    p.add_argument(
         "--run-name", metavar="NAME", help="run folder name under --exports-dir (default imdb-lstm-<timestamp>)"
     )
     p.add_argument(

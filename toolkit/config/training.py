@@ -173,9 +173,14 @@ class TrainConfig:
     # Not in the tutorial: batches of reviews of similar length, each trimmed to its longest review
     # (toolkit.training.buckets). Needs ModelConfig.mask_padding. False: shuffled fixed-length batches.
     length_buckets: bool = True
+    steps_per_epoch: Optional[int] = None  # at most this many batches per epoch (smoke runs, benchmarks)
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _require(
+            self.steps_per_epoch is None or self.steps_per_epoch >= 1,
+            f"steps per epoch must be >= 1, got {self.steps_per_epoch}",
+        )
         _require(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
         _require(
             self.learning_rate > 0 and math.isfinite(self.learning_rate),

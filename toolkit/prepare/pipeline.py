@@ -13,7 +13,8 @@
 4. **Manifest last**: row and class counts, each shard's rows, bytes and sha256. The order of rows is
    the order of the files (Ray Data keeps it): the shards hold the rows in the same order.
 
-Rows without text or label, or whose text is not UTF-8, are skipped and counted per split.
+Rows without text (or only white space) or label, or whose text is not UTF-8, are skipped and counted
+per split.
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def _rows(batch: pa.Table, cols, role: str):
             text = raw.decode("utf-8") if raw is not None else None
         except UnicodeDecodeError:
             text = None
-        if text is None or label is None or label is columns.INVALID:
+        if not (text and text.strip()) or label is None or label is columns.INVALID:
             skipped[split] += 1
             continue
         usable.append((text, label, split))

@@ -34,10 +34,24 @@ def train_input(
     """``(dataset, steps per epoch or None)`` for ``model.fit``: bucketed, or the tutorial's batches.
     (``JobConfig`` has checked that length buckets come with a masked model.)"""
     if train_cfg.length_buckets:
-        return bucketed_dataset(strategy, x, y, train_cfg.batch_size, train_cfg.seed, initial_epoch)
+        dataset, steps = bucketed_dataset(strategy, x, y, train_cfg.batch_size, train_cfg.seed, initial_epoch)
+        return dataset, capped(steps, train_cfg)
     # a masked model gets its reviews right-padded (cuDNN-eligible); the tutorial's, as encoded
     x = batches.right_align(x) if model_cfg.mask_padding else x
-    return train_dataset(x, y, train_cfg.batch_size, train_cfg.seed), None
+    dataset = train_dataset(x, y, train_cfg.batch_size, train_cfg.seed)
+    return (dataset if train_cfg.steps_per_epoch is None else dataset.take(train_cfg.steps_per_epoch)), None
+
+
+def capped(steps: int, train_cfg: TrainConfig) -> int:
+    """Steps per epoch, at most ``--steps-per-epoch``."""
+    return steps if train_cfg.steps_per_epoch is None else min(steps, train_cfg.steps_per_epoch)
+
+
+def epoch_reviews(reviews: int, train_cfg: TrainConfig) -> int:
+    """The reviews an epoch trains on (for its reviews/s): all, or ``--steps-per-epoch`` batches' worth."""
+    if train_cfg.steps_per_epoch is None:
+        return reviews
+    return min(reviews, train_cfg.steps_per_epoch * train_cfg.batch_size)
 
 
 def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:

@@ -18,7 +18,7 @@ from toolkit.data.dataset import LabelledData
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import EpochLog
 from toolkit.training.finish import finish_run
-from toolkit.training.input import input_line, train_input, validation_input
+from toolkit.training.input import epoch_reviews, input_line, train_input, validation_input
 from toolkit.training.prepare import Prepared, TrainResult, prepare
 from toolkit.training.strategy import devices_line, local_strategy, seed_everything
 
@@ -37,7 +37,7 @@ def train(job: JobConfig, data: Optional[LabelledData] = None, *, prepared: Opti
         f"global batch {job.train.batch_size}, {replicas} replica(s) ({devices_line(strategy)}); "
         f"{input_line(job.model, job.train)}"
     )
-    epoch_log = EpochLog(len(data.train), job.train.epochs)
+    epoch_log = EpochLog(epoch_reviews(len(data.train), job.train), job.train.epochs)
     dataset, steps = train_input(strategy, data.train.x, data.train.y, job.model, job.train)
     validation = None
     if data.validation is not None and len(data.validation):

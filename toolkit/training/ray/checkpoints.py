@@ -35,7 +35,10 @@ def settings_fingerprint(job: JobConfig, data: LabelledData) -> dict:
     train = to_dict(job.train)
     fingerprint = {
         "model": to_dict(job.model),
-        "train": {k: train[k] for k in ("batch_size", "learning_rate", "clipnorm", "seed", "length_buckets")},
+        "train": {
+            k: train[k]
+            for k in ("batch_size", "learning_rate", "clipnorm", "seed", "length_buckets", "steps_per_epoch")
+        },
         "data": {
             "source_sha256": data.source_sha256,
             "train_reviews": data.train_reviews,

@@ -139,7 +139,7 @@ def train_stream(stream: TrainStream):
     fs, _ = open_uri(stream.uri)
     paths = [open_uri(u)[1] for u in stream.shards]
     # Ray Data's tasks take the CPU kept beyond the workers' (``cluster.check_resources``)
-    return ray.data.read_parquet(paths, filesystem=fs, columns=["ids", "label", "length"])
+    return ray.data.read_parquet(paths, filesystem=fs).select_columns(["ids", "label", "length"])
 
 
 def _run_info(cluster: ClusterConfig, state: dict, worker_devices: list, train_seconds: float, storage: str) -> dict:

@@ -30,7 +30,7 @@ from toolkit._tf import keras, tf
 from toolkit.core.errors import TrainingDiverged
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import EpochLog
-from toolkit.training.input import train_input, validation_input
+from toolkit.training.input import capped, epoch_reviews, train_input, validation_input
 from toolkit.training.ray.checkpoints import fingerprint_difference, read_state, restore_state, write_state
 from toolkit.training.ray.messages import Devices, Diverged, EpochDone, EpochProgress, Resumed, TrainTask, send
 from toolkit.training.strategy import devices_line, local_strategy, seed_everything
@@ -66,7 +66,7 @@ def train_worker(task: TrainTask) -> None:
         return
     if task.streamed:  # prepared shards through Ray Data: this worker's share, a window at a time
         shard = ray.train.get_dataset_shard("train")
-        epoch_log = EpochLog(task.streamed, train_cfg.epochs, quiet=True)
+        epoch_log = EpochLog(epoch_reviews(task.streamed, train_cfg), train_cfg.epochs, quiet=True)
         dataset, steps = streamed_dataset(
             strategy,
             shard,
@@ -78,9 +78,10 @@ def train_worker(task: TrainTask) -> None:
             state["epoch"],
             train_cfg.epochs,
         )
+        steps = capped(steps, train_cfg)
     else:
         x, y = ray.get(task.x), ray.get(task.y)
-        epoch_log = EpochLog(len(y), train_cfg.epochs, quiet=True)
+        epoch_log = EpochLog(epoch_reviews(len(y), train_cfg), train_cfg.epochs, quiet=True)
         dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg, initial_epoch=state["epoch"])
     callbacks = [epoch_log, ReportEachEpoch(state, rank, task, epoch_log)]
     validation = None
