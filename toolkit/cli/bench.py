@@ -1,4 +1,4 @@
-"""``toolkit bench``: the parsers of its three benchmarks and the commands that run them."""
+"""``toolkit bench``: the parsers of its benchmarks and the commands that run them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ from toolkit.cli.flags import (
     positive_float,
     setup_list,
 )
-from toolkit.config import DataConfig, InferBenchConfig, LoadBenchConfig, ScalingBenchConfig, TrainBenchConfig
+from toolkit.config import (
+    DataBenchConfig,
+    DataConfig,
+    InferBenchConfig,
+    LoadBenchConfig,
+    ScalingBenchConfig,
+    TrainBenchConfig,
+)
 from toolkit.core.errors import one_line
 
 DATA_HELP = "the reviews, as for 'toolkit train' (default: $TOOLKIT_DATA, the cache, a download)"
@@ -52,6 +59,7 @@ def add_bench_parser(sub) -> None:
     _add_train(bench)
     _add_scaling(bench)
     _add_load(bench)
+    _add_data(bench)
 
 
 def _add_out(p: argparse.ArgumentParser, default: str) -> None:
@@ -218,6 +226,55 @@ def _add_scaling(bench) -> None:
     p.set_defaults(func=cmd_bench_scaling)
 
 
+def _add_data(bench) -> None:
+    d = DataBenchConfig()
+    p = bench.add_parser(
+        "data",
+        help="prepare's reviews/s vs text.py; memory and speed of streamed vs in-memory Ray training",
+        description="Write the IMDB reviews as parquet with the training reviews repeated 1x and 10x; time "
+        "'toolkit prepare' with 1 and 2 CPUs against text.py in one process; train 2 epochs of --steps batches "
+        "on --workers Ray workers in memory and streamed from prepared shards, recording each process's peak "
+        "memory and the second epoch's reviews/s. Every measurement runs in a process of its own.",
+    )
+    p.add_argument("--data", metavar="PATH", help="the aclImdb tarball or folder (default: $TOOLKIT_DATA, the cache)")
+    p.add_argument(
+        "--scales", type=int_list(1), default=d.scales, metavar="S1,S2", help=f"data sizes (default {joined(d.scales)})"
+    )
+    p.add_argument(
+        "--prepare-scales",
+        type=int_list(1),
+        default=d.prepare_scales,
+        metavar="S1,S2",
+        help=f"the sizes at which prepare is timed, some of --scales (default {joined(d.prepare_scales)})",
+    )
+    p.add_argument(
+        "--prepare-cpus",
+        type=int_list(1),
+        default=d.prepare_cpus,
+        metavar="C1,C2",
+        help=f"CPUs of prepare's embedded Ray (default {joined(d.prepare_cpus)})",
+    )
+    p.add_argument(
+        "--workers",
+        type=int_list(1),
+        default=d.workers,
+        metavar="W1,W2",
+        help=f"Ray workers of the trainings (default {joined(d.workers)})",
+    )
+    p.add_argument(
+        "--steps",
+        type=int_at_least(1),
+        default=d.steps,
+        metavar="N",
+        help=f"batches per training epoch; the second of two epochs is timed (default {d.steps})",
+    )
+    p.add_argument(
+        "--batch-size", type=int_at_least(1), default=d.batch_size, help=f"global batch size (default {d.batch_size})"
+    )
+    _add_out(p, d.DEFAULT_OUT)
+    p.set_defaults(func=cmd_bench_data)
+
+
 def _add_load(bench) -> None:
     d = LoadBenchConfig()
     p = bench.add_parser(
@@ -236,6 +293,15 @@ def _add_load(bench) -> None:
     )
     _add_out(p, d.DEFAULT_OUT)
     p.set_defaults(func=cmd_bench_load)
+
+
+def cmd_bench_data(args: argparse.Namespace) -> int:
+    from toolkit.bench.data import bench_data, data_table
+
+    data_cfg = config_from_args(DataConfig, args, path=args.data)
+    print(data_table(bench_data(data_cfg, config_from_args(DataBenchConfig, args))))
+    print(f"figures: {one_line(args.out)}")
+    return 0
 
 
 def cmd_bench_load(args: argparse.Namespace) -> int:

@@ -151,3 +151,26 @@ class ScalingBenchConfig:
         _require(min(self.steps, self.repeats, self.per_gpu_batch) >= 1, "steps, repeats, per-GPU batch must be >= 1")
         _positive_counts(self.gpus, "GPU counts")
         _require(bool(self.gbps) and all(0 < g < math.inf for g in self.gbps), "bandwidths must be positive numbers")
+
+
+@dataclass(frozen=True)
+class DataBenchConfig:
+    """``toolkit bench data``: prepare's throughput against ``text.py``, and memory and speed of streamed
+    against in-memory Ray training, at 1x and 10x the IMDB training reviews."""
+
+    scales: tuple[int, ...] = (1, 10)  # the training reviews repeated this many times (the test set once)
+    prepare_cpus: tuple[int, ...] = (1, 2)  # the embedded Ray's CPUs for toolkit prepare
+    prepare_scales: tuple[int, ...] = (1, 10)  # scales at which prepare is timed
+    workers: tuple[int, ...] = (1, 2)  # Ray workers of the trainings
+    steps: int = 40  # batches per training epoch (two epochs: the second is timed)
+    batch_size: int = TrainConfig.batch_size
+    out: Optional[str] = None  # a JSON file for the figures; None: none
+    overwrite: bool = False  # replace an earlier figures file of the toolkit's at ``out``
+    DEFAULT_OUT: ClassVar[str] = "bench-data.json"  # the CLI's --out
+
+    def __post_init__(self) -> None:
+        _positive_counts(self.scales, "scales")
+        _positive_counts(self.prepare_cpus, "prepare CPUs")
+        _positive_counts(self.workers, "workers")
+        _require(set(self.prepare_scales) <= set(self.scales), "every --prepare-scales value must be one of --scales")
+        _require(min(self.steps, self.batch_size) >= 1, "steps and batch size must be >= 1")

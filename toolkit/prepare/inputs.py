@@ -199,7 +199,7 @@ def read_files(inputs: Inputs, role: str):
         if fmt == "parquet":
             parts.append(ray.data.read_parquet(paths, filesystem=fs, columns=wanted, file_extensions=None))
         elif fmt == "json":
-            parts.append(ray.data.read_json(paths, filesystem=fs, lines=True, file_extensions=None))
+            parts.append(ray.data.read_json(paths, filesystem=fs, file_extensions=None))  # pyarrow: JSON lines
         else:
             text_types = {cols.text: pa.binary()}  # UTF-8 is judged per row (data.arrow)
             parts.append(

@@ -20,7 +20,7 @@ from toolkit.training.epochs import EpochLog
 from toolkit.training.finish import finish_run
 from toolkit.training.input import epoch_reviews, input_line, train_input, validation_input
 from toolkit.training.prepare import Prepared, TrainResult, prepare
-from toolkit.training.strategy import devices_line, local_strategy, seed_everything
+from toolkit.training.strategy import devices_line, local_strategy, peak_rss_mb, seed_everything
 
 
 def train(job: JobConfig, data: Optional[LabelledData] = None, *, prepared: Optional[Prepared] = None) -> TrainResult:
@@ -57,5 +57,6 @@ def train(job: JobConfig, data: Optional[LabelledData] = None, *, prepared: Opti
         "replicas": replicas,
         "restarts": 0,
         "train_seconds": round(time.perf_counter() - start, 3),
+        "peak_rss_mb": peak_rss_mb(),
     }
     return finish_run(model, data, job, epoch_log.history, run_info, target)

@@ -30,3 +30,10 @@ def devices_line(strategy: tf.distribute.Strategy) -> str:
         return ", ".join(strategy.extended.worker_devices)
     except RuntimeError:  # the default strategy does not list them
         return (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[0].name
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports kilobytes)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -16,6 +16,7 @@ from toolkit.training.ray.messages import (
     Diverged,
     EpochDone,
     EpochProgress,
+    Finished,
     Resumed,
     TrainTask,
     receive,
@@ -87,13 +88,14 @@ def test_the_driver_says_each_message_in_its_line(capsys):
     _show(Resumed(from_epoch=1, restart=1), 2, outcome, devices)
     _show(EpochDone({"epoch": 2, "loss": 0.5, "accuracy": 0.75, "seconds": 2.0, "reviews_per_second": 100.0}), 2,
           outcome, devices)  # fmt: skip
+    _show(Finished(worker=1, start=12.5, peak_rss_mb=812.5), 2, outcome, devices)
     _show(Diverged("the loss became nan in epoch 2"), 2, outcome, devices)
     err = capsys.readouterr().err
     assert "[worker 1/2] devices: /job:worker/replica:0/task:1/device:CPU:0; CUDA_VISIBLE_DEVICES=''" in err
     assert "epoch 2/2: 25% (5/20 batches)" in err
     assert "resuming from the epoch-1 checkpoint (restart 1)" in err
     assert "epoch 2/2: loss 0.5000  accuracy 0.7500  2.0 s  100 reviews/s" in err
-    assert outcome == {"diverged": "the loss became nan in epoch 2"}
+    assert outcome == {"diverged": "the loss became nan in epoch 2", "memory": {(1, 12.5): 812.5}}
     assert devices == {(1, 12.5): DEVICES.row()} and DEVICES.row()["per_replica_batch"] == 4
     with pytest.raises(TypeError, match="unexpected message from a training worker: BenchTimes"):
         _show(BenchTimes({}, 1, ""), 2, outcome, devices)

@@ -29,6 +29,9 @@ WEIGHTS_FILE = "weights.npz"
 STATE_FILE = "state.json"
 
 
+OPTIMISATION = ("batch_size", "learning_rate", "clipnorm", "seed", "length_buckets", "steps_per_epoch")
+
+
 def settings_fingerprint(job: JobConfig, data: LabelledData) -> dict:
     """What a checkpoint must have been trained with to be resumed: the model, the settings that shape
     the optimisation, and the data (--epochs may grow: resuming then trains the extra epochs)."""

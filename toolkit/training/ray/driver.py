@@ -57,12 +57,14 @@ from toolkit.training.ray.messages import (
     Diverged,
     EpochDone,
     EpochProgress,
+    Finished,
     Message,
     Resumed,
     TrainTask,
     receive,
     task_config,
 )
+from toolkit.training.strategy import peak_rss_mb
 
 
 def train_on_ray(
@@ -98,6 +100,7 @@ def train_on_ray(
     model = compiled_model(job.model, job.train)  # compiled: evaluation needs the loss
     model.set_weights(weights)
     run_info = _run_info(cluster, state, worker_devices, train_seconds, storage)
+    run_info["driver_peak_rss_mb"] = peak_rss_mb()  # before evaluation: the training's driver
     return finish_run(model, data, job, state["history"], run_info, target)
 
 
@@ -184,6 +187,9 @@ def _fit_with_progress(trainer, messages: Queue, epochs: int):
     latest = {}
     for (rank, _), row in sorted(devices.items(), key=lambda kv: kv[0][1]):
         latest[rank] = row  # after a restart, the devices of the last attempt
+    for (rank, start), peak in outcome.get("memory", {}).items():
+        if rank in latest and latest[rank]["start"] == start:
+            latest[rank] = {**latest[rank], "peak_rss_mb": peak}
     return outcome["result"], [latest[r] for r in sorted(latest)]
 
 
@@ -205,5 +211,7 @@ def _show(message: Message, epochs: int, outcome: dict, devices: dict) -> None:
             log(f"resuming from the epoch-{from_epoch} checkpoint (restart {restart})")
         case EpochDone(row=row):
             log(epoch_line(row, epochs))
+        case Finished() as f:
+            outcome.setdefault("memory", {})[(f.worker, f.start)] = f.peak_rss_mb
         case _:
             raise TypeError(f"unexpected message from a training worker: {type(message).__name__}")

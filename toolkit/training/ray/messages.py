@@ -110,6 +110,15 @@ class EpochDone:
 
 
 @dataclass(frozen=True)
+class Finished:
+    """Each worker, when its training loop ends: its process's peak resident memory."""
+
+    worker: int
+    start: float  # its attempt's Devices.start: the last attempt's figures are kept
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
 class BenchTimes:
     """Rank 0 of ``bench train``: seconds per timed epoch of each setup."""
 
@@ -118,7 +127,7 @@ class BenchTimes:
     devices: str
 
 
-Message = Devices | EpochProgress | Resumed | Diverged | EpochDone | BenchTimes
+Message = Devices | EpochProgress | Resumed | Diverged | EpochDone | Finished | BenchTimes
 
 
 def send(task: WorkerTask, message: Message) -> None:

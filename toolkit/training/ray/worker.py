@@ -32,8 +32,17 @@ from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import EpochLog
 from toolkit.training.input import capped, epoch_reviews, train_input, validation_input
 from toolkit.training.ray.checkpoints import fingerprint_difference, read_state, restore_state, write_state
-from toolkit.training.ray.messages import Devices, Diverged, EpochDone, EpochProgress, Resumed, TrainTask, send
-from toolkit.training.strategy import devices_line, local_strategy, seed_everything
+from toolkit.training.ray.messages import (
+    Devices,
+    Diverged,
+    EpochDone,
+    EpochProgress,
+    Finished,
+    Resumed,
+    TrainTask,
+    send,
+)
+from toolkit.training.strategy import devices_line, local_strategy, peak_rss_mb, seed_everything
 from toolkit.training.stream import streamed_dataset
 
 
@@ -59,7 +68,8 @@ def train_worker(task: TrainTask) -> None:
     model_cfg, train_cfg = task.model, task.train
     seed_everything(train_cfg.seed)
     model = compiled_model(model_cfg, train_cfg, strategy)
-    send(task, _devices(rank, world, strategy, train_cfg.batch_size))
+    devices = _devices(rank, world, strategy, train_cfg.batch_size)
+    send(task, devices)
     state = _resume(model, strategy, task, rank)
     if state["epoch"] >= train_cfg.epochs:
         _report(model, state, rank)  # nothing left to train: hand back the final checkpoint
@@ -103,6 +113,7 @@ def train_worker(task: TrainTask) -> None:
         # Returning rather than raising keeps Ray from restarting the workers into the same divergence.
         if rank == 0:
             send(task, Diverged(str(exc)))
+    send(task, Finished(worker=rank, start=devices.start, peak_rss_mb=peak_rss_mb()))
 
 
 def _devices(rank: int, world: int, strategy, batch_size: int) -> Devices:
