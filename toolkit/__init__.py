@@ -28,6 +28,8 @@ _EXPORTS = {
     "load_imdb": "toolkit.data.dataset",  # the names before user data
     "ImdbData": "toolkit.data.dataset",
     # the stages
+    "prepare_job": "toolkit.workflow.prepare",
+    "read_manifest": "toolkit.data.prepared",
     "train_job": "toolkit.training.job",
     "TrainResult": "toolkit.training.prepare",
     "run_job": "toolkit.workflow.run",
@@ -40,6 +42,7 @@ _EXPORTS = {
     "bench_train": "toolkit.bench.train",
     "bench_scaling": "toolkit.bench.scaling",
     "bench_load": "toolkit.bench.load",
+    "bench_data": "toolkit.bench.data",
     # configs
     **{
         name: "toolkit.config"
@@ -56,6 +59,8 @@ _EXPORTS = {
             "TrainBenchConfig",
             "ScalingBenchConfig",
             "LoadBenchConfig",
+            "PrepareConfig",
+            "DataBenchConfig",
         )
     },
     # errors

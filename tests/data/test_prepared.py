@@ -47,7 +47,8 @@ def test_a_prepared_folder_loads_as_text_py_encodes_it(folder):
     assert p.rows("train") == 6 and p.class_counts("train") == [3, 3] and p.classes == ("neg", "pos")
     data = prepared.load_prepared(str(out), stream_train=True)
     assert len(data.train) == 0 and data.train_reviews == 6 and data.stream.shards == tuple(p.shard_uris("train"))
-    assert "train 6 streamed" in data.summary()
+    assert len(data.test) == 0 and data.stream.test_rows == 6
+    assert "train 6 streamed" in data.summary() and "test 6 (evaluated shard by shard)" in data.summary()
 
 
 def test_an_edited_manifest_a_swapped_vocabulary_and_changed_shards_are_refused(folder):

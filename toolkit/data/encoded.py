@@ -33,6 +33,7 @@ class TrainStream:
     shards: tuple[str, ...]  # the training shards' URIs
     rows: int
     class_counts: tuple[int, ...]
+    test_rows: int  # the test split stays in its shards too
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ class LabelledData:
         counts = ", ".join(f"{name} {len(s):,} ({self.class_counts(s)})" for name, s in splits if s is not None)
         if self.stream is not None:
             shown = " / ".join(f"{c:,}" for c in self.stream.class_counts[:5])
-            counts = f"train {self.stream.rows:,} streamed ({shown}), " + counts.split(", ", 1)[1]
+            kept = [f"{name} {len(s):,} ({self.class_counts(s)})" for name, s in splits[1:2] if s is not None]
+            counts = ", ".join([f"train {self.stream.rows:,} streamed ({shown})", *kept])
+            counts += f", test {self.stream.test_rows:,} (evaluated shard by shard)"
         cached = " [encoded arrays from cache]" if self.from_cache else ""
         # tabular rows that are not UTF-8 are skipped (and counted when read), never decoded
         invalid = (

@@ -164,7 +164,8 @@ def load_split(prepared: Prepared, split: str, limit: Optional[int] = None) -> O
 
 def load_prepared(uri: str, stream_train: bool) -> LabelledData:
     """Prepared data as training takes it: the training split streamed (``stream_train``: Ray workers read
-    the shards) or in memory (one process), the validation and test splits in memory."""
+    the shards; the test split is then evaluated shard by shard, ``model.evaluate``) or both in memory (one
+    process); the validation split in memory."""
     p = read_manifest(uri)
     check_shards(p)
     maxlen = p.vocabulary.maxlen
@@ -172,11 +173,11 @@ def load_prepared(uri: str, stream_train: bool) -> LabelledData:
     stream = None
     if stream_train:
         counts = tuple(p.class_counts("train"))
-        stream = TrainStream(uri, tuple(p.shard_uris("train")), p.rows("train"), counts)
+        stream = TrainStream(uri, tuple(p.shard_uris("train")), p.rows("train"), counts, p.rows("test"))
     train = empty if stream_train else load_split(p, "train")
     return LabelledData(
         train=train,
-        test=load_split(p, "test"),
+        test=empty if stream_train else load_split(p, "test"),  # streamed: evaluated shard by shard
         vocabulary=p.vocabulary,
         source=uri,
         source_sha256=p.sha256,

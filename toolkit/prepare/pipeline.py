@@ -81,7 +81,7 @@ def prepare_data(cfg: PrepareConfig, checked: Optional[Plan] = None) -> prepared
         + (f", split column {inputs.cols.split!r}" if "rows" in inputs.splits else "")
     )
     _configure_ray_data()
-    splits = {role: read_files(inputs, role) for role in inputs.splits}
+    splits = {role: read_files(inputs, role, cfg.rows_per_shard) for role in inputs.splits}
     counting = time.perf_counter()
     vocab, labels, skipped = _count(splits, inputs, cfg)
     classes = class_order(list(labels.get("train", {})), cfg.data.labels, cfg.data.path)

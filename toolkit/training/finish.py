@@ -16,7 +16,8 @@ from toolkit.core.errors import RunError, WriteError
 from toolkit.core.files import Target
 from toolkit.core.progress import log
 from toolkit.data.dataset import LabelledData
-from toolkit.model.evaluate import evaluate_split
+from toolkit.data.prepared import read_manifest
+from toolkit.model.evaluate import evaluate_prepared, evaluate_split
 from toolkit.training.prepare import TrainResult
 
 
@@ -46,7 +47,10 @@ def finish_run(
     """Evaluate on the test split and write the run folder; shared by single-process and Ray training.
     ``target``: what ``prepare.prepare`` checked before training; the run folder replaces exactly that (a
     folder another run wrote there meanwhile is not replaced: the model is kept elsewhere instead)."""
-    test = evaluate_split(model, data.test, job.train.eval_batch_size, data.classes)
+    if data.stream is not None:  # prepared shards: a test set of any size, one shard in memory at a time
+        test = evaluate_prepared(model, read_manifest(data.stream.uri), job.train.eval_batch_size)
+    else:
+        test = evaluate_split(model, data.test, job.train.eval_batch_size, data.classes)
     log(
         f"test: loss {test['loss']:.4f}  accuracy {test['accuracy']:.4f} "
         f"({test['reviews']:,} reviews, {test['seconds']:.1f} s)"
