@@ -181,6 +181,11 @@ def _configure_ray_data() -> None:
 
 
 # --- rows of a batch --------------------------------------------------------------------------------
+def usable_rows(batch: pa.Table, cols, role: str) -> list:
+    """``(text, label, split)`` of each row of a batch that is prepared (see :func:`_rows`)."""
+    return _rows(batch, cols, role)[0]
+
+
 def _rows(batch: pa.Table, cols, role: str):
     """``(text, label, split)`` of each usable row of a batch, and ``{split: rows skipped}``."""
     where = f"rows of split {role}"

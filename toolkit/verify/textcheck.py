@@ -11,12 +11,15 @@ import onnx
 import onnxruntime as ort
 
 from toolkit.config import DataConfig
+from toolkit.core.errors import ExportError
 from toolkit.core.progress import log
 from toolkit.data.dataset import LabelledData, raw_texts
+from toolkit.data.prepared import is_prepared, read_manifest
 from toolkit.edge.contract import TEXT_FILES, TEXT_INPUT
 from toolkit.edge.sessions import session_options
 from toolkit.edge.text import PAD_ID, Vocabulary
 from toolkit.export.textfront import IDS_OUTPUT
+from toolkit.prepare.texts import prepared_texts
 
 # --- checking the in-graph preprocessing against text.py ------------------------------------------
 # Strings where a careless reimplementation of the tokenizer goes wrong (verify runs every one)
@@ -95,6 +98,14 @@ def check_text_preprocessing(export_dir: Path, vocab, raw: dict) -> dict:
 
 def check_text_models(export_dir: Path, vocab, data_cfg: DataConfig, data: LabelledData, split: str):
     """``(the split's raw texts in the order of its tokens, the in-graph preprocessing check)``."""
+    if data_cfg.path and is_prepared(data_cfg.path):  # shards hold ids: the texts of the files prepare read
+        texts = prepared_texts(read_manifest(data_cfg.path), split)
+        if len(texts) != len(getattr(data, split)) or not np.array_equal(vocab.encode(texts), getattr(data, split).x):
+            raise ExportError(
+                f"the files {data_cfg.path} was prepared from do not give its {split} reviews again: the text "
+                "models need the reviews' text"
+            )
+        return texts, check_text_preprocessing(export_dir, vocab, {split: texts})
     raw = raw_texts(data_cfg)
     preprocessing = check_text_preprocessing(export_dir, vocab, {k: list(v.values()) for k, v in raw.items()})
     return [raw[split][i] for i in getattr(data, split).review_ids], preprocessing

@@ -52,7 +52,9 @@ def test_train_streams_prepared_shards_from_s3_and_resumes_from_an_s3_checkpoint
     from ray.util.state import list_actors
 
     from toolkit.data.prepared import read_manifest
+    from toolkit.export.convert import export_run
     from toolkit.training.ray.driver import train_on_ray
+    from toolkit.verify.check import verify_export
     from toolkit.workflow.prepare import prepare_job
 
     raw = imdb_reviews(real_tarball, per_split=3000, seed=3)
@@ -114,6 +116,13 @@ def test_train_streams_prepared_shards_from_s3_and_resumes_from_an_s3_checkpoint
         config = json.loads((outcome["result"].run_dir / "config.json").read_text())
         assert config["data"]["source_sha256"] == read_manifest("s3://toolkit/prepared").sha256
         assert not ray.is_initialized()
+        # export and verify: Keras reads the test shards from the bucket, the text models get the texts of
+        # the parquet files in the bucket that prepare read
+        export = export_run(outcome["result"].run_dir)
+        report = verify_export(export.path)
+        assert report["passed"] and report["reviews"] == 1000, report
+        assert report["variants"]["text"]["passed"] and report["variants"]["text"]["labels_equal"] == 1000
+        assert report["text_preprocessing"]["passed"] and report["text_preprocessing"]["equal"] == 1000
 
 
 def test_bad_uris_missing_buckets_and_missing_credentials_are_one_line_errors_in_seconds(tmp_path):
