@@ -26,10 +26,8 @@ def folder(tmp_path):
     shards = []
     for role in ("train", "test"):
         batch = pa.table({"text": TEXTS, "label": LABELS})
-        table = pipeline._encode_batch(
-            batch, vocab.words, 8, 4, classes, str(out), Columns("text", "label", None, True), role
-        )
-        shards += table.to_pylist()
+        encoded = pipeline.encode_rows(batch, vocab.words, 4, classes, Columns("text", "label", None, True), role, role)
+        shards += pipeline.write_shard(encoded, role, len(classes), str(out)).to_pylist()
     cfg = PrepareConfig(DataConfig(path="reviews.parquet", num_words=8, maxlen=4), out=str(out))
     manifest = pipeline._manifest(cfg, {"inputs": []}, vocab, classes, {}, {}, shards, 1.0)
     (out / "vocab.json").write_text(vocab.to_json())

@@ -42,16 +42,29 @@ def test_all_50000_imdb_reviews_give_text_py_s_vocabulary_and_ids(real_tarball, 
     assert written.sha256 == vocab.sha256 and written.words == vocab.words
     for split in ("train", "test"):
         loaded = prepared.load_split(result, split)
+        x, y = vocab.encode(texts[split]), np.array([label for _, label, _ in reviews[split]])
         assert len(loaded) == 25_000
-        np.testing.assert_array_equal(loaded.x, vocab.encode(texts[split]))  # every id of every review
-        np.testing.assert_array_equal(loaded.y, [label for _, label, _ in reviews[split]])
+        if split == "train":  # shuffled (seeded): the same rows, every id of every review, in another order
+            assert sorted(_rows(loaded.x, loaded.y)) == sorted(_rows(x, y))
+            assert not np.array_equal(loaded.y, y)
+        else:  # in the files' order
+            np.testing.assert_array_equal(loaded.x, x)
+            np.testing.assert_array_equal(loaded.y, y)
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["classes"] == ["0", "1"] and manifest["vocab_sha256"] == vocab.sha256
     assert manifest["splits"]["train"]["class_counts"] == [12_500, 12_500]
+    first = manifest["splits"]["train"]["files"][0]  # the files are sorted by class; a shard is not
+    labels = pq.read_table(tmp_path / "out" / first["path"]).column("label").to_numpy()
+    assert min(np.bincount(labels, minlength=2)) > 0.4 * first["rows"]
     assert sum(f["rows"] for f in manifest["splits"]["test"]["files"]) == 25_000
     table = pq.read_table(tmp_path / "out" / manifest["splits"]["train"]["files"][0]["path"])
     assert table.schema.names == ["ids", "label", "length"]
     assert table.column("length").to_pylist() == [len(i) for i in table.column("ids").to_pylist()]
+
+
+def _rows(x, y):
+    """Each review's ids and label, as bytes to sort."""
+    return [row.tobytes() + bytes([int(label)]) for row, label in zip(x.astype(np.int32), y)]
 
 
 def test_a_split_column_json_lines_reuse_overwrite_and_an_interrupted_run(tmp_path, ray_two_cpus):

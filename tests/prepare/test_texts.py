@@ -29,8 +29,8 @@ def test_the_texts_come_back_in_the_shards_order_and_a_changed_file_is_refused(t
     shards = []
     for role, paths in inputs.splits.items():
         batch = pq.read_table(paths[0])
-        table = pipeline._encode_batch(batch, vocab.words, 10, 6, ("neg", "pos"), cfg.out, inputs.cols, role)
-        shards += table.to_pylist()
+        encoded = pipeline.encode_rows(batch, vocab.words, 6, ("neg", "pos"), inputs.cols, role, role)
+        shards += pipeline.write_shard(encoded, role, 2, cfg.out).to_pylist()
     manifest = pipeline._manifest(cfg, pipeline._settings(cfg, inputs), vocab, ("neg", "pos"), {}, {}, shards, 1.0)
     (tmp_path / "out" / "vocab.json").write_text(vocab.to_json())
     (tmp_path / "out" / "manifest.json").write_text(json.dumps(manifest))

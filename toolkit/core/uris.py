@@ -88,8 +88,9 @@ def file_type(fs: pafs.FileSystem, path: str) -> str:
     return "missing"
 
 
-def list_files(fs: pafs.FileSystem, folder: str) -> list[str]:
-    """Every file below ``folder`` (recursive), sorted, hidden ones (``.name``, ``_name``) left out."""
+def list_files(fs: pafs.FileSystem, folder: str, hidden: bool = False) -> list[str]:
+    """Every file below ``folder`` (recursive), sorted; hidden ones (``.name``, ``_name``) only if
+    ``hidden``."""
     try:
         infos = fs.get_file_info(pafs.FileSelector(folder, recursive=True))
     except (OSError, ValueError) as exc:
@@ -100,7 +101,7 @@ def list_files(fs: pafs.FileSystem, folder: str) -> list[str]:
         if info.type != pafs.FileType.File:
             continue
         below = info.path[len(base) :].strip("/").split("/")
-        if any(part.startswith((".", "_")) for part in below):
+        if not hidden and any(part.startswith((".", "_")) for part in below):
             continue
         found.append(info.path)
     return sorted(found)

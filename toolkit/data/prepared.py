@@ -12,7 +12,7 @@ system (``core.uris``). A folder or prefix holding:
   nothing a later run would trust.
 
 ``read_manifest`` checks the manifest and the vocabulary's checksum; ``check_shards`` each shard's
-size and sha256 (a shard listed but missing or changed is an error).
+size (a shard listed but missing or truncated is an error in seconds); ``read_shard`` its sha256.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from toolkit.core.errors import DataError, VocabularyError
-from toolkit.core.uris import UriError, file_type, join, open_uri, read_bytes
+from toolkit.core.uris import UriError, file_type, is_remote, join, local_path, open_uri, read_bytes
 from toolkit.data.encoded import LabelledData, Split, TrainStream
 from toolkit.edge.text import Vocabulary, pad_sequences
 
@@ -166,6 +166,7 @@ def load_prepared(uri: str, stream_train: bool) -> LabelledData:
     """Prepared data as training takes it: the training split streamed (``stream_train``: Ray workers read
     the shards; the test split is then evaluated shard by shard, ``model.evaluate``) or both in memory (one
     process); the validation split in memory."""
+    uri = uri if is_remote(uri) else str(local_path(uri))  # config.json records it: absolute
     p = read_manifest(uri)
     check_shards(p)
     maxlen = p.vocabulary.maxlen

@@ -182,9 +182,9 @@ def _read_file(path: Path, name: str, cols: arrow.Columns, cfg: DataConfig) -> _
     found = _FileRows([], [], [(r, "ragged line", f"line {r + 1}") for r in ragged])
     for i in range(n):
         split = splits[i].lower() if isinstance(splits[i], str) else None
-        kind, text = _check_text(texts[i])
+        kind, text = check_text(texts[i])
         label = labels[i]
-        kind = kind or _check_label(label, allowed)
+        kind = kind or check_label(label, allowed)
         if kind is not None:
             found.bad.append((numbers[i], kind, f"row {numbers[i]}", split))
         else:
@@ -192,7 +192,7 @@ def _read_file(path: Path, name: str, cols: arrow.Columns, cfg: DataConfig) -> _
     return found
 
 
-def _check_text(payload: Optional[bytes]) -> tuple[Optional[str], str]:
+def check_text(payload: Optional[bytes]) -> tuple[Optional[str], str]:
     """``(bad-row kind or None, the text)``."""
     if not payload:
         return "empty text", ""
@@ -205,7 +205,7 @@ def _check_text(payload: Optional[bytes]) -> tuple[Optional[str], str]:
     return ("empty text", "") if not text.strip() else (None, text)
 
 
-def _check_label(label: object, allowed: Optional[set[str]]) -> Optional[str]:
+def check_label(label: object, allowed: Optional[set[str]]) -> Optional[str]:
     """The bad-row kind of a label (None: a usable one)."""
     if label is None:
         return "null label"

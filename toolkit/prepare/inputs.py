@@ -30,6 +30,7 @@ from toolkit.core.errors import DataError, first_line
 from toolkit.core.uris import UriError, file_type, list_files, open_uri
 from toolkit.data import arrow, columns
 from toolkit.data.files import SPLIT_FOLDERS, tabular_format
+from toolkit.data.prepared import MARKER
 
 HEAD_BYTES = 1 << 20  # read to find a CSV header or a JSON line's keys
 SPLIT_VALUES = {
@@ -81,6 +82,14 @@ def find_inputs(cfg: DataConfig) -> Inputs:
         test_fs, test_roles = _files(cfg.test_path, "--test-data")
         if type(test_fs) is not type(fs):
             raise DataError("--data and --test-data must be on the same file system")
+        both = [f for f in splits.get("train", []) if f in test_roles]
+        splits["train"] = [f for f in splits.get("train", []) if f not in test_roles]  # as one process does
+        if both:
+            notes.append(f"{len(both):,} file(s) of --test-data are in --data too: the test split only")
+        if not splits["train"]:
+            raise DataError(
+                "--data and --test-data name the same files: the model would be tested on its training rows"
+            )
         splits["test"] = list(test_roles)
     if "train" not in splits:
         raise DataError(f"--data {cfg.path} has no training files (train/ or train* files, or files of no split)")
@@ -103,15 +112,20 @@ def _files(spec: str, flag: str) -> tuple[pafs.FileSystem, dict[str, Optional[st
         kind = file_type(fs, path)
         if kind == "missing":
             raise DataError(f"{flag} {spec} does not exist")
-        found = [path] if kind == "file" else list_files(fs, path)
+        found = [path] if kind == "file" else list_files(fs, path, hidden=True)
     except UriError as exc:
         raise DataError(f"{flag} {spec}: {exc}") from None
-    tabular = [f for f in found if tabular_format(PurePosixPath(f))]
+    visible = [f for f in found if not any(p.startswith((".", "_")) for p in f[len(path) :].split("/"))]
+    tabular = [f for f in visible if tabular_format(PurePosixPath(f))]
     if not tabular:
         raise DataError(
             f"{flag} {spec} holds no tabular files (.parquet, .csv, .tsv, .jsonl, .json, optionally .gz/.bz2/.zst)"
         )
     base = path.rstrip("/")
+    ours = {f.rsplit("/", 1)[0] for f in found if f.endswith(f"/{MARKER}")}
+    tabular = [f for f in tabular if not any(f.startswith(folder + "/") for folder in ours)]  # prepared shards
+    if not tabular:
+        raise DataError(f"{flag} {spec} holds only data the toolkit prepared: pass the files it was prepared from")
     roles = {}
     for f in tabular:
         below = PurePosixPath(f[len(base) :].lstrip("/")) if kind == "folder" else PurePosixPath(PurePosixPath(f).name)
@@ -194,6 +208,8 @@ def read_files(inputs: Inputs, role: str, rows: int):
     for path in inputs.splits[role]:
         fmt, _ = tabular_format(PurePosixPath(path))
         by_format.setdefault(fmt, []).append(path)
+    if len(by_format) > 1:  # Ray Data reads one format at a time: the rows' order would not be the files'
+        raise DataError(f"the {role} files mix formats ({', '.join(sorted(by_format))}): convert them to one format")
     parts = []
     fs = inputs.filesystem
     for fmt, paths in by_format.items():
@@ -216,8 +232,3 @@ def read_files(inputs: Inputs, role: str, rows: int):
     # blocks of ``rows`` rows: a map task handles a whole block, so one big file (one row group) would
     # otherwise be counted and encoded by one task on one CPU (measured: 2 CPUs no faster than 1)
     return dataset.select_columns(wanted).repartition(target_num_rows_per_block=rows)
-
-
-def split_of(value: object) -> Optional[str]:
-    """A split column's value as a split name (None: a row of no split, left out)."""
-    return SPLIT_VALUES.get(value.lower()) if isinstance(value, str) else None

@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
@@ -35,13 +35,15 @@ import pyarrow.parquet as pq
 from toolkit import __version__
 from toolkit.config import MAX_CLASSES, PrepareConfig, to_dict
 from toolkit.core.environ import ray_logs_wanted
-from toolkit.core.errors import DataError
+from toolkit.core.errors import DataError, ToolkitError, first_line
 from toolkit.core.progress import log
-from toolkit.core.uris import UriError, delete_folder, file_type, join, list_files, open_uri, write_bytes, write_checked
-from toolkit.data import columns, prepared
+from toolkit.core.uris import UriError, is_remote, join, local_path, open_uri, write_bytes
+from toolkit.data import prepared
 from toolkit.data.splits import check_test_labels, class_order
 from toolkit.edge.text import TOKENIZER_VERSION, Vocabulary, tokenize
-from toolkit.prepare.inputs import Inputs, find_inputs, read_files, split_of
+from toolkit.prepare.inputs import Inputs, find_inputs, read_files
+from toolkit.prepare.out import check_out
+from toolkit.prepare.rows import NO_SPLIT, rows
 
 WORD, LABEL, SKIPPED = "w", "l", "s"  # kinds of count rows
 
@@ -56,13 +58,32 @@ class Plan:
     reused: Optional[prepared.Prepared]
 
 
+def absolute(cfg: PrepareConfig) -> PrepareConfig:
+    """Local paths made absolute: the manifest records them, and Ray's workers (another working folder)
+    write the shards."""
+
+    def fix(uri):
+        return uri if uri is None or is_remote(uri) else str(local_path(uri))
+
+    data = replace(cfg.data, path=fix(cfg.data.path), test_path=fix(cfg.data.test_path))
+    out = fix(cfg.out)
+    inside = out.rstrip("/") + "/"
+    if any(
+        p and (p.rstrip("/") + "/").startswith(inside) or inside.startswith(p.rstrip("/") + "/")
+        for p in (data.path, data.test_path)
+    ):
+        raise DataError(f"--out {cfg.out} and the data it prepares must not be inside one another")
+    return replace(cfg, data=data, out=out)
+
+
 def plan(cfg: PrepareConfig) -> Plan:
-    """The checks before any work (no Ray needed): inputs, splits, columns, ``--out``."""
+    """The checks before any work (no Ray needed): inputs, splits, columns, ``--out`` (``cfg`` with
+    absolute local paths: :func:`absolute`)."""
     inputs = find_inputs(cfg.data)
     for note in inputs.notes:
         log(note)
     settings = _settings(cfg, inputs)
-    return Plan(inputs, settings, _check_out(cfg, settings))
+    return Plan(inputs, settings, check_out(cfg, settings))
 
 
 def prepare_data(cfg: PrepareConfig, checked: Optional[Plan] = None) -> prepared.Prepared:
@@ -83,7 +104,7 @@ def prepare_data(cfg: PrepareConfig, checked: Optional[Plan] = None) -> prepared
     _configure_ray_data()
     splits = {role: read_files(inputs, role, cfg.rows_per_shard) for role in inputs.splits}
     counting = time.perf_counter()
-    vocab, labels, skipped = _count(splits, inputs, cfg)
+    vocab, labels, skipped = _in_ray_data(lambda: _count(splits, inputs, cfg))
     classes = class_order(list(labels.get("train", {})), cfg.data.labels, cfg.data.path)
     for split in ("test", "validation"):
         if split in labels:
@@ -95,9 +116,14 @@ def prepare_data(cfg: PrepareConfig, checked: Optional[Plan] = None) -> prepared
         f"({time.perf_counter() - counting:.1f} s); {len(classes)} classes"
     )
     for split, count in sorted(skipped.items()):
-        log(f"{split}: {count:,} rows without text or label, or not UTF-8: skipped")
+        why = (
+            "of no split (the split column says neither train, test nor validation)"
+            if split == NO_SPLIT
+            else ("without text or label, with text over 1 MB or not UTF-8, or a label not in --labels")
+        )
+        log(f"{split}: skipped {count:,} rows {why}")
     encoding = time.perf_counter()
-    shards = _encode(splits, inputs, cfg, vocab, classes)
+    shards = _in_ray_data(lambda: _encode(splits, inputs, cfg, vocab, classes))
     log(f"encoded and wrote {len(shards):,} shard(s) ({time.perf_counter() - encoding:.1f} s)")
     manifest = _manifest(cfg, settings, vocab, classes, labels, skipped, shards, time.perf_counter() - start)
     fs, out = open_uri(cfg.out)
@@ -124,53 +150,30 @@ def _settings(cfg: PrepareConfig, inputs: Inputs) -> dict:
         "tokenizer_version": TOKENIZER_VERSION,
         "rows_per_shard": cfg.rows_per_shard,
         "format_version": prepared.FORMAT_VERSION,
+        "shuffle_seed": cfg.data.seed,
     }
 
 
-def _check_out(cfg: PrepareConfig, settings: dict):
-    """Reused prepared data, or None once ``--out`` is ready to be written (its marker in place)."""
+def _in_ray_data(work):
+    """``work()``, whose errors inside Ray Data's tasks (a column of numbers as the text, a ragged CSV line,
+    a full disk) come back wrapped in Ray's: a one-line ``DataError`` with the first cause that says
+    something (a toolkit error's message as it is)."""
     try:
-        fs, out = open_uri(cfg.out)
-        kind = file_type(fs, out)
-        if kind == "file":
-            raise DataError(f"--out {cfg.out} is a file: name a folder (or prefix) for the prepared data")
-        ours = kind == "folder" and file_type(fs, join(out, prepared.MARKER)) == "file"
-        if kind == "folder" and not ours and list_files(fs, out):
-            raise DataError(
-                f"--out {cfg.out} holds files that are not the toolkit's prepared data: choose an empty or new folder"
-            )
-        if ours and file_type(fs, join(out, prepared.MANIFEST)) == "file":
-            try:
-                existing = prepared.read_manifest(cfg.out)
-                same = existing.manifest.get("settings") == json.loads(json.dumps(settings))
-                if same:
-                    prepared.check_shards(existing)
-                    return existing
-            except DataError as exc:
-                log(f"{cfg.out}: the prepared data there cannot be reused ({exc})")
-                same = False
-            if not cfg.overwrite:
-                raise DataError(
-                    f"--out {cfg.out} holds data prepared from other inputs or settings: pass --overwrite to "
-                    "replace it, or choose another --out"
-                )
-        if ours:  # prepared data to replace, or an unfinished run's shards that nothing trusts
-            for name in (prepared.MANIFEST, prepared.VOCAB):
-                if file_type(fs, join(out, name)) == "file":
-                    fs.delete_file(join(out, name))
-            for split in prepared.SPLITS:
-                delete_folder(fs, join(out, split))
-        marker = {"format": prepared.FORMAT, "toolkit": __version__, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        write_checked(fs, join(out, prepared.MARKER), json.dumps(marker).encode())  # a probe too
-    except UriError as exc:
-        raise DataError(f"cannot write to --out {cfg.out}: {exc}") from None
-    except OSError as exc:
-        raise DataError(f"cannot write to --out {cfg.out}: {exc}") from None
-    return None
+        return work()
+    except ToolkitError:
+        raise
+    except Exception as exc:  # Ray's UserCodeException, RayTaskError, pyarrow's errors
+        cause, seen = exc, []
+        while cause is not None and cause not in seen:
+            if isinstance(cause, ToolkitError):
+                raise DataError(str(cause)) from None
+            seen.append(cause)
+            cause = cause.__cause__ or cause.__context__
+        raise DataError(f"Ray Data failed: {first_line(seen[-1])}") from exc
 
 
 def _configure_ray_data() -> None:
-    """Rows in the order of the files (the shards hold them in order); Ray Data's log lines (its progress
+    """Rows in the order of the files (the test shards hold them in order); Ray Data's log lines (its progress
     every few seconds when no terminal shows its bars) only with ``RAY_LOG_TO_DRIVER=1``."""
     import ray.data
 
@@ -180,40 +183,10 @@ def _configure_ray_data() -> None:
         logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
-# --- rows of a batch --------------------------------------------------------------------------------
-def usable_rows(batch: pa.Table, cols, role: str) -> list:
-    """``(text, label, split)`` of each row of a batch that is prepared (see :func:`_rows`)."""
-    return _rows(batch, cols, role)[0]
-
-
-def _rows(batch: pa.Table, cols, role: str):
-    """``(text, label, split)`` of each usable row of a batch, and ``{split: rows skipped}``."""
-    where = f"rows of split {role}"
-    texts = columns.texts(batch.column(cols.text), where, cols.text)
-    labels = columns.values(batch.column(cols.label), where, cols.label)
-    if role == "rows":
-        splits = [split_of(v) for v in columns.values(batch.column(cols.split), where, cols.split)]
-    else:
-        splits = [role] * len(texts)
-    usable, skipped = [], Counter()
-    for raw, label, split in zip(texts, labels, splits):
-        if split is None:
-            skipped["no split"] += 1
-            continue
-        try:
-            text = raw.decode("utf-8") if raw is not None else None
-        except UnicodeDecodeError:
-            text = None
-        if not (text and text.strip()) or label is None or label is columns.INVALID:
-            skipped[split] += 1
-            continue
-        usable.append((text, label, split))
-    return usable, skipped
-
-
-def _count_batch(batch: pa.Table, cols, role: str) -> pa.Table:
+# --- counting -------------------------------------------------------------------------------------
+def _count_batch(batch: pa.Table, cols, role: str, allowed: Optional[frozenset]) -> pa.Table:
     """The counts of one batch: ``(kind, split, key, count)`` rows."""
-    usable, skipped = _rows(batch, cols, role)
+    usable, skipped = rows(batch, cols, role, allowed)
     words: Counter = Counter()
     labels: Counter = Counter()
     for text, label, split in usable:
@@ -235,7 +208,10 @@ def _count(splits: dict, inputs: Inputs, cfg: PrepareConfig):
     counts = _union(
         [
             ds.map_batches(
-                _count_batch, batch_size=cfg.rows_per_shard, batch_format="pyarrow", fn_args=(inputs.cols, role)
+                _count_batch,
+                batch_size=cfg.rows_per_shard,
+                batch_format="pyarrow",
+                fn_args=(inputs.cols, role, _allowed(cfg)),
             )
             for role, ds in splits.items()
         ]
@@ -273,6 +249,10 @@ def _top_rows(block: pa.Table, keep: int) -> pa.Table:
     return block.take(pa.array(rows, pa.int64()))
 
 
+def _allowed(cfg: PrepareConfig) -> Optional[frozenset]:
+    return frozenset(cfg.data.labels) if cfg.data.labels else None
+
+
 def _cpus() -> int:
     import ray
 
@@ -284,18 +264,25 @@ def _union(datasets: list):
 
 
 # --- encoding and shards ----------------------------------------------------------------------------
-def _encode_batch(batch: pa.Table, words: tuple, num_words: int, maxlen: int, classes: tuple, out: str, cols, role):
-    """Encode one batch of rows and write one shard per split it holds: ``(split, path, rows, bytes,
-    sha256, class counts)`` rows."""
-    vocab = Vocabulary(words, num_words, maxlen)
+def encode_rows(batch: pa.Table, words: tuple, maxlen: int, classes: tuple, cols, role: str, split: str) -> pa.Table:
+    """The rows of ``split`` in a batch, encoded: ``ids`` (``[START] + word ids``, cut as ``pad_sequences``
+    cuts), ``label`` (the class index), ``length``. (Every usable row's label is a class: ``--labels``
+    filtered the rows, and a test label no training row has was refused before.)"""
+    vocab = Vocabulary(words, len(words) + 3, maxlen)
     index = {name: i for i, name in enumerate(classes)}
-    by_split: dict[str, list] = {}
-    for text, label, split in _rows(batch, cols, role)[0]:
-        if label in index:  # a test label no training row has was refused before
-            by_split.setdefault(split, []).append((vocab.ids(text)[-maxlen:], index[label]))
-    records = [_write_shard(split, rows, len(classes), out) for split, rows in by_split.items()]
-    names = ("split", "path", "rows", "bytes", "sha256", "class_counts")
-    return pa.table({n: [r[i] for r in records] for i, n in enumerate(names)}, schema=_RECORD)
+    kept = [
+        (vocab.ids(text)[-maxlen:], index[label])
+        for text, label, s in rows(batch, cols, role, frozenset(classes))[0]
+        if s == split
+    ]
+    ids = [k[0] for k in kept]
+    return pa.table(
+        {
+            "ids": pa.array(ids, type=pa.list_(pa.int32())),
+            "label": pa.array([k[1] for k in kept], pa.int32()),
+            "length": pa.array([len(i) for i in ids], pa.int32()),
+        }
+    )
 
 
 _RECORD = pa.schema(
@@ -304,42 +291,51 @@ _RECORD = pa.schema(
 )
 
 
-def _write_shard(split: str, rows: list, num_classes: int, out: str) -> tuple:
-    """One shard; its name is new, its checksum goes into the manifest."""
-    ids = [r[0] for r in rows]
-    labels = np.array([r[1] for r in rows], dtype=np.int32)
-    table = pa.table(
-        {
-            "ids": pa.array(ids, type=pa.list_(pa.int32())),
-            "label": labels,
-            "length": np.array([len(i) for i in ids], dtype=np.int32),
-        }
-    )
+def write_shard(table: pa.Table, split: str, num_classes: int, out: str) -> pa.Table:
+    """One shard of encoded rows under ``out/split/`` (a new name; its checksum goes into the manifest):
+    its record, one row (none for no rows)."""
+    if table.num_rows == 0:
+        return _RECORD.empty_table()
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table.select(["ids", "label", "length"]), sink, compression="zstd")
     data = sink.getvalue().to_pybytes()
-    sha = hashlib.sha256(data).hexdigest()
-    name = f"{split}/part-{uuid.uuid4().hex}.parquet"  # two shards of the same rows are two shards
+    name = f"{split}/part-{uuid.uuid4().hex}.parquet"
     fs, path = open_uri(out)
     write_bytes(fs, join(path, name), data)
-    counts = np.bincount(labels, minlength=num_classes).tolist()
-    return split, name, len(rows), len(data), sha, json.dumps(counts)
+    counts = np.bincount(table.column("label").to_numpy(), minlength=num_classes).tolist()
+    record = [split, name, table.num_rows, len(data), hashlib.sha256(data).hexdigest(), json.dumps(counts)]
+    return pa.table({n: [v] for n, v in zip(_RECORD.names, record)}, schema=_RECORD)
 
 
 def _encode(splits: dict, inputs: Inputs, cfg: PrepareConfig, vocab: Vocabulary, classes: tuple) -> list[dict]:
-    """Every split encoded and written in one Ray Data execution; the shards' records in file order."""
-    encoded = _union(
-        [
-            ds.map_batches(
-                _encode_batch,
-                batch_size=cfg.rows_per_shard,
-                batch_format="pyarrow",
-                fn_args=(vocab.words, vocab.num_words, vocab.maxlen, classes, cfg.out, inputs.cols, role),
-            )
-            for role, ds in splits.items()
-        ]
-    )
-    return encoded.take_all()
+    """Each split encoded and written (one Ray Data execution per split): the training split shuffled
+    (seeded: a training worker streams its share in the stored order, so class-sorted files must not
+    become class-sorted shards), the others in the order of their files. The shards' records."""
+    records = []
+    present = {s for role in splits for s in ((role,) if role != "rows" else prepared.SPLITS)}
+    for split in (s for s in prepared.SPLITS if s in present):
+        encoded = _union(
+            [
+                ds.map_batches(
+                    encode_rows,
+                    batch_size=cfg.rows_per_shard,
+                    batch_format="pyarrow",
+                    fn_args=(vocab.words, vocab.maxlen, classes, inputs.cols, role, split),
+                )
+                for role, ds in splits.items()
+                if role in (split, "rows")
+            ]
+        )
+        if split == "train":
+            encoded = encoded.random_shuffle(seed=cfg.data.seed)
+        written = encoded.map_batches(
+            write_shard,
+            batch_size=cfg.rows_per_shard,
+            batch_format="pyarrow",
+            fn_args=(split, len(classes), cfg.out),
+        )
+        records += written.take_all()
+    return records
 
 
 def _manifest(cfg, settings, vocab, classes, labels, skipped, shards, seconds) -> dict:
@@ -367,7 +363,7 @@ def _manifest(cfg, settings, vocab, classes, labels, skipped, shards, seconds) -
         "vocab_sha256": vocab.sha256,
         "num_words": vocab.num_words,
         "maxlen": vocab.maxlen,
-        "rows_skipped_without_split": int(skipped.get("no split", 0)),
+        "rows_skipped_without_split": int(skipped.get(NO_SPLIT, 0)),
         "splits": splits,
         "seconds": round(seconds, 3),
     }

@@ -16,7 +16,7 @@ from toolkit.core.uris import open_uri
 from toolkit.data.arrow import Columns
 from toolkit.data.files import tabular_format
 from toolkit.data.prepared import Prepared
-from toolkit.prepare.pipeline import usable_rows
+from toolkit.prepare.rows import rows
 
 
 def prepared_texts(prepared: Prepared, split: str) -> list[str]:
@@ -35,7 +35,8 @@ def prepared_texts(prepared: Prepared, split: str) -> list[str]:
                 f"{path} changed since it was prepared into {prepared.uri}: its texts are not the prepared reviews'"
             )
         table = _read(fs, path, [c for c in (text, label, split_column if role == "rows" else None) if c])
-        texts += [t for t, _, s in usable_rows(table, cols, role) if s == split]
+        labels = frozenset(prepared.classes)  # rows of other labels were skipped (--labels)
+        texts += [t for t, _, s in rows(table, cols, role, labels)[0] if s == split]
     return texts
 
 

@@ -14,6 +14,7 @@ from toolkit.config import JobConfig, ModelConfig, default_run_name
 from toolkit.core.errors import ConfigError
 from toolkit.core.files import Target
 from toolkit.core.progress import log
+from toolkit.core.uris import is_remote
 from toolkit.data.dataset import LabelledData, load_data
 from toolkit.data.prepared import is_prepared, load_prepared
 
@@ -47,8 +48,10 @@ def prepare(job: JobConfig, data: Optional[LabelledData] = None) -> Prepared:
     (and is not someone else's), the reviews load (unless ``data`` is given), and they fit the model."""
     job = named(job)
     target = check_destination("run", job.run_dir, job.train.overwrite)
-    if data is None and job.data.path and is_prepared(job.data.path):  # toolkit prepare's shards
-        data = load_prepared(job.data.path, stream_train=job.cluster.workers > 0)
+    path = job.data.path
+    if data is None and path and (is_remote(path) or is_prepared(path)):  # toolkit prepare's shards
+        check_prepared_settings(job)
+        data = load_prepared(path, stream_train=job.cluster.workers > 0)  # a remote URI's errors as they are
         job = _with_prepared_shape(job, data)
         log(data.summary())
     elif data is None:
@@ -58,6 +61,34 @@ def prepare(job: JobConfig, data: Optional[LabelledData] = None) -> Prepared:
         job = replace(job, model=replace(job.model, classes=data.classes))
     check_shapes(data, job.model)
     return Prepared(job, data, target)
+
+
+def check_prepared_settings(job: JobConfig) -> None:
+    """Prepared data has its columns, labels and splits: the flags that choose them are refused, not
+    ignored; streamed training takes the default input only (length buckets, masked padding)."""
+    d = job.data
+    flags = {
+        "--limit": d.limit,
+        "--validation-fraction": d.validation_fraction or None,
+        "--test-fraction": d.test_fraction,
+        "--text-column": d.text_column,
+        "--label-column": d.label_column,
+        "--split-column": d.split_column,
+        "--labels": d.labels,
+        "--test-data": d.test_path,
+        "--strict": d.strict or None,
+    }
+    given = [flag for flag, value in flags.items() if value is not None]
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)} do not apply to prepared data ({d.path}): its columns, labels and splits were "
+            "chosen by toolkit prepare; prepare it again with them"
+        )
+    if job.cluster.workers and not (job.model.mask_padding and job.train.length_buckets):
+        raise ConfigError(
+            "streamed training takes the default input (length buckets, masked padding): drop --faithful, "
+            "or train in one process (--workers 0)"
+        )
 
 
 def _with_prepared_shape(job: JobConfig, data: LabelledData) -> JobConfig:

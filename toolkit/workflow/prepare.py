@@ -15,9 +15,10 @@ def prepare_job(cfg: PrepareConfig, cluster: ClusterConfig = ClusterConfig(), cp
     """Prepare ``cfg.data`` into ``cfg.out`` on Ray. The inputs, columns and ``--out`` are checked before
     Ray starts (a missing file, a bad URI or a column typo fails in seconds), and data prepared before
     with the same inputs and settings is reused without starting Ray."""
-    from toolkit.prepare.pipeline import plan, prepare_data
+    from toolkit.prepare.pipeline import absolute, plan, prepare_data
     from toolkit.training.ray.cluster import describe_resources, ray_session
 
+    cfg = absolute(cfg)
     checked = plan(cfg)
     if checked.reused is not None:
         return prepare_data(cfg, checked)
