@@ -67,11 +67,9 @@ def absolute(cfg: PrepareConfig) -> PrepareConfig:
 
     data = replace(cfg.data, path=fix(cfg.data.path), test_path=fix(cfg.data.test_path))
     out = fix(cfg.out)
-    inside = out.rstrip("/") + "/"
-    if any(
-        p and (p.rstrip("/") + "/").startswith(inside) or inside.startswith(p.rstrip("/") + "/")
-        for p in (data.path, data.test_path)
-    ):
+    folder = out.rstrip("/") + "/"
+    nested = [p.rstrip("/") + "/" for p in (data.path, data.test_path) if p]
+    if any(p.startswith(folder) or folder.startswith(p) for p in nested):
         raise DataError(f"--out {cfg.out} and the data it prepares must not be inside one another")
     return replace(cfg, data=data, out=out)
 
