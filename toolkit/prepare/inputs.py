@@ -214,7 +214,7 @@ def read_files(inputs: Inputs, role: str, rows: int):
     fs = inputs.filesystem
     for fmt, paths in by_format.items():
         if fmt == "parquet":
-            parts.append(ray.data.read_parquet(paths, filesystem=fs, columns=wanted, file_extensions=None))
+            parts.append(ray.data.read_parquet(paths, filesystem=fs, file_extensions=None))  # columns: below
         elif fmt == "json":
             parts.append(ray.data.read_json(paths, filesystem=fs, file_extensions=None))  # pyarrow: JSON lines
         else:

@@ -52,8 +52,10 @@ def test_train_streams_prepared_shards_from_s3_and_resumes_from_an_s3_checkpoint
     import ray
     from ray.util.state import list_actors
 
+    from toolkit._tf import keras
     from toolkit.data.prepared import read_manifest
     from toolkit.export.convert import export_run
+    from toolkit.training.ray.checkpoints import read_state
     from toolkit.training.ray.driver import train_on_ray
     from toolkit.verify.check import verify_export
     from toolkit.workflow.prepare import prepare_job
@@ -113,8 +115,14 @@ def test_train_streams_prepared_shards_from_s3_and_resumes_from_an_s3_checkpoint
         assert metrics["epochs"][1]["loss"] < metrics["epochs"][0]["loss"]
         assert metrics["validation_reviews"] == 300 and all(0.4 < e["val_accuracy"] < 1 for e in metrics["epochs"])
         assert metrics["test"]["reviews"] == 1000 and metrics["test"]["accuracy"] > 0.5
-        names = [i.path for i in fs.get_file_info(pafs.FileSelector("toolkit/ckpt/s3kill"))]
-        assert any("epoch-002" in n for n in names), names  # the final checkpoint is in the bucket
+        names = sorted(i.path for i in fs.get_file_info(pafs.FileSelector("toolkit/ckpt/s3kill")))
+        final = [n for n in names if "/epoch-002" in n]
+        assert final, names  # the final checkpoint is in the bucket; the run folder holds exactly its weights
+        pafs.copy_files(final[-1], str(tmp_path / "final"), source_filesystem=fs)
+        weights, optimizer, state = read_state(tmp_path / "final")
+        assert state["epoch"] == 2 and state["replicas"] == 2 and optimizer
+        saved = keras.models.load_model(outcome["result"].run_dir / "model.keras").get_weights()
+        assert len(saved) == len(weights) and all(np.array_equal(a, b) for a, b in zip(saved, weights))
         config = json.loads((outcome["result"].run_dir / "config.json").read_text())
         assert config["data"]["source_sha256"] == read_manifest("s3://toolkit/prepared").sha256
         assert not ray.is_initialized()
