@@ -140,9 +140,10 @@ def read_shard(prepared: Prepared, entry: dict) -> tuple[list, np.ndarray]:
     return table.column("ids").to_pylist(), table.column("label").to_numpy().astype(np.int32)
 
 
-def load_split(prepared: Prepared, split: str, limit: Optional[int] = None) -> Optional[Split]:
-    """One split in memory, pre-padded to ``maxlen`` as ``dataset.load_data`` gives it (evaluation and
-    the validation split; training streams ``train``). ``None`` when the data has no such split."""
+def load_split(prepared: Prepared, split: str) -> Optional[Split]:
+    """One split in memory, pre-padded to ``maxlen`` as ``dataset.load_data`` gives it (one-process
+    training, the validation split, verify; Ray workers stream ``train``). ``None`` when the data has no
+    such split."""
     entries = prepared.manifest["splits"].get(split, {}).get("files", [])
     if not entries:
         return None
@@ -152,14 +153,9 @@ def load_split(prepared: Prepared, split: str, limit: Optional[int] = None) -> O
         rows, y = read_shard(prepared, entry)
         ids += rows
         labels.append(y)
-        if limit is not None and len(ids) >= limit:
-            break
-    y = np.concatenate(labels)[: len(ids)]
-    if limit is not None:
-        ids, y = ids[:limit], y[:limit]
     x = pad_sequences(ids, prepared.vocabulary.maxlen)
-    review_ids = np.array([f"{split}/{i}" for i in range(len(y))], dtype=str)
-    return Split(x, y, review_ids)
+    review_ids = np.array([f"{split}/{i}" for i in range(len(ids))], dtype=str)
+    return Split(x, np.concatenate(labels), review_ids)
 
 
 def load_prepared(uri: str, stream_train: bool) -> LabelledData:

@@ -29,6 +29,7 @@ WEIGHTS_FILE = "weights.npz"
 STATE_FILE = "state.json"
 
 
+# the training settings a checkpoint must share to be resumed (the epochs may grow)
 OPTIMISATION = ("batch_size", "learning_rate", "clipnorm", "seed", "length_buckets", "steps_per_epoch")
 
 
@@ -38,10 +39,7 @@ def settings_fingerprint(job: JobConfig, data: LabelledData) -> dict:
     train = to_dict(job.train)
     fingerprint = {
         "model": to_dict(job.model),
-        "train": {
-            k: train[k]
-            for k in ("batch_size", "learning_rate", "clipnorm", "seed", "length_buckets", "steps_per_epoch")
-        },
+        "train": {k: train[k] for k in OPTIMISATION},
         "data": {
             "source_sha256": data.source_sha256,
             "train_reviews": data.train_reviews,
