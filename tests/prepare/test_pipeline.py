@@ -93,7 +93,7 @@ def test_a_split_column_json_lines_reuse_overwrite_and_an_interrupted_run(tmp_pa
     (tmp_path / "out" / "manifest.json").unlink()
     assert not prepared.is_prepared(cfg.out)
     proc = run_cli("train", "--data", cfg.out, "--epochs", "1", cwd=tmp_path)
-    assert "toolkit: error:" in error_line(proc)  # read as someone's tabular files: no prepared data is trusted
+    assert "holds an unfinished toolkit prepare (no manifest.json)" in error_line(proc)
     jsonl = tmp_path / "jsonl"
     for split, picked in (("train", [r for r in rows[:120] if r[2] == "train"]), ("test", rows[:120])):
         (jsonl / split).mkdir(parents=True)
@@ -101,3 +101,5 @@ def test_a_split_column_json_lines_reuse_overwrite_and_an_interrupted_run(tmp_pa
         (jsonl / split / "part-0.jsonl").write_text("\n".join(lines) + "\n")
     redone = prepare_job(PrepareConfig(DataConfig(path=str(jsonl), num_words=8), out=cfg.out))
     assert redone.rows("train") == 80 and redone.rows("test") == 120 and redone.classes == ("0", "1")
+    shards = {f.name for f in (tmp_path / "out" / "train").iterdir()}  # the unfinished run's were cleared
+    assert shards == {f["path"].split("/")[1] for f in redone.manifest["splits"]["train"]["files"]}

@@ -29,7 +29,7 @@ from toolkit.data.encoded import LabelledData, Split
 from toolkit.data.files import TabularSource, find_tabular
 from toolkit.data.keras_imdb import load_keras
 from toolkit.data.lines import say
-from toolkit.data.prepared import is_prepared, load_prepared
+from toolkit.data.prepared import check_finished, is_prepared, load_prepared
 from toolkit.data.sources import Review, raw_reviews, read_reviews, resolve_source, source_sha256
 from toolkit.data.splits import (
     DEFAULT_TEST_FRACTION,
@@ -54,6 +54,8 @@ def load_data(cfg: DataConfig = DataConfig()) -> LabelledData:
         return load_keras(cfg)
     if cfg.path and is_prepared(cfg.path):  # toolkit prepare's shards, read into memory
         return load_prepared(cfg.path, stream_train=False)
+    if cfg.path:
+        check_finished(cfg.path)
     tabular = find_tabular(cfg)
     if tabular is not None:
         return _load_tabular(cfg, tabular)

@@ -83,6 +83,18 @@ def is_prepared(uri: str) -> bool:
         return False
 
 
+def check_finished(uri: str) -> None:
+    """A folder with prepare's marker but no manifest is an unfinished (killed, failed) prepare: an error
+    that says so, not a read of its shards as someone's tabular files."""
+    try:
+        fs, path = open_uri(uri)
+        unfinished = file_type(fs, join(path, MARKER)) == "file" and file_type(fs, join(path, MANIFEST)) != "file"
+    except UriError:
+        return
+    if unfinished:
+        raise DataError(f"{uri} holds an unfinished toolkit prepare (no {MANIFEST}): run toolkit prepare again")
+
+
 def read_manifest(uri: str) -> Prepared:
     """The prepared data at ``uri``: its manifest (checked) and vocabulary (checksum checked)."""
     try:
