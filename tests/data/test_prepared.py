@@ -18,9 +18,9 @@ TEXTS = ["a good film", "a bad film", "good good", "bad", "an awful film", "grea
 LABELS = ["pos", "neg", "pos", "neg", "neg", "pos"]
 
 
-@pytest.fixture
-def folder(tmp_path):
-    out = tmp_path / "prepared"
+def write_prepared(out):
+    """A prepared folder of ``TEXTS`` as train and test (``num_words`` 8, ``maxlen`` 4), written by the
+    pipeline's own encode steps without Ray; ``(folder, vocabulary)``."""
     vocab = Vocabulary.build(TEXTS, 8, 4)
     classes = ("neg", "pos")
     shards = []
@@ -33,6 +33,11 @@ def folder(tmp_path):
     (out / "vocab.json").write_text(vocab.to_json())
     (out / "manifest.json").write_text(json.dumps(manifest))
     return out, vocab
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return write_prepared(tmp_path / "prepared")
 
 
 def test_a_prepared_folder_loads_as_text_py_encodes_it(folder):

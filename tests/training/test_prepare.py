@@ -1,6 +1,7 @@
 """training.prepare: the checks every training path starts with, on the tiny corpus (no TensorFlow)."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -73,3 +74,22 @@ def test_the_model_takes_the_datas_classes(tmp_path):
     assert prepared.job.model.num_classes == 3
     with pytest.raises(ConfigError, match="class indexes outside the model's 2 classes"):
         check_shapes(prepared.data, ModelConfig(num_words=40, maxlen=20))
+
+
+def test_prepared_data_refuses_the_flags_it_would_ignore_and_streams_only_the_default_input(tmp_path):
+    from tests.data.test_prepared import write_prepared
+    from toolkit.config import ClusterConfig
+
+    folder, _ = write_prepared(tmp_path / "prepared")
+    train = TrainConfig(exports_dir=str(tmp_path / "exports"), run_name="r")
+    for data in (DataConfig(path=str(folder), limit=4), DataConfig(path=str(folder), labels=("neg", "pos"))):
+        with pytest.raises(ConfigError, match="do not apply to prepared data"):
+            prepare(JobConfig(data, None, train))
+    faithful = JobConfig(
+        DataConfig(path=str(folder)), ModelConfig(mask_padding=False), replace(train, length_buckets=False)
+    )
+    with pytest.raises(ConfigError, match="streamed training takes the default input"):
+        prepare(replace(faithful, cluster=ClusterConfig(workers=2)))
+    one = prepare(JobConfig(DataConfig(path=str(folder)), None, train))  # one process: the shards in memory
+    assert len(one.data.train) == 6 and one.job.model.maxlen == 4 and one.job.model.num_words == 8
+    assert not (tmp_path / "exports").exists()
