@@ -86,9 +86,12 @@ def plan(cfg: PrepareConfig) -> Plan:
 
 def prepare_data(cfg: PrepareConfig, checked: Optional[Plan] = None) -> prepared.Prepared:
     """Prepare ``cfg.data`` into ``cfg.out`` (see the module) on the connected Ray; returns what was
-    written (or reused). ``checked``: :func:`plan`'s result, when the caller checked before Ray started."""
+    written (or reused). ``checked``: :func:`plan`'s result for ``absolute(cfg)``, when the caller checked
+    before Ray started."""
     start = time.perf_counter()
-    checked = checked or plan(cfg)
+    if checked is None:
+        cfg = absolute(cfg)
+        checked = plan(cfg)
     inputs, settings = checked.inputs, checked.settings
     if checked.reused is not None:
         log(f"{cfg.out} already holds this data prepared with these settings: reusing it")
@@ -131,8 +134,8 @@ def prepare_data(cfg: PrepareConfig, checked: Optional[Plan] = None) -> prepared
     except UriError as exc:
         raise DataError(f"cannot write the manifest to {cfg.out}: {exc}") from None
     result = prepared.read_manifest(cfg.out)
-    rows = ", ".join(f"{s} {result.rows(s):,}" for s in prepared.SPLITS if result.has(s))
-    log(f"prepared data: {cfg.out} ({rows} reviews, {time.perf_counter() - start:.1f} s)")
+    sizes = ", ".join(f"{s} {result.rows(s):,}" for s in prepared.SPLITS if result.has(s))
+    log(f"prepared data: {cfg.out} ({sizes} reviews, {time.perf_counter() - start:.1f} s)")
     return result
 
 
