@@ -118,7 +118,10 @@ def test_train_streams_prepared_shards_from_s3_and_resumes_from_an_s3_checkpoint
         names = sorted(i.path for i in fs.get_file_info(pafs.FileSelector("toolkit/ckpt/s3kill")))
         final = [n for n in names if "/epoch-002" in n]
         assert final, names  # the final checkpoint is in the bucket; the run folder holds exactly its weights
-        pafs.copy_files(final[-1], str(tmp_path / "final"), source_filesystem=fs)
+        (tmp_path / "final").mkdir()  # copy_files fails on a destination folder that does not exist yet
+        pafs.copy_files(
+            final[-1], str(tmp_path / "final"), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem()
+        )
         weights, optimizer, state = read_state(tmp_path / "final")
         assert state["epoch"] == 2 and state["replicas"] == 2 and optimizer
         saved = keras.models.load_model(outcome["result"].run_dir / "model.keras").get_weights()
