@@ -34,10 +34,15 @@ def config_from_args(cls, args: argparse.Namespace, **overrides):
 
 
 def job_from_args(args: argparse.Namespace) -> JobConfig:
-    """The one place where training flags become configs."""
+    """The one place where training flags become configs (``--stream``: the data prepared first)."""
     data = config_from_args(DataConfig, args, path=args.data, download=not args.no_download)
     train, cluster = config_from_args(TrainConfig, args), config_from_args(ClusterConfig, args)
-    return JobConfig.create(data, train, cluster, faithful=args.faithful)
+    job = JobConfig.create(data, train, cluster, faithful=args.faithful)
+    if args.stream:
+        from toolkit.workflow.prepare import stream_job
+
+        return stream_job(job)
+    return job
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

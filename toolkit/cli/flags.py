@@ -383,6 +383,13 @@ def add_cluster_flags(p: argparse.ArgumentParser) -> None:
         "clusters); re-running with the same --storage and --run-name resumes (default EXPORTS_DIR/ray)",
     )
     p.add_argument(
+        "--stream",
+        action="store_true",
+        help="with --workers: prepare the tabular --data with Ray Data into EXPORTS_DIR/prepared/ (reused when "
+        "it was, with the same files and settings) and stream it to the workers, as 'toolkit prepare' then "
+        "'train --data PREPARED' do",
+    )
+    p.add_argument(
         "--max-failures",
         type=int_at_least(0),
         default=d.max_failures,
