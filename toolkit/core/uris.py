@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from toolkit.core.errors import first_line
+from toolkit.core.errors import WriteError, first_line
+from toolkit.core.files import atomic_write_files
 
 CONNECT_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 5.0  # curl's low-speed limit: no byte for this long (a hung server), not a whole upload
@@ -116,19 +117,15 @@ def read_bytes(fs: pafs.FileSystem, path: str) -> bytes:
 
 
 def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
-    """Write one object/file. Local files are written to a temporary name and renamed; an object store
-    writes an object whole or not at all."""
+    """Write one object/file. A local file goes through ``files.atomic_write_files`` (a temporary file,
+    fsync, rename; none left behind on failure); an object store writes an object whole or not at all."""
     try:
         if isinstance(fs, pafs.LocalFileSystem):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            tmp = f"{path}.tmp-{id(data):x}"
-            with fs.open_output_stream(tmp) as stream:
-                stream.write(data)
-            fs.move(tmp, path)
+            atomic_write_files({Path(path): data})
             return
         with fs.open_output_stream(path) as stream:
             stream.write(data)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, WriteError) as exc:
         raise UriError(first_line(exc)) from None
 
 
