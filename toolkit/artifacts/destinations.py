@@ -83,8 +83,25 @@ def is_toolkit_figures(path: Path) -> bool:
     return isinstance(report, dict) and "toolkit_version" in report and "benchmark" in report
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SOFTWARE = b"Software\x00toolkit"  # the tEXt chunk the toolkit's screenshots carry (bench.web.tag_png)
+
+
+def is_toolkit_png(path: Path) -> bool:
+    """A PNG the toolkit wrote: its signature, and a tEXt chunk naming the toolkit among its first bytes."""
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 50_000_000:
+            return False
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.startswith(PNG_SIGNATURE) and b"tEXt" + PNG_SOFTWARE in head
+
+
 DESTINATIONS = {
     "run": Destination("run folder", "--run-name or --exports-dir", is_toolkit_run, RunError, folder=True),
     "export": Destination("export folder", "--out", is_toolkit_export, ExportError, folder=True),
     "figures": Destination("figures file", "--out", is_toolkit_figures, BenchError, folder=False),
+    "screenshot": Destination("screenshot", "--screenshot", is_toolkit_png, BenchError, folder=False),
 }

@@ -8,6 +8,7 @@ from toolkit.cli.commands import config_from_args
 from toolkit.cli.flags import (
     Parser,
     add_gpus_per_worker,
+    choice_list,
     float_list,
     int_at_least,
     int_list,
@@ -16,12 +17,14 @@ from toolkit.cli.flags import (
     setup_list,
 )
 from toolkit.config import (
+    WEB_PRECISIONS,
     DataBenchConfig,
     DataConfig,
     InferBenchConfig,
     LoadBenchConfig,
     ScalingBenchConfig,
     TrainBenchConfig,
+    WebBenchConfig,
 )
 from toolkit.core.errors import one_line
 
@@ -47,6 +50,16 @@ SCALING_DESCRIPTION = (
 )
 
 
+WEB_DESCRIPTION = (
+    "Serve EXPORT with 'toolkit web' and measure the page in headless Chromium (Debian's chromium and "
+    "chromium-driver, through Selenium): per-keystroke latency (p50, p95) on the median-length test review "
+    "and reviews/s at each batch size, for the text models, against native onnxruntime on the same reviews; "
+    "plus rows that show where the page's time goes (no graph optimisation, the JavaScript tokenizer, a "
+    "garbage collection before each keystroke)."
+)
+WARMUP_KEYSTROKES = 20  # bench.web.WARMUP
+
+
 def add_bench_parser(sub) -> None:
     p = sub.add_parser(
         "bench",
@@ -60,6 +73,7 @@ def add_bench_parser(sub) -> None:
     _add_scaling(bench)
     _add_load(bench)
     _add_data(bench)
+    _add_web(bench)
 
 
 def _add_out(p: argparse.ArgumentParser, default: str) -> None:
@@ -293,6 +307,72 @@ def _add_load(bench) -> None:
     )
     _add_out(p, d.DEFAULT_OUT)
     p.set_defaults(func=cmd_bench_load)
+
+
+def _add_web(bench) -> None:
+    d = WebBenchConfig()
+    p = bench.add_parser(
+        "web",
+        help="the web page in headless Chromium vs native onnxruntime: per-keystroke latency, reviews/s",
+        description=WEB_DESCRIPTION,
+    )
+    p.add_argument(
+        "export", metavar="EXPORT", help="an export folder with text models ('toolkit export', --quantize int8)"
+    )
+    p.add_argument(
+        "--precisions",
+        type=choice_list(WEB_PRECISIONS),
+        default=d.precisions,
+        metavar="P1,P2",
+        help=f"text models to measure: {', '.join(WEB_PRECISIONS)} (default {joined(d.precisions)})",
+    )
+    p.add_argument(
+        "--keystrokes",
+        type=int_at_least(1),
+        default=d.keystrokes,
+        metavar="N",
+        help=f"timed keystrokes on the median-length review, after {WARMUP_KEYSTROKES} of warm-up "
+        f"(default {d.keystrokes})",
+    )
+    p.add_argument(
+        "--reviews",
+        type=int_at_least(1),
+        default=d.reviews,
+        help=f"real test reviews for reviews/s (default {d.reviews})",
+    )
+    p.add_argument(
+        "--batch-sizes",
+        type=int_list(1),
+        default=d.batch_sizes,
+        metavar="B1,B2,...",
+        help=f"batch sizes for reviews/s (default {joined(d.batch_sizes)})",
+    )
+    p.add_argument(
+        "--threads",
+        type=int_list(1),
+        default=d.threads,
+        metavar="T1,T2,...",
+        help="WASM threads to measure; more than 1 serves the page cross-origin isolated "
+        f"(default {joined(d.threads)})",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int_at_least(1),
+        default=d.repeats,
+        help=f"passes per batch size; the median rate is reported (default {d.repeats})",
+    )
+    p.add_argument("--screenshot", metavar="FILE", help="also save a PNG of the page with a review classified")
+    p.add_argument("--ort", metavar="DIR", dest="ort_dir", help="onnxruntime-web's files, as for 'toolkit web'")
+    _add_out(p, d.DEFAULT_OUT)
+    p.set_defaults(func=cmd_bench_web)
+
+
+def cmd_bench_web(args: argparse.Namespace) -> int:
+    from toolkit.bench.web import bench_web, web_table
+
+    print(web_table(bench_web(args.export, config_from_args(WebBenchConfig, args))))
+    print(f"figures: {one_line(args.out)}")
+    return 0
 
 
 def cmd_bench_data(args: argparse.Namespace) -> int:

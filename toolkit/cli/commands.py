@@ -20,6 +20,7 @@ from toolkit.config import (
     Tolerances,
     TrainConfig,
     VerifyConfig,
+    WebConfig,
 )
 from toolkit.core.errors import PredictError, one_line
 from toolkit.edge.reviews import read_reviews_file, read_stdin
@@ -130,6 +131,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         print(format_table(texts, predictions, top_k=top_k))
     return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from toolkit.web.server import serve
+
+    return serve(args.export, config_from_args(WebConfig, args))
 
 
 def _texts(args: argparse.Namespace) -> list[str]:

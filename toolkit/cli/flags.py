@@ -95,11 +95,19 @@ def float_list(text: str) -> tuple[float, ...]:
     return tuple(positive_float(v) for v in str(text).split(","))
 
 
-def setup_list(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(v.strip() for v in str(text).split(",") if v.strip()))
-    if not names or set(names) - set(TRAIN_SETUPS):
-        raise argparse.ArgumentTypeError(f"expected some of {', '.join(TRAIN_SETUPS)}, got {text!r}")
-    return names
+def choice_list(choices: tuple[str, ...]):
+    """Names from ``choices`` separated by commas (duplicates dropped, order kept)."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(v.strip() for v in str(text).split(",") if v.strip()))
+        if not names or set(names) - set(choices):
+            raise argparse.ArgumentTypeError(f"expected some of {', '.join(choices)}, got {text!r}")
+        return names
+
+    return parse
+
+
+setup_list = choice_list(TRAIN_SETUPS)
 
 
 def gpu_count(text: str) -> float:

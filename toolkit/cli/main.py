@@ -13,7 +13,16 @@ from typing import Optional, Sequence
 
 from toolkit import __version__
 from toolkit.cli.bench import add_bench_parser
-from toolkit.cli.commands import cmd_evaluate, cmd_export, cmd_predict, cmd_prepare, cmd_run, cmd_train, cmd_verify
+from toolkit.cli.commands import (
+    cmd_evaluate,
+    cmd_export,
+    cmd_predict,
+    cmd_prepare,
+    cmd_run,
+    cmd_train,
+    cmd_verify,
+    cmd_web,
+)
 from toolkit.cli.flags import (
     Parser,
     add_cluster_flags,
@@ -32,6 +41,7 @@ from toolkit.config import (
     SPLITS,
     TrainConfig,
     VerifyConfig,
+    WebConfig,
 )
 from toolkit.core.errors import ToolkitError, one_line
 from toolkit.core.files import describe
@@ -46,7 +56,8 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, help="what to do")
     sub.required = True
-    commands = (_add_prepare, _add_train, _add_evaluate, _add_export, _add_verify, _add_predict, add_bench_parser)
+    commands = (_add_prepare, _add_train, _add_evaluate, _add_export, _add_verify, _add_predict, _add_web)
+    commands += (add_bench_parser,)
     for add in (*commands, _add_run):
         add(sub)
     return parser
@@ -198,6 +209,41 @@ def _add_predict(sub) -> None:
         "more classes: of the predicted one), with 'top': [{label, probability}, ...] when --top-k > 1",
     )
     p.set_defaults(func=cmd_predict)
+
+
+def _add_web(sub) -> None:
+    d = WebConfig()
+    p = sub.add_parser(
+        "web",
+        help="serve a web page that classifies reviews in the browser (onnxruntime-web)",
+        description="Check EXPORT, then serve the page of toolkit/clients/web, the export's models and "
+        "onnxruntime-web's WASM files on one origin. The page classifies as you type, in the browser: the "
+        "text never leaves it, and once loaded it works offline. onnxruntime-web comes from --ort, or is "
+        "installed with npm into the cache on first use. Ctrl-C stops.",
+    )
+    p.add_argument("export", metavar="EXPORT", help=EXPORT_HELP)
+    p.add_argument(
+        "--host",
+        default=d.host,
+        help=f"address to listen on (default {d.host}, this machine only; any other is served with a warning)",
+    )
+    p.add_argument(
+        "--port", type=int_at_least(0, 65535), default=d.port, help=f"port (default {d.port}; 0: any free port)"
+    )
+    p.add_argument(
+        "--isolate",
+        action="store_true",
+        help="send COOP/COEP headers (a cross-origin isolated page): needed for multi-threaded WASM "
+        "(the page's ?threads=N)",
+    )
+    p.add_argument(
+        "--ort",
+        metavar="DIR",
+        dest="ort_dir",
+        help="onnxruntime-web's files: the dist folder of 'npm install onnxruntime-web@VERSION', or the "
+        "folder holding its node_modules (default: the cache, installed with npm on first use)",
+    )
+    p.set_defaults(func=cmd_web)
 
 
 def _add_run(sub) -> None:

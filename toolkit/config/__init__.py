@@ -50,6 +50,7 @@ from toolkit.config.training import (
     default_cache_dir,
     default_run_name,
 )
+from toolkit.config.web import LOOPBACK, WEB_PRECISIONS, WebBenchConfig, WebConfig
 from toolkit.core.errors import ConfigError
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "CPUS_PER_GPU",
     "DEFAULT_OPSET",
     "IMDB_CLASSES",
+    "LOOPBACK",
     "MAX_CLASSES",
     "MAX_MAXLEN",
     "MAX_NUM_WORDS",
@@ -70,6 +72,7 @@ __all__ = [
     "ROWS_PER_SHARD",
     "SPLITS",
     "TRAIN_SETUPS",
+    "WEB_PRECISIONS",
     "ClusterConfig",
     "DataBenchConfig",
     "DataConfig",
@@ -84,6 +87,8 @@ __all__ = [
     "TrainBenchConfig",
     "TrainConfig",
     "VerifyConfig",
+    "WebBenchConfig",
+    "WebConfig",
     "default_cache_dir",
     "default_run_name",
     "from_dict",

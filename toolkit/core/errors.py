@@ -69,6 +69,10 @@ class BenchError(ToolkitError):
     """A benchmark cannot run with these settings."""
 
 
+class WebError(ToolkitError):
+    """The web page cannot be served: its files, onnxruntime-web's, the address."""
+
+
 # --- parity (toolkit verify): one type per violated tolerance ----------------------------------------
 class ParityError(ToolkitError):
     """ONNX does not behave like Keras within the tolerances."""
