@@ -150,3 +150,22 @@ def export(tmp_path):
     onnx.save(ids_model(vocab), str(folder / ONNX_FILE))
     add_text_model(folder, vocab)
     return folder
+
+
+@pytest.fixture(scope="session")
+def ort_web(tmp_path_factory) -> Path:
+    """onnxruntime-web installed by npm from the web page's package.json, as a user would (slow: the install)."""
+    import shutil
+    import subprocess
+
+    from tests.helpers import missing_tool
+
+    npm = shutil.which("npm")
+    if npm is None:
+        missing_tool("npm is not installed (apt install npm)")
+    folder = tmp_path_factory.mktemp("ort-web")
+    shutil.copy(Path(__file__).resolve().parents[1] / "toolkit" / "clients" / "web" / "package.json", folder)
+    args = [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+    install = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-3000:]
+    return folder

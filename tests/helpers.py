@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from toolkit.config import DataConfig
@@ -39,6 +40,13 @@ def run_cli(*args, cwd=None, env_extra=None):
     return subprocess.run(
         [sys.executable, "-m", "toolkit", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
     )
+
+
+def missing_tool(what: str) -> None:
+    """A tool the test needs is missing: a failure under CI=true, else a skip with the reason."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} (CI=true requires it)")
+    pytest.skip(what)
 
 
 def error_line(proc) -> str:

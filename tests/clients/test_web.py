@@ -3,20 +3,20 @@ chromium and chromium-driver, through Selenium), served by ``toolkit web``: revi
 get Python's probabilities, the page works offline once loaded, and it checks what it loads.
 
 Outside CI the tests skip when Chromium, ChromeDriver or npm is missing (the README says how to install
-them); under CI=true they fail instead."""
+them); under CI=true they fail instead. onnxruntime-web: the ``ort_web`` fixture (tests/conftest.py)."""
 
 import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, REVERSED, TEXT, edit_props, ids_model, k_class_export
+from tests.helpers import REVERSED, TEXT, edit_props, ids_model, k_class_export
+from tests.helpers import missing_tool as _missing
 from toolkit.bench.browser import INSTALL_HINT, chromium, find_browser, open_page, page_call, web_server
 from toolkit.edge.contract import ONNX_FILE, TEXT_FILES, VOCAB_FILE
 from toolkit.edge.predict import Classifier
@@ -24,7 +24,6 @@ from toolkit.edge.text import Vocabulary
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
-CI = os.environ.get("CI", "").lower() == "true"
 TRICKY = [
     "<br />Great<BR/>film<br\t/>awful<bR >",
     "don't 90's rock'n'roll 'quoted' o''clock",
@@ -35,26 +34,6 @@ TRICKY = [
     "🎬 great 🎬 awful",
     "a" * 3000 + " great",
 ]
-
-
-def _missing(what: str) -> None:
-    if CI:
-        pytest.fail(f"{what} (CI=true requires it)")
-    pytest.skip(what)
-
-
-@pytest.fixture(scope="module")
-def ort_web(tmp_path_factory) -> Path:
-    """onnxruntime-web installed by npm from the page's package.json, as a user would (slow: the install)."""
-    npm = shutil.which("npm")
-    if npm is None:
-        _missing("npm is not installed (apt install npm)")
-    folder = tmp_path_factory.mktemp("ort-web")
-    shutil.copy(REPO / "toolkit" / "clients" / "web" / "package.json", folder / "package.json")
-    args = [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
-    install = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=600)
-    assert install.returncode == 0, install.stderr[-3000:]
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,12 @@ on the same reviews, in the same run.
 
 Per keystroke: the page's ``update`` (classify the whole text and show it: what one keystroke costs
 once the debounce fires) on the median-length test review, timed in the page with
-``performance.now()`` (Chromium's timer steps by 0.1 ms), p50 and p95 of ``keystrokes`` runs after a
-warm-up. Reviews/s: ``reviews`` real test reviews at each batch size, the median of ``repeats``
-passes. Native: onnxruntime's ``run`` on the same review and reviews, one intra-op thread (the page's
-WASM runs one unless cross-origin isolated). Rows beyond the defaults say where the page's time goes:
+``performance.now()`` (Chromium's timer steps by 0.1 ms), p50 and p95 of ``keystrokes`` runs after the
+page's own warm-up (it classifies a sample review 400 times after loading) and ``WARMUP`` more; the
+``text_fp32_cold`` row, in a browser of its own, is the first ``keystrokes`` after a load without any.
+Reviews/s: ``reviews`` real test reviews at each batch size, the median of ``repeats`` passes.
+Native: onnxruntime's ``run`` on the same review and reviews, one intra-op thread (the page's WASM
+runs one unless cross-origin isolated). Rows beyond the defaults say where the page's time goes:
 onnxruntime's graph optimisation off, the ids model with the page's JavaScript tokenizer (the in-graph
 tokenizer's cost), a garbage collection before every keystroke (whether the p95 tail is the GC), and
 more WASM threads (``threads``, served cross-origin isolated).
@@ -30,9 +32,9 @@ from toolkit.core.errors import BenchError
 from toolkit.core.files import atomic_write_files
 from toolkit.core.progress import log
 from toolkit.data.dataset import raw_texts
-from toolkit.edge.contract import IDS_FILES, TEXT_FILES
+from toolkit.edge.contract import IDS_FILES, TEXT_FILES, VOCAB_FILE
 from toolkit.edge.sessions import check_export, load_session, run_texts
-from toolkit.edge.text import tokenize
+from toolkit.edge.text import Vocabulary, tokenize
 from toolkit.verify.reference import matching_run
 from toolkit.web.assets import ort_dir, ort_web_version
 
@@ -82,6 +84,11 @@ def bench_web(export_dir: str, cfg: WebBenchConfig = WebBenchConfig()) -> dict:
         log(f"bench web: native onnxruntime, {precision} ...")
         report["native"][precision] = _native(export / TEXT_FILES[NATIVE_VARIANT[precision]], median, texts, cfg)
     extra = ("--ort", str(ort))
+    if "fp32" in cfg.precisions:  # first, in a browser of its own: no WASM code compiled yet
+        log("bench web: the page, fp32, the first keystrokes after loading without a warm-up ...")
+        with web_server(export, *extra) as (url, _), chromium() as driver:
+            query = "?model=fp32&threads=1&debounce=0&warmup=0"
+            report["browser"]["text_fp32_cold"] = _page(driver, url + query, median, texts, cfg, False, warmup=0)
     with chromium() as driver:
         report["chromium"] = driver.capabilities.get("browserVersion")
         for threads in cfg.threads:
@@ -92,6 +99,13 @@ def bench_web(export_dir: str, cfg: WebBenchConfig = WebBenchConfig()) -> dict:
                     report["browser"][name] = _page(driver, url + query, median, texts, cfg, gc)
                 if cfg.screenshot and threads == cfg.threads[0]:
                     _screenshot(driver, url, cfg.screenshot, shot_target)
+        if cfg.tfjs:
+            from toolkit.bench.tfjs import bench_tfjs
+
+            log("bench web: TensorFlow.js on the same weights (WASM backend) ...")
+            vocabulary = Vocabulary.load(export / VOCAB_FILE)
+            row, ms = bench_tfjs(driver, run, vocabulary, median, texts, cfg)
+            report["browser"]["tfjs_wasm"] = {**row, "keystroke": _percentiles(ms)}
     _ratios(report)
     report["goals"] = _goals(report)
     write_figures(cfg.out, report, out_target)
@@ -152,11 +166,11 @@ def _native(model: Path, median: str, texts: list[str], cfg: WebBenchConfig) -> 
     return {"keystroke": _percentiles(ms[WARMUP:]), "reviews_per_second": rates, "threads": 1}
 
 
-def _page(driver, url: str, median: str, texts: list[str], cfg: WebBenchConfig, gc: bool) -> dict:
+def _page(driver, url: str, median: str, texts, cfg: WebBenchConfig, gc: bool, warmup: int = WARMUP) -> dict:
     info = open_page(driver, url)
     if gc and not driver.execute_script("return typeof window.gc === 'function'"):
         raise BenchError("Chromium did not expose gc() (--js-flags=--expose-gc)")
-    ms = page_call(driver, KEYSTROKES_JS, median, WARMUP, cfg.keystrokes, gc)
+    ms = page_call(driver, KEYSTROKES_JS, median, warmup, cfg.keystrokes, gc)
     passes = page_call(driver, RATES_JS, texts, list(cfg.batch_sizes), cfg.repeats)
     rates = {str(b): round(len(texts) / (statistics.median(t) / 1e3), 1) for b, t in passes.items()}
     return {
@@ -164,6 +178,7 @@ def _page(driver, url: str, median: str, texts: list[str], cfg: WebBenchConfig, 
         "threads": info["threads"],
         "isolated": info["isolated"],
         "graph_optimization": info["optimization"],
+        "page_warmup_runs": info["warmup"],
         "gc_before_each": gc,
         "keystroke": _percentiles(ms),
         "reviews_per_second": rates,
@@ -218,7 +233,7 @@ def _screenshot(driver, url: str, path: str, target) -> None:
         time.sleep(0.05)
     driver.execute_script("document.activeElement.blur()")
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(900, height + 140)  # the whole page (the window's frame takes some of it)
+    driver.set_window_size(900, height + 200)  # the whole page (the window's frame takes some of it)
     try:
         atomic_write_files({Path(path): tag_png(driver.get_screenshot_as_png())}, {Path(path): target})
     finally:
@@ -229,8 +244,8 @@ def web_table(report: dict) -> str:
     lines = [
         f"the page in headless Chromium {report.get('chromium')} (onnxruntime-web {report['onnxruntime_web']}, "
         "WASM) vs "
-        f"native onnxruntime, {report['machine']}; per keystroke: the median review ({report['median_review_words']} "
-        f"words), {report['keystrokes']} times; reviews/s: {report['reviews']} real test reviews",
+        f"native onnxruntime, {report['machine']}; per keystroke: the median review ({report['median_review_tokens']} "
+        f"tokens), {report['keystrokes']} times; reviews/s: {report['reviews']} real test reviews",
         f"{'setting':<34} {'p50 ms':>8} {'p95 ms':>8} {'x native':>9} "
         + " ".join(f"{'rev/s@' + b:>10}" for b in next(iter(report["native"].values()))["reviews_per_second"]),
     ]

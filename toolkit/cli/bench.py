@@ -362,6 +362,12 @@ def _add_web(bench) -> None:
         help=f"passes per batch size; the median rate is reported (default {d.repeats})",
     )
     p.add_argument("--screenshot", metavar="FILE", help="also save a PNG of the page with a review classified")
+    p.add_argument(
+        "--tfjs",
+        action="store_true",
+        help="also TensorFlow.js (4.22, WASM backend, from npm into the cache) on the run's weights, written in "
+        "its Layers format: what a Keras user would otherwise pick for the browser",
+    )
     p.add_argument("--ort", metavar="DIR", dest="ort_dir", help="onnxruntime-web's files, as for 'toolkit web'")
     _add_out(p, d.DEFAULT_OUT)
     p.set_defaults(func=cmd_bench_web)

@@ -38,6 +38,7 @@ class WebBenchConfig:
     repeats: int = 3  # passes per setting; the median is reported
     screenshot: Optional[str] = None  # also save a PNG of the page with a review classified
     ort_dir: Optional[str] = None  # as WebConfig.ort_dir
+    tfjs: bool = False  # also TensorFlow.js on the run's weights (its Layers format, the WASM backend)
     out: Optional[str] = None  # a JSON file for the figures; None: none
     overwrite: bool = False  # replace an earlier figures file of the toolkit's at ``out``
     DEFAULT_OUT: ClassVar[str] = "bench-web.json"  # the CLI's --out

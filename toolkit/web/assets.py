@@ -56,16 +56,25 @@ def ort_dir(given: Optional[str] = None, install: bool = True) -> Path:
         folder = nested if nested.is_dir() else folder
         _check_ort(folder, version, f"--ort {given}")
         return folder
-    home = Path(default_cache_dir()) / "web" / f"onnxruntime-web-{version}"
+    instead = f"pass --ort DIR with the files of 'npm install onnxruntime-web@{version}'"
+    home = npm_folder(f"onnxruntime-web-{version}", {"onnxruntime-web": version}, install, instead)
     dist = home / "node_modules" / "onnxruntime-web" / "dist"
-    if home.exists():
-        _check_ort(dist, version, f"the cached {home}")
-        return dist
-    if not install:
-        raise WebError(f"onnxruntime-web {version} is not in {home}: run 'toolkit web' once with npm installed")
-    _npm_install(home, version)
-    _check_ort(dist, version, f"the npm install into {home}")
+    _check_ort(dist, version, f"the cached {home}")
     return dist
+
+
+def npm_folder(name: str, dependencies: dict, install: bool = True, instead: str = "") -> Path:
+    """``$TOOLKIT_CACHE/web/NAME``: a folder where npm installed ``dependencies`` ({package: version}),
+    installed now when missing (and ``install``), into a staging folder that takes its place complete;
+    ``instead``: what else a user may do, for the errors."""
+    home = Path(default_cache_dir()) / "web" / name
+    if home.exists():
+        return home
+    what = ", ".join(f"{package}@{version}" for package, version in dependencies.items())
+    if not install:
+        raise WebError(f"{what} is not in {home}: run once with npm installed")
+    _npm_install(home, dependencies, what, f", or {instead}" if instead else "")
+    return home
 
 
 def _check_ort(folder: Path, version: str, what: str) -> None:
@@ -84,24 +93,24 @@ def _check_ort(folder: Path, version: str, what: str) -> None:
         raise WebError(f"{what} holds onnxruntime-web {found}, not {version}: install onnxruntime-web@{version}")
 
 
-def _npm_install(home: Path, version: str) -> None:
+def _npm_install(home: Path, dependencies: dict, what: str, instead: str) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise WebError(
-            f"onnxruntime-web {version} is not installed and npm is not found: install Node.js and npm "
-            f"(apt install npm), or pass --ort DIR with the files of 'npm install onnxruntime-web@{version}'"
+            f"{what} is not installed and npm is not found: install Node.js and npm (apt install npm){instead}"
         )
-    log(f"toolkit web: installing onnxruntime-web {version} with npm into {home} (once) ...")
+    log(f"installing {what} with npm into {home} (once) ...")
     allowed = ("package.json", "package-lock.json", "node_modules")
     with staged_folder(home, allowed=allowed) as stage:
-        shutil.copy(PAGE_DIR / "package.json", stage / "package.json")
+        package = {"name": "toolkit-web-cache", "private": True, "dependencies": dependencies}
+        (stage / "package.json").write_text(json.dumps(package, indent=1), encoding="utf-8")
         args = [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
         try:
             done = subprocess.run(args, cwd=stage, capture_output=True, text=True, timeout=NPM_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            slow = f"npm install onnxruntime-web@{version} took over {NPM_TIMEOUT_S} s"
-            raise WebError(f"{slow}: is the npm registry reachable? Or pass --ort DIR") from None
+            slow = f"npm install {what} took over {NPM_TIMEOUT_S} s"
+            raise WebError(f"{slow}: is the npm registry reachable?{instead}") from None
         if done.returncode != 0:
             lines = [line for line in done.stderr.splitlines() if line.strip()]
             reason = lines[-1] if lines else f"exit status {done.returncode}"
-            raise WebError(f"npm install onnxruntime-web@{version} failed ({reason}): pass --ort DIR instead")
+            raise WebError(f"npm install {what} failed ({reason}){instead}")

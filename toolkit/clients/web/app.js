@@ -12,7 +12,8 @@
 // reading vocab.json), threads=N (WASM threads; more than 1 needs a cross-origin isolated page:
 // `toolkit web --isolate`), debounce=MS (wait after the last keystroke, default 100); for measuring:
 // input=ids (the ids model and the JavaScript tokenizer even when there is a text model), opt=all|
-// extended|basic|disabled (onnxruntime's graph optimisation, default all).
+// extended|basic|disabled (onnxruntime's graph optimisation, default all), warmup=N (classifications
+// of a sample review after loading, default 400; 0: none).
 //
 // The model's metadata is read from the ONNX file and checked as toolkit/edge/metadata.py checks it
 // where a browser can: the metadata's seal (toolkit.metadata_sha256, with SubtleCrypto in a secure
@@ -43,6 +44,14 @@ const ortUrl = new URL(folder(params.get('ort') || 'ort/'), location.href);
 let debounceMs = 100; // set by start() from the query
 let threads = 1;
 let optimization = 'all';
+let warmRuns = 400; // classifications of WARM_TEXT after loading a model (query: warmup=N)
+let lastInput = -Infinity; // performance.now() of the latest keystroke
+// About as long as the median IMDB review (172 words): V8 first runs WASM from its quick baseline
+// compiler and optimises a function only once it is hot, so the first hundred or so classifications
+// take several times longer than the later ones (see the README's figures). The page runs them itself,
+// after loading, unless the user starts typing.
+const WARM_TEXT = Array(12).fill('The story moves slowly at first, but the acting is superb and the ending stays with you.').join(' ');
+const WARM_MS = 6000; // at most this long
 const OPT_LEVELS = ['all', 'extended', 'basic', 'disabled'];
 const $ = (id) => document.getElementById(id);
 
@@ -370,10 +379,24 @@ async function choose(precision) {
   current = models.get(precision);
   const how = current.variant.startsWith('text') ? 'the tokenizer runs inside the model' : 'tokenized in JavaScript from vocab.json';
   const seal = current.sealed ? 'metadata checked' : 'metadata seal not checked (not a secure context)';
-  $('model-info').textContent = `${current.name} (${(current.bytes / 1e6).toFixed(2)} MB, ${how}; ${current.labels.length} classes; ${seal}; ${threads} thread${threads > 1 ? 's' : ''})`;
+  $('model-info').textContent = `${current.name} (${(current.bytes / 1e6).toFixed(2)} MB, ${how}; ${current.labels.length} classes; ${seal}; ${ort.env.wasm.numThreads} WASM thread${ort.env.wasm.numThreads > 1 ? 's' : ''})`;
   $('review').disabled = false;
+  await warm(current);
   status(`${current.name}: ready`);
   if (!BLANK.test($('review').value)) await onInput();
+}
+
+async function warm(model) {
+  if (model.warmed) return;
+  status(`${model.name}: warming up…`);
+  const t0 = performance.now();
+  for (let i = 0; i < warmRuns && performance.now() - t0 < WARM_MS && lastInput < t0; i++) {
+    if (busy) break; // a keystroke's classification is running (onInput)
+    busy = true;
+    try { await probabilities(model, [WARM_TEXT]); } finally { busy = false; }
+    await new Promise((resolve) => setTimeout(resolve, 0)); // a keystroke gets in between runs
+  }
+  model.warmed = true;
 }
 
 let found;
@@ -381,6 +404,7 @@ let found;
 async function start() {
   debounceMs = whole(params.get('debounce'), debounceMs, 0, 10000, 'debounce');
   threads = whole(params.get('threads'), threads, 1, 64, 'threads');
+  warmRuns = whole(params.get('warmup'), warmRuns, 0, 100000, 'warmup');
   optimization = params.get('opt') ?? optimization;
   if (!OPT_LEVELS.includes(optimization)) throw new PageError(`the opt parameter must be one of ${OPT_LEVELS.join(', ')}`);
   if (!['text', 'ids', null].includes(params.get('input'))) throw new PageError('the input parameter must be text or ids');
@@ -401,14 +425,15 @@ async function start() {
     select.append(option);
   }
   select.value = params.get('model') && found[params.get('model')] ? params.get('model') : 'fp32';
-  await choose(select.value);
-  select.disabled = Object.keys(found).length < 2;
-  select.addEventListener('change', () => choose(select.value).catch((err) => status(`error: ${err.message}`, true)));
   $('review').addEventListener('input', () => {
+    lastInput = performance.now();
     clearTimeout(timer);
     timer = setTimeout(onInput, debounceMs);
   });
-  return { variants: found, model: current.variant, labels: current.labels, threads: ort.env.wasm.numThreads, optimization, isolated: globalThis.crossOriginIsolated, sealed: current.sealed };
+  await choose(select.value);
+  select.disabled = Object.keys(found).length < 2;
+  select.addEventListener('change', () => choose(select.value).catch((err) => status(`error: ${err.message}`, true)));
+  return { variants: found, model: current.variant, labels: current.labels, threads: ort.env.wasm.numThreads, optimization, warmup: warmRuns, isolated: globalThis.crossOriginIsolated, sealed: current.sealed };
 }
 
 // Milliseconds of classifying every text, `batch` at a time (the texts as given, in order)
