@@ -53,7 +53,8 @@ def test_bench_web_measures_the_page_against_native_onnxruntime(exported, ort_we
     for name, row in report["browser"].items():
         k = row["keystroke"]
         assert 0 < k["p50_ms"] <= k["p95_ms"] and set(row["reviews_per_second"]) == {"1", "4"}, name
-        assert row["p50_to_native"] > 0
+        native = report["native"]["int8" if "int8" in name else "fp32"]["keystroke"]["p50_ms"]
+        assert row["p50_to_native"] == round(k["p50_ms"] / native, 2), name
     tfjs = report["browser"]["tfjs_wasm"]  # the run's weights in TF.js's Layers format: Keras' probabilities
     assert tfjs["backend"] == "wasm" and tfjs["max_abs_diff_vs_keras"] <= 1e-5 and "masked" in tfjs["model"]
     assert report["browser"]["text_fp32_2t"]["threads"] == 2 and report["browser"]["text_fp32_2t"]["isolated"]
@@ -73,10 +74,18 @@ def test_bench_web_measures_the_page_against_native_onnxruntime(exported, ort_we
     chunks = dict(_chunks(shot.read_bytes()))
     width, height = struct.unpack(">II", chunks[b"IHDR"][:8])
     assert width >= 600 and height >= 400 and chunks[b"tEXt"] == b"Software\x00toolkit" and is_toolkit_png(shot)
-    # a second run without --overwrite: refused before measuring; the files stay as they are
-    before = shot.read_bytes()
+    # again without --overwrite: refused before measuring (the figures, then the screenshot alone); the files stay
+    before, inode = shot.read_bytes(), shot.stat().st_ino
     proc = run_cli(*args)
     assert "already exists: pass --overwrite" in error_line(proc) and shot.read_bytes() == before
+    small = ["bench", "web", str(exported.path), "--keystrokes", "2", "--reviews", "4", "--batch-sizes", "1"]
+    small += ["--repeats", "1", "--precisions", "fp32", "--ort", str(ort_web), "--screenshot", str(shot)]
+    proc = run_cli(*small, "--out", str(tmp_path / "other.json"))
+    assert f"--screenshot {shot} already exists" in error_line(proc) and shot.read_bytes() == before
+    proc = run_cli(*small, "--out", str(out), "--overwrite")  # a toolkit PNG and figures: replaced
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert shot.stat().st_ino != inode and is_toolkit_png(shot)  # a new file, renamed into place
+    assert set(json.loads(out.read_text())["native"]) == {"fp32"}
 
 
 def test_bench_web_checks_the_export_and_the_files_before_measuring(export, tmp_path):
@@ -88,6 +97,8 @@ def test_bench_web_checks_the_export_and_the_files_before_measuring(export, tmp_
         (["--screenshot", str(foreign), "--overwrite"], "not a writable file written by toolkit"),
         (["--screenshot", str(foreign)], "already exists: pass --overwrite"),
         (["--reviews", "2", "--batch-sizes", "1,64"], "smaller than the largest batch"),
+        (["--threads", "2"], "--threads must start with 1"),
+        (["--out", str(tmp_path / "x.png"), "--screenshot", str(tmp_path / "x.png")], "are the same file"),
     ]
     for extra, fragment in cases:
         proc = run_cli("bench", "web", str(export), *extra)

@@ -64,7 +64,8 @@ def _state(driver) -> dict:
     return driver.execute_script(
         "const r = document.getElementById('result'), box = document.getElementById('review');"
         "return {shown: r.shownText === box.value, seq: Number(r.dataset.seq || 0), label: r.dataset.label,"
-        " probability: r.dataset.probability, status: document.getElementById('status').textContent};"
+        " probability: r.dataset.probability, status: document.getElementById('status').textContent,"
+        " error: document.getElementById('error').textContent};"
     )
 
 
@@ -85,12 +86,19 @@ def type_review(driver, text: str, keys: bool = False) -> dict:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         state = _state(driver)
-        if state["status"].startswith("error"):
-            raise AssertionError(state["status"])
+        if state["error"]:
+            raise AssertionError(state["error"])
         if state["seq"] > before and state["shown"]:
             return {**state, "probability": json.loads(state["probability"])}
         time.sleep(0.01)
     raise AssertionError(f"the page showed no result for {text[:40]!r}: {_state(driver)}")
+
+
+def _wait_for_status(driver, text: str) -> None:
+    deadline = time.monotonic() + 60
+    while text not in _state(driver)["status"]:
+        assert time.monotonic() < deadline, _state(driver)
+        time.sleep(0.05)
 
 
 def _classify_by_typing(driver, texts) -> tuple[list, np.ndarray]:
@@ -112,14 +120,14 @@ def test_typed_reviews_get_pythons_probabilities_fp32_and_int8(browser, ort_web,
         assert len(got) == 200 and np.abs(got - want).max() <= 1e-6, np.abs(got - want).max()
         assert labels == [p.label for p in fp32.predict(real_texts)]
 
+        fp32_got = got
         browser.find_element("id", "variant").send_keys("int8")  # the select, by keyboard
-        deadline = time.monotonic() + 60
-        while "model.text.int8.onnx: ready" not in _state(browser)["status"] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_for_status(browser, "model.text.int8.onnx: ready")
         labels, got = _classify_by_typing(browser, real_texts)
         want = int8.probabilities(real_texts)
         same = np.mean(np.array(labels) == np.array([p.label for p in int8.predict(real_texts)]))
         assert same >= 0.99, (same, np.abs(got - want).max())
+        assert 0 < np.abs(got - fp32_got).max() and np.abs(got - want).max() <= 0.05  # int8's own figures
 
 
 def test_real_keystrokes_classify_as_you_type_and_it_works_offline(browser, ort_web, exported, real_texts):
@@ -135,13 +143,23 @@ def test_real_keystrokes_classify_as_you_type_and_it_works_offline(browser, ort_
             "return [...document.querySelectorAll('#label, #probability, #latency')].map((e) => e.textContent)"
         )
         assert visible[0] in ("negative", "positive") and visible[1].startswith("positive: ") and "ms" in visible[2]
-        fetched = browser.execute_script("return performance.getEntriesByType('resource').length")
+        resources = "return performance.getEntriesByType('resource').map((e) => e.name.split('/').pop())"
+        deadline = time.monotonic() + 60  # the other model, fetched in the background after the first
+        while "model.text.int8.onnx" not in browser.execute_script(resources):
+            assert time.monotonic() < deadline, browser.execute_script(resources)
+            time.sleep(0.05)
+        fetched = len(browser.execute_script(resources))
         proc.send_signal(signal.SIGINT)  # the server is gone: the page has everything it needs
         proc.wait(timeout=30)
         for text in real_texts[1:4]:
             shown = type_review(browser, text)
             assert abs(shown["probability"] - float(fp32.probabilities([text])[0])) <= 1e-6
-        assert browser.execute_script("return performance.getEntriesByType('resource').length") == fetched
+        browser.find_element("id", "variant").send_keys("int8")  # switching works offline too
+        _wait_for_status(browser, "model.text.int8.onnx: ready")
+        int8 = Classifier.load(export, "text-int8")
+        shown = type_review(browser, real_texts[5])
+        assert shown["label"] == int8.predict([real_texts[5]])[0].label
+        assert len(browser.execute_script(resources)) == fetched
 
 
 def test_without_a_text_model_the_page_tokenizes_in_javascript(browser, ort_web, exported, real_texts, tmp_path):
@@ -197,12 +215,19 @@ def test_the_page_refuses_a_model_edited_after_the_server_checked_it(browser, or
         edit_props(export / TEXT, {"labels": REVERSED}, seal=False)
         browser.get(url)
         deadline = time.monotonic() + 60
-        while not _state(browser)["status"].startswith("error") and time.monotonic() < deadline:
+        while not _state(browser)["error"] and time.monotonic() < deadline:
             time.sleep(0.05)
-        status = _state(browser)["status"]
-        assert "model.text.onnx: its metadata does not match its checksum" in status, status
+        error = _state(browser)["error"]
+        assert error.startswith("error: model.text.onnx: its metadata does not match its checksum"), error
         assert browser.find_element("id", "review").get_attribute("disabled") == "true"
-        assert browser.find_element("id", "status").get_attribute("role") == "alert"
+        assert browser.find_element("id", "error").get_attribute("role") == "alert"
+        assert browser.find_element("id", "error").is_displayed()
+
+        browser.get(url + "?ort=https://example.invalid/")  # a link must not load another site's script
+        deadline = time.monotonic() + 60
+        while not _state(browser)["error"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "the ort parameter must name a folder of this site" in _state(browser)["error"]
 
 
 def _luminance(rgb: str) -> float:

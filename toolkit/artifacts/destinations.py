@@ -96,7 +96,8 @@ def is_toolkit_png(path: Path) -> bool:
             head = f.read(4096)
     except OSError:
         return False
-    return head.startswith(PNG_SIGNATURE) and b"tEXt" + PNG_SOFTWARE in head
+    chunk = len(PNG_SOFTWARE).to_bytes(4, "big") + b"tEXt" + PNG_SOFTWARE  # its exact length: no longer text
+    return head.startswith(PNG_SIGNATURE) and chunk in head
 
 
 DESTINATIONS = {

@@ -49,4 +49,5 @@ class WebBenchConfig:
         _require(min(self.keystrokes, self.reviews, self.repeats) >= 1, "keystrokes, reviews, repeats must be >= 1")
         _require(bool(self.batch_sizes) and min(self.batch_sizes) >= 1, "batch sizes must be >= 1")
         _require(bool(self.threads) and all(1 <= t <= 64 for t in self.threads), "threads must be 1 to 64")
+        _require(self.threads[0] == 1, "--threads must start with 1: the goals are judged on one WASM thread")
         _require(self.reviews >= max(self.batch_sizes), f"--reviews {self.reviews} is smaller than the largest batch")

@@ -2,8 +2,8 @@
 
 Three folders under one origin: ``/`` the page (``index.html``, ``app.js``), ``/export/`` the export
 (its models, ``vocab.json``, model card and reports; nothing else of the folder), ``/ort/``
-onnxruntime-web's WASM build. A name outside those lists is 404; a path with ``..``, ``.``, a
-backslash or a NUL, or a file that resolves outside its folder (a link out), is refused with 403. GET
+onnxruntime-web's WASM build. A name outside those lists is 404; a path with ``..``, ``.``, ``//``,
+a backslash or a NUL, or a file that is a link, is refused with 403. GET
 and HEAD only. Loopback by default; another host only when asked, with a warning. ``isolate`` adds the
 COOP/COEP headers that make the page cross-origin isolated (multi-threaded WASM needs it).
 """
@@ -78,7 +78,7 @@ class Site:
             real, root = file.resolve(strict=True), folder.resolve(strict=True)
         except (OSError, RuntimeError):
             return HTTPStatus.NOT_FOUND, None
-        if real.parent != root:  # a link out of the folder
+        if file.is_symlink() or real.parent != root:  # a link: out of the folder, or to a name not served
             return HTTPStatus.FORBIDDEN, None
         if not real.is_file():
             return HTTPStatus.NOT_FOUND, None
@@ -92,6 +92,8 @@ def make_site(export_dir: Path, ort: Path, isolate: bool = False) -> Site:
 
 def handler_for(site: Site, on_refused: Callable[[str], None]):
     class Handler(BaseHTTPRequestHandler):
+        timeout = 30  # an idle connection is dropped (each holds a thread)
+
         def version_string(self) -> str:
             return "toolkit-web"
 
@@ -116,19 +118,24 @@ def handler_for(site: Site, on_refused: Callable[[str], None]):
                     on_refused(f"refused {self.command} {one_line(self.path)[:200]}: outside the served folders")
                 self._status(status)
                 return
-            headers = {
-                "Content-Type": MIME_TYPES.get(file.suffix, "application/octet-stream"),
-                "Content-Length": str(file.stat().st_size),
-            }
-            self._status(HTTPStatus.OK, headers, end=not body)
-            if body:
-                with open(file, "rb") as f:
+            try:  # opened first: a file replaced or removed since resolve() is sent whole, or is a 404
+                f = open(file, "rb")
+            except OSError:
+                self._status(HTTPStatus.NOT_FOUND)
+                return
+            with f:
+                headers = {
+                    "Content-Type": MIME_TYPES.get(file.suffix, "application/octet-stream"),
+                    "Content-Length": str(os.fstat(f.fileno()).st_size),
+                }
+                self._status(HTTPStatus.OK, headers)
+                if body:
                     try:
                         shutil.copyfileobj(f, self.wfile)
                     except (BrokenPipeError, ConnectionResetError):
                         pass  # the page was closed mid-download
 
-        def _status(self, status: HTTPStatus, headers: Optional[dict] = None, end: bool = True) -> None:
+        def _status(self, status: HTTPStatus, headers: Optional[dict] = None) -> None:
             self.send_response(status)
             for key, value in {**_headers(site.isolate), **(headers or {})}.items():
                 self.send_header(key, value)
@@ -155,6 +162,11 @@ def _headers(isolate: bool) -> dict:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:
+        """One line for a request that failed (a client gone mid-reply, say), not socketserver's traceback."""
+        kind, exc = sys.exc_info()[:2]
+        print(f"toolkit web: a request from {client_address[0]} failed ({kind.__name__}: {exc})", file=sys.stderr)
 
 
 def bind(host: str, port: int, handler) -> ThreadingHTTPServer:

@@ -7,7 +7,8 @@
 //   export/                the export folder (model.text.onnx, model.text.int8.onnx, vocab.json, ...)
 //   ort/                   onnxruntime-web's dist/ files: ort.wasm.min.mjs, ort-wasm-simd-threaded.{mjs,wasm}
 //
-// Query parameters (all optional): export=URL and ort=URL (the two folders), model=fp32|int8 (the
+// Query parameters (all optional): export=URL and ort=URL (the two folders, on the page's own origin:
+// a link to the page must not make it run another site's script), model=fp32|int8 (the
 // precision; the text model when the export has one, else the ids model with the tokenizer below
 // reading vocab.json), threads=N (WASM threads; more than 1 needs a cross-origin isolated page:
 // `toolkit web --isolate`), debounce=MS (wait after the last keystroke, default 100); for measuring:
@@ -153,6 +154,9 @@ async function checkMetadata(name, props, variant, session) {
   }
   const version = props.get('toolkit.format_version');
   if (version !== FORMAT_VERSION) throw new PageError(`${name} has export format ${short(version)}; this page reads format ${FORMAT_VERSION}: export the run again`);
+  if (!props.get('preprocessing.vocab_sha256')) throw new PageError(`${name} records no preprocessing.vocab_sha256: export the run again`);
+  const flag = props.get('input.variable_length');
+  if (flag !== 'true' && flag !== 'false') throw new PageError(`${name}: input.variable_length ${short(flag)} is not true or false: export the run again`);
   const labels = parseLabels(props.get('labels'));
   if (!labels) throw new PageError(`${name}: labels ${short(props.get('labels'))} is not a JSON list of 2 to ${MAX_CLASSES} distinct, non-empty one-line labels: export the run again`);
   let threshold = null;
@@ -173,7 +177,7 @@ async function checkMetadata(name, props, variant, session) {
     || session.outputMetadata.length !== 1 || output.name !== 'probability' || output.type !== 'float32') {
     throw new PageError(`${name} does not take ${want[0]} (${want[1]}) and give probability (float32): it is not a toolkit ${variant} model`);
   }
-  return { labels, threshold, sealed, variableLength: props.get('input.variable_length') === 'true', props };
+  return { labels, threshold, sealed, variableLength: flag === 'true', props };
 }
 
 // --- the tokenizer of toolkit/edge/text.py, for an export without a text model (vocab.json) ------------
@@ -205,10 +209,28 @@ function tokenizer(spec, props, name) {
 let ort;
 const models = new Map(); // precision -> loaded model
 
+const fetched = new Map(); // URL -> bytes: what prefetch() brought, so that a later switch works offline
+
 async function fetchBytes(url) {
-  const response = await fetch(url);
+  if (fetched.has(url.href)) return fetched.get(url.href);
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw new PageError(`${url.pathname} could not be loaded (${err.message}): is the server running?`);
+  }
   if (!response.ok) throw new PageError(`${url.pathname} could not be loaded (HTTP ${response.status}): is it part of the export?`);
-  return new Uint8Array(await response.arrayBuffer());
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  fetched.set(url.href, bytes);
+  return bytes;
+}
+
+// Every other model of the export (and vocab.json), fetched after the first is ready: switching later
+// needs no network
+async function prefetch() {
+  const names = Object.values(found).map((variant) => FILES[variant]);
+  if (Object.values(found).some((variant) => !variant.startsWith('text'))) names.push('vocab.json');
+  for (const name of names) await fetchBytes(new URL(name, exportUrl)).catch(() => null);
 }
 
 async function exists(url) {
@@ -242,9 +264,13 @@ async function loadModel(variant) {
   const meta = await checkMetadata(name, props, variant, session);
   const model = { variant, name, session, ...meta, bytes: bytes.length };
   if (!variant.startsWith('text')) {
-    const response = await fetch(new URL('vocab.json', exportUrl));
-    if (!response.ok) throw new PageError(`the export has no vocab.json (HTTP ${response.status}): export the run again`);
-    model.encode = tokenizer(await response.json(), props, 'vocab.json');
+    let spec;
+    try {
+      spec = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await fetchBytes(new URL('vocab.json', exportUrl))));
+    } catch (err) {
+      throw new PageError(err instanceof PageError ? err.message : `vocab.json is not JSON (${err.message}): export the run again`);
+    }
+    model.encode = tokenizer(spec, props, 'vocab.json');
   }
   return model;
 }
@@ -335,10 +361,13 @@ function clear() {
   result.dataset.seq = String(Number(result.dataset.seq || 0) + 1);
 }
 
-function status(text, error = false) {
+function status(text) {
   $('status').textContent = text;
-  $('status').classList.toggle('error', error);
-  $('status').setAttribute('role', error ? 'alert' : 'status');
+}
+
+function fail(message) { // a one-line error in its own alert region; null: none
+  $('error').textContent = message === null ? '' : `error: ${message}`;
+  $('error').hidden = message === null;
 }
 
 let current; // the model in use
@@ -350,9 +379,10 @@ let timer;
 async function update(text) {
   const start = performance.now();
   if (BLANK.test(text)) { clear(); return performance.now() - start; }
-  const [p] = await probabilities(current, [text]);
+  const model = current;
+  const [p] = await probabilities(model, [text]);
   const ms = performance.now() - start;
-  show(current, p, ms, text);
+  show(model, p, ms, text);
   return ms;
 }
 
@@ -363,27 +393,51 @@ async function onInput() { // the latest text only: keystrokes during a run are 
     do {
       pending = false;
       await update($('review').value);
-      status(`${current.name}: ready`);
+      fail(null);
     } while (pending);
   } catch (err) {
-    status(`error: ${err.message}`, true);
+    fail(err.message);
   } finally {
     busy = false;
   }
 }
 
+let loading = 0; // the latest choose(): an older load that finishes later is dropped
+let chosen; // the precision in use
+
 async function choose(precision) {
+  const ticket = ++loading;
+  const select = $('variant');
   $('review').disabled = true;
+  select.disabled = true;
   status(`Loading ${precision}…`);
-  if (!models.has(precision)) models.set(precision, await loadModel(found[precision]));
-  current = models.get(precision);
+  let model;
+  try {
+    model = models.get(precision) ?? await loadModel(found[precision]);
+  } catch (err) {
+    if (ticket === loading) { // back to the model in use, if any
+      if (chosen) select.value = chosen;
+      $('review').disabled = !current;
+      select.disabled = Object.keys(found).length < 2 || !current;
+      status(current ? `${current.name}: ready` : 'No model');
+    }
+    throw err;
+  }
+  models.set(precision, model);
+  if (ticket !== loading) return;
+  current = model;
+  chosen = precision;
+  select.value = precision;
   const how = current.variant.startsWith('text') ? 'the tokenizer runs inside the model' : 'tokenized in JavaScript from vocab.json';
   const seal = current.sealed ? 'metadata checked' : 'metadata seal not checked (not a secure context)';
   $('model-info').textContent = `${current.name} (${(current.bytes / 1e6).toFixed(2)} MB, ${how}; ${current.labels.length} classes; ${seal}; ${ort.env.wasm.numThreads} WASM thread${ort.env.wasm.numThreads > 1 ? 's' : ''})`;
   $('review').disabled = false;
   await warm(current);
+  if (ticket !== loading) return;
+  select.disabled = Object.keys(found).length < 2;
   status(`${current.name}: ready`);
-  if (!BLANK.test($('review').value)) await onInput();
+  fail(null);
+  if (pending || !BLANK.test($('review').value)) await onInput(); // keystrokes made during the warm-up
 }
 
 async function warm(model) {
@@ -402,6 +456,9 @@ async function warm(model) {
 let found;
 
 async function start() {
+  for (const [name, url] of [['export', exportUrl], ['ort', ortUrl]]) {
+    if (url.origin !== location.origin) throw new PageError(`the ${name} parameter must name a folder of this site, not ${url.origin}`);
+  }
   debounceMs = whole(params.get('debounce'), debounceMs, 0, 10000, 'debounce');
   threads = whole(params.get('threads'), threads, 1, 64, 'threads');
   warmRuns = whole(params.get('warmup'), warmRuns, 0, 100000, 'warmup');
@@ -431,8 +488,8 @@ async function start() {
     timer = setTimeout(onInput, debounceMs);
   });
   await choose(select.value);
-  select.disabled = Object.keys(found).length < 2;
-  select.addEventListener('change', () => choose(select.value).catch((err) => status(`error: ${err.message}`, true)));
+  select.addEventListener('change', () => choose(select.value).catch((err) => fail(err.message)));
+  prefetch(); // in the background
   return { variants: found, model: current.variant, labels: current.labels, threads: ort.env.wasm.numThreads, optimization, warmup: warmRuns, isolated: globalThis.crossOriginIsolated, sealed: current.sealed };
 }
 
@@ -444,7 +501,7 @@ async function time(texts, batch) {
 }
 
 const ready = start();
-ready.catch((err) => status(`error: ${err.message}`, true));
+ready.catch((err) => { fail(err.message); status('No model'); });
 window.toolkitWeb = {
   ready,
   classify: async (texts) => { await ready; return probabilities(current, texts); },
