@@ -40,8 +40,8 @@ const BLANK = new RegExp(`^[${PY_SPACE}]*$`, 'u');
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
 const params = new URLSearchParams(location.search);
-const exportUrl = new URL(folder(params.get('export') || 'export/'), location.href);
-const ortUrl = new URL(folder(params.get('ort') || 'ort/'), location.href);
+let exportUrl; // set by start() from the query (a bad URL is the page's one-line error, not a dead module)
+let ortUrl;
 let debounceMs = 100; // set by start() from the query
 let threads = 1;
 let optimization = 'all';
@@ -455,7 +455,17 @@ async function warm(model) {
 
 let found;
 
+function folderUrl(name, fallback) {
+  try {
+    return new URL(folder(params.get(name) || fallback), location.href);
+  } catch {
+    throw new PageError(`the ${name} parameter is not a URL: ${short(params.get(name))}`);
+  }
+}
+
 async function start() {
+  exportUrl = folderUrl('export', 'export/');
+  ortUrl = folderUrl('ort', 'ort/');
   for (const [name, url] of [['export', exportUrl], ['ort', ortUrl]]) {
     if (url.origin !== location.origin) throw new PageError(`the ${name} parameter must name a folder of this site, not ${url.origin}`);
   }
