@@ -106,7 +106,10 @@ def web_server(export: Path, *extra: str, env: Optional[dict] = None) -> Iterato
 
 def open_page(driver, url: str, timeout_s: float = 120) -> dict:
     """Load the page at ``url`` and wait until its model is ready: the page's info (``toolkitWeb.ready``)."""
-    driver.get(url)
+    try:
+        driver.get(url)
+    except Exception as exc:  # as in page_call
+        raise BenchError(f"Chromium could not load {url} ({type(exc).__name__})") from None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         state = driver.execute_script(
@@ -117,23 +120,23 @@ def open_page(driver, url: str, timeout_s: float = 120) -> dict:
         time.sleep(0.05)
     else:
         raise BenchError(f"the page at {url} did not load in {timeout_s:.0f} s")
-    info = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "window.toolkitWeb.ready.then((info) => done(info), (err) => done({error: String(err.message || err)}));"
-    )
-    if "error" in info:
-        raise BenchError(f"the page at {url} failed: {info['error']}")
-    return info
+    return page_call(driver, "window.toolkitWeb.ready")
 
 
 def page_call(driver, expression: str, *args):
-    """Await ``expression`` (JavaScript using ``args[0]``, ...) in the page; its value, or a BenchError."""
-    result = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1]; const args = Array.from(arguments).slice(0, -1);"
-        f"Promise.resolve().then(() => {expression}).then((value) => done({{value}}),"
-        " (err) => done({error: String(err && err.message || err)}));",
-        *args,
-    )
+    """Await ``expression`` (JavaScript using ``args[0]``, ...) in the page; its value, or a BenchError
+    (also when Chromium itself fails: a crash, the script timeout)."""
+    try:
+        result = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1]; const args = Array.from(arguments).slice(0, -1);"
+            f"Promise.resolve().then(() => {expression}).then((value) => done({{value}}),"
+            " (err) => done({error: String(err && err.message || err)}));",
+            *args,
+        )
+    except Exception as exc:  # selenium's WebDriverException and its kin: one line, not its stack
+        raise BenchError(
+            f"Chromium failed ({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})"
+        ) from None
     if "error" in result:
         raise BenchError(f"the page failed: {result['error']}")
     return result["value"]
