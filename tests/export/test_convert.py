@@ -31,6 +31,7 @@ def test_export_folder_graph_and_metadata(exported, trained_run):
         "model.onnx",
         "model.text.int8.onnx",
         "model.text.onnx",
+        "training.png",
         "vocab.json",
     ]
     model = onnx.load(str(folder / "model.onnx"))

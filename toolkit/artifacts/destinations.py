@@ -1,5 +1,5 @@
 """The one "may the toolkit write here" check of its artifacts, made before long work starts: a run
-folder, an export folder, a benchmark's figures file. Each may replace only what the toolkit wrote
+folder, an export folder, a sweep folder, a benchmark's figures file. Each may replace only what the toolkit wrote
 (recognised by the ``is_toolkit_*`` functions here), only with ``--overwrite``, and its folder must take
 files (a real probe, ``core.files``). Returns what was checked (``core.files.Target``): the final
 rename replaces exactly that.
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Callable
 
 from toolkit.artifacts.exports import EXPORT_DIR
-from toolkit.core.errors import BenchError, ExportError, RunError, ToolkitError, WriteError
+from toolkit.artifacts.sweeps import is_toolkit_sweep
+from toolkit.core.errors import BenchError, ExportError, RunError, ToolkitError, TuneError, WriteError
 from toolkit.core.files import Target, check_file_target, check_target
 from toolkit.edge.contract import CONFIG_FILE, EXPORT_FILES, KERAS_FILE, ONNX_FILE, RUN_FILES
 
@@ -104,5 +105,6 @@ DESTINATIONS = {
     "run": Destination("run folder", "--run-name or --exports-dir", is_toolkit_run, RunError, folder=True),
     "export": Destination("export folder", "--out", is_toolkit_export, ExportError, folder=True),
     "figures": Destination("figures file", "--out", is_toolkit_figures, BenchError, folder=False),
+    "sweep": Destination("sweep folder", "--name or --exports-dir", is_toolkit_sweep, TuneError, folder=True),
     "screenshot": Destination("screenshot", "--screenshot", is_toolkit_png, BenchError, folder=False),
 }

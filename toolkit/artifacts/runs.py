@@ -1,5 +1,5 @@
 """Run folders: ``exports/<run-name>/`` with ``model.keras``, ``vocab.json``, ``config.json`` and
-``metrics.json``.
+``metrics.json``, and from training also ``training.png`` (the curves) and ``tensorboard/`` (the events).
 
 A run folder is assembled in a hidden staging folder beside its final place and renamed into place
 only when complete, so a crash never leaves a run folder that looks finished. Single-process and
@@ -14,7 +14,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 from toolkit import __version__
 from toolkit.artifacts.destinations import check_destination, is_toolkit_run
@@ -34,13 +34,22 @@ def write_run(
     metrics: dict,
     overwrite: bool = False,
     target: Optional[Target] = None,
+    extras: Optional[Mapping[str, Callable[[Path], None]]] = None,
 ) -> Path:
     """Write a complete run folder at ``path`` atomically (staging folder, then rename), replacing
-    exactly ``target`` (what was checked before training; default: what is there now, checked)."""
+    exactly ``target`` (what was checked before training; default: what is there now, checked).
+    ``extras``: {name: write(path)} for the run's other entries (``TRAINING_PNG``, ``EVENTS_DIR``),
+    written by the caller's code (drawing and TensorBoard stay out of this package)."""
+    extras = dict(extras or {})
+    unknown = sorted(set(extras) - (set(RUN_FILES) - {KERAS_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE}))
+    if unknown:  # a programming error
+        raise ValueError(f"write_run's extras must be other run files, got {unknown}")
     if target is None:
         target = check_destination("run", path, overwrite)
     with staged_folder(path, target, is_toolkit_run, (*RUN_FILES, EXPORT_DIR)) as stage:
         save_model(stage / KERAS_FILE)
+        for name, write in extras.items():
+            write(stage / name)
         if vocabulary is not None:
             vocabulary.save(stage / VOCAB_FILE)
         atomic_write_text(stage / CONFIG_FILE, json.dumps({"toolkit_version": __version__, **config}, indent=2))

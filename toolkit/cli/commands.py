@@ -12,17 +12,20 @@ import sys
 
 from toolkit.artifacts.runs import read_run
 from toolkit.config import (
+    SEARCHABLE,
     ClusterConfig,
     DataConfig,
     ExportConfig,
     JobConfig,
     PrepareConfig,
+    SweepConfig,
     Tolerances,
     TrainConfig,
     VerifyConfig,
     WebConfig,
+    parse_space,
 )
-from toolkit.core.errors import PredictError, one_line
+from toolkit.core.errors import ConfigError, PredictError, one_line
 from toolkit.edge.reviews import read_reviews_file, read_stdin
 from toolkit.verify.reports import parity_table, run_summary
 
@@ -38,7 +41,7 @@ def job_from_args(args: argparse.Namespace) -> JobConfig:
     """The one place where training flags become configs (``--stream``: the data prepared first)."""
     data = config_from_args(DataConfig, args, path=args.data, download=not args.no_download)
     train, cluster = config_from_args(TrainConfig, args), config_from_args(ClusterConfig, args)
-    job = JobConfig.create(data, train, cluster, faithful=args.faithful)
+    job = JobConfig.create(data, train, cluster, faithful=args.faithful, dropout=args.dropout)
     if args.stream:
         from toolkit.workflow.prepare import stream_job
 
@@ -82,6 +85,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = summary.replace(str(path), one_line(path))
     print(summary)
     return 0 if result.passed else 1
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    if args.stream:
+        raise ConfigError("--stream does not apply to toolkit tune: its trials read the reviews from memory")
+    spaces = tuple(getattr(args, f"space_{name}") for name in SEARCHABLE if getattr(args, f"space_{name}"))
+    if not spaces:
+        spaces = DEFAULT_SPACES
+        print(f"no --tune-* flag: searching {', '.join(f'{s.name} {s.text()}' for s in spaces)}", file=sys.stderr)
+    sweep = config_from_args(SweepConfig, args, spaces=spaces)
+    job = job_from_args(args)  # every flag checked before Ray starts
+
+    from toolkit.tune.sweep import sweep_job
+
+    result = sweep_job(job, sweep)
+    best = result.best
+    settings = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in best.settings.items())
+    print(
+        f"{one_line(result.path)}\tbest val_accuracy {best.val_accuracy:.4f} ({settings})\t"
+        f"{one_line(result.path / 'best.toml')}"
+    )
+    return 0
+
+
+DEFAULT_SPACES = (parse_space("learning_rate", "0.0003..0.003"),)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -13,13 +13,18 @@ from toolkit.config import (
     MAX_MAXLEN,
     MAX_NUM_WORDS,
     ROWS_PER_SHARD,
+    SEARCHABLE,
     TRAIN_SETUPS,
     ClusterConfig,
     DataConfig,
+    ModelConfig,
+    Space,
+    SweepConfig,
     Tolerances,
     TrainConfig,
+    parse_space,
 )
-from toolkit.core.errors import one_line
+from toolkit.core.errors import ConfigError, one_line
 
 
 class Parser(argparse.ArgumentParser):
@@ -30,6 +35,45 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         tool = self.prog.split(" ")[0]  # "toolkit" for every subcommand's parser ("toolkit bench infer")
         self.exit(2, f"{tool}: error: {one_line(message)} (see '{self.prog} --help')\n")
+
+
+class Section:
+    """A group of flags that is also a table of a config file (``[train]``): ``add_argument`` as on a
+    parser (the flags show under ``title`` in ``--help``), and the actions it added are kept, so that
+    ``toolkit.cli.configfile`` can check a file's keys against them. ``prefix``: what a flag's name
+    starts with that its key leaves out (``--tune-dropout`` is ``dropout`` in ``[tune]``)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, title: str, description: str = "", prefix: str = "") -> None:
+        self.title, self.prefix = title, prefix
+        self._group = parser.add_argument_group(title, description or None)
+        self.actions: list[argparse.Action] = []
+        sections = getattr(parser, "sections", None)
+        if sections is None:
+            sections = {}
+            parser.sections = sections  # type: ignore[attr-defined]
+        sections[title] = self
+
+    def add_argument(self, *args, **kwargs) -> argparse.Action:
+        action = self._group.add_argument(*args, **kwargs)
+        self.actions.append(action)
+        return action
+
+    def key(self, action: argparse.Action) -> str:
+        """The config file's key of a flag: its long name without dashes and ``prefix``, ``_`` for ``-``."""
+        name = max(action.option_strings, key=len).lstrip("-")
+        if self.prefix and name.startswith(self.prefix):
+            name = name[len(self.prefix) :]
+        return name.replace("-", "_")
+
+
+def add_config_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read settings from this TOML file: tables [data], [train], [cluster] (and [tune] / [verify] "
+        "where they apply), keys named like the flags (batch_size = 512); flags given on the command line "
+        "override the file; every run folder holds its resolved config.toml",
+    )
 
 
 # --- argument types ---------------------------------------------------------------------------------
@@ -45,6 +89,7 @@ def int_at_least(minimum: int, maximum: Optional[int] = None):
             raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value:,}")
         return value
 
+    parse.toml = int  # type: ignore[attr-defined]  # what a config file must hold (toolkit.cli.configfile)
     return parse
 
 
@@ -62,6 +107,7 @@ def float_in(low: float, high: float = math.inf, low_open: bool = False):
             raise argparse.ArgumentTypeError(f"must be a finite number {bound}{upper}, got {text!r}")
         return value
 
+    parse.toml = float  # type: ignore[attr-defined]
     return parse
 
 
@@ -122,6 +168,9 @@ def gpu_count(text: str) -> float:
     return value
 
 
+gpu_count.toml = float  # type: ignore[attr-defined]
+
+
 def fraction(text: str) -> float:
     """A number strictly between 0 and 1."""
     try:
@@ -133,12 +182,18 @@ def fraction(text: str) -> float:
     return value
 
 
+fraction.toml = float  # type: ignore[attr-defined]
+
+
 def class_names(text: str) -> tuple[str, ...]:
     """Class names separated by commas: at least two, distinct, none empty."""
     names = tuple(n.strip() for n in str(text).split(","))
     if len(names) < 2 or not all(names) or len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"expected two or more distinct class names separated by commas, got {text!r}")
     return names
+
+
+class_names.toml = list  # type: ignore[attr-defined]
 
 
 def joined(values) -> str:
@@ -168,11 +223,11 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--validation-fraction",
-        type=fraction,
+        type=float_in(0, 0.99),
         default=d.validation_fraction,
         metavar="F",
         help="hold out this fraction of the training split for validation metrics after every epoch "
-        "(never the test set; default: none)",
+        "(never the test set; default: none; 0: none, e.g. over a config file's value)",
     )
     p.add_argument(
         "--strict",
@@ -279,6 +334,21 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
         f"(default {d.clipnorm}; not in the tutorial)",
     )
     p.add_argument(
+        "--dropout",
+        type=float_in(0, 0.99),
+        default=ModelConfig().dropout,
+        metavar="P",
+        help=f"the dropout rate after the embedding and after the LSTM, in [0, 1) (default {ModelConfig().dropout:g})",
+    )
+    p.add_argument(
+        "--warmup-epochs",
+        type=float_in(0),
+        default=d.warmup_epochs,
+        metavar="E",
+        help="raise the learning rate linearly from near 0 to --learning-rate over the first E epochs, a "
+        f"fraction is fine (default {d.warmup_epochs:g}: no warm-up; not in the tutorial)",
+    )
+    p.add_argument(
         "--faithful",
         action="store_true",
         help="the tutorial's model and input exactly: fixed --maxlen tokens, padding not masked, shuffled "
@@ -304,6 +374,85 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
         "--exports-dir", metavar="DIR", default=d.exports_dir, help=f"where run folders go (default {d.exports_dir}/)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+
+
+def space_of(name: str):
+    """A ``--tune-*`` flag's search space: ``LOW..HIGH`` or ``A,B,C`` (``config.parse_space``)."""
+
+    def parse(text: str) -> Space:
+        try:
+            return parse_space(name, text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.toml = "spec"  # type: ignore[attr-defined]  # a config file may hold a string, a number or a list
+    return parse
+
+
+SPACE_HELP = {
+    "learning_rate": "Adam's learning rate: LOW..HIGH (log-uniform) or A,B,C",
+    "batch_size": "the global batch size: choices A,B,C (such as 256,512)",
+    "dropout": "the dropout rate: LOW..HIGH (uniform) or A,B,C",
+    "clipnorm": "the gradient clipping norm: LOW..HIGH (uniform) or A,B,C (0: no clipping)",
+    "warmup_epochs": "the learning-rate warm-up in epochs: LOW..HIGH (uniform) or A,B,C",
+}
+
+
+def add_tune_flags(p) -> None:
+    """'tune': the search spaces and the sweep (a ``Section`` with the prefix ``tune-``)."""
+    d = SweepConfig()
+    for name in SEARCHABLE:
+        p.add_argument(
+            f"--tune-{name.replace('_', '-')}",
+            dest=f"space_{name}",
+            type=space_of(name),
+            metavar="SPACE",
+            help=f"search {SPACE_HELP[name]} (default: the --{name.replace('_', '-')} value, not searched)",
+        )
+    p.add_argument(
+        "--trials", type=int_at_least(1), default=d.trials, help=f"how many trials to run (default {d.trials})"
+    )
+    p.add_argument(
+        "--max-concurrent",
+        type=int_at_least(1),
+        default=d.max_concurrent,
+        metavar="N",
+        help=f"trials running at once (default {d.max_concurrent}); each takes the machine's CPUs / N, or "
+        "--workers Ray Train workers",
+    )
+    p.add_argument(
+        "--grace-epochs",
+        type=int_at_least(1),
+        default=d.grace_epochs,
+        metavar="E",
+        help=f"ASHA stops no trial before E epochs (default {d.grace_epochs})",
+    )
+    p.add_argument(
+        "--reduction-factor",
+        type=int_at_least(2),
+        default=d.reduction_factor,
+        metavar="K",
+        help=f"ASHA keeps the best 1/K of the trials at each rung (default {d.reduction_factor})",
+    )
+    p.add_argument(
+        "--trial-cpus",
+        type=int_at_least(1),
+        metavar="C",
+        help="CPUs of each one-process trial (default: the machine's cores / --max-concurrent)",
+    )
+    p.add_argument(
+        "--trial-gpus",
+        type=gpu_count,
+        default=d.trial_gpus,
+        metavar="G",
+        help="GPUs of each one-process trial (default 0; with --workers use --gpus-per-worker)",
+    )
+    p.add_argument(
+        "--name",
+        metavar="NAME",
+        help="the sweep's name: its results go to EXPORTS_DIR/NAME, Ray Tune's experiment to STORAGE/NAME; "
+        "the same command again resumes it (default tune-<timestamp>)",
+    )
 
 
 def add_prepare_flags(p: argparse.ArgumentParser) -> None:

@@ -20,16 +20,21 @@ from toolkit.cli.commands import (
     cmd_prepare,
     cmd_run,
     cmd_train,
+    cmd_tune,
     cmd_verify,
     cmd_web,
 )
+from toolkit.cli.configfile import apply_config
 from toolkit.cli.flags import (
     Parser,
+    Section,
     add_cluster_flags,
+    add_config_flag,
     add_data_flags,
     add_prepare_flags,
     add_tolerance_flags,
     add_training_flags,
+    add_tune_flags,
     int_at_least,
 )
 from toolkit.config import (
@@ -58,8 +63,9 @@ def build_parser() -> Parser:
     sub.required = True
     commands = (_add_prepare, _add_train, _add_evaluate, _add_export, _add_verify, _add_predict, _add_web)
     commands += (add_bench_parser,)
-    for add in (*commands, _add_run):
+    for add in (*commands, _add_run, _add_tune):
         add(sub)
+    parser.commands = sub.choices  # type: ignore[attr-defined]  # --config sets a subcommand's defaults
     return parser
 
 
@@ -87,9 +93,10 @@ def _add_train(sub) -> None:
 
 
 def _add_job_flags(p) -> None:
-    add_data_flags(p)
-    add_training_flags(p)
-    add_cluster_flags(p)
+    add_config_flag(p)
+    add_data_flags(Section(p, "data", "where the reviews come from and how they are encoded ([data] in --config)"))
+    add_training_flags(Section(p, "train", "the model, the optimisation and the run folder ([train] in --config)"))
+    add_cluster_flags(Section(p, "cluster", "Ray Train ([cluster] in --config)"))
 
 
 def _add_evaluate(sub) -> None:
@@ -254,13 +261,34 @@ def _add_run(sub) -> None:
         "parity on the test split, and print a summary. Exit 1 if parity fails.",
     )
     _add_job_flags(p)
-    add_tolerance_flags(p)
+    add_tolerance_flags(Section(p, "verify", "the parity gates ([verify] in --config)"))
     p.set_defaults(func=cmd_run)
+
+
+def _add_tune(sub) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="sweep the training settings with Ray Tune (ASHA on validation accuracy)",
+        description="Search learning rate, global batch size, dropout, clipnorm and warm-up epochs with Ray "
+        "Tune: each trial trains (in one process, or on --workers Ray Train workers) and reports its "
+        "validation accuracy after every epoch; ASHA stops the weak ones early. The test split is never "
+        "looked at. Writes EXPORTS_DIR/NAME/: results.csv, results.md, trials.png and best.toml (for "
+        "'toolkit train --config'). The same command again resumes a sweep whose driver died.",
+    )
+    _add_job_flags(p)
+    add_tune_flags(Section(p, "tune", "the search ([tune] in --config, keys without 'tune_')", prefix="tune-"))
+    p.set_defaults(func=cmd_tune)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if getattr(args, "config", None):  # the file's settings become defaults; the command line wins
+        try:
+            apply_config(parser, parser.commands[args.command], args.config)
+        except ToolkitError as exc:
+            return _fail(f"error: {exc}", 2)
+        args, extra = parser.parse_known_args(argv)
     if extra:  # 'predict EXPORT --json "text"': argparse leaves reviews after an option unparsed
         if args.command == "predict" and not any(e.startswith("-") for e in extra):
             args.texts += extra

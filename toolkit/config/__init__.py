@@ -31,6 +31,7 @@ from toolkit.config.stages import (
     TrainBenchConfig,
     VerifyConfig,
 )
+from toolkit.config.sweep import METRIC, SEARCHABLE, Space, SweepConfig, check_space, parse_space, with_settings
 from toolkit.config.training import (
     COLLECTIVES,
     CPUS_PER_GPU,
@@ -59,6 +60,8 @@ __all__ = [
     "DEFAULT_OPSET",
     "IMDB_CLASSES",
     "LOOPBACK",
+    "METRIC",
+    "SEARCHABLE",
     "MAX_CLASSES",
     "MAX_MAXLEN",
     "MAX_NUM_WORDS",
@@ -83,6 +86,8 @@ __all__ = [
     "ModelConfig",
     "PrepareConfig",
     "ScalingBenchConfig",
+    "Space",
+    "SweepConfig",
     "Tolerances",
     "TrainBenchConfig",
     "TrainConfig",
@@ -90,9 +95,12 @@ __all__ = [
     "WebBenchConfig",
     "WebConfig",
     "default_cache_dir",
+    "check_space",
     "default_run_name",
     "from_dict",
+    "parse_space",
     "to_dict",
+    "with_settings",
 ]
 
 C = TypeVar("C")

@@ -45,6 +45,11 @@ def default_cache_dir() -> str:
 UNPRINTABLE_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
+# folders the toolkit keeps beside the run folders in --exports-dir: Ray's checkpoints (cluster.storage's
+# default), the live TensorBoard events (training.events), the prepared data of --stream
+RESERVED_NAMES = ("ray", "tensorboard", "prepared")
+
+
 def default_run_name() -> str:
     """``imdb-lstm-<timestamp>``: the run folder's name when none is given."""
     return time.strftime("imdb-lstm-%Y%m%d-%H%M%S")
@@ -165,6 +170,10 @@ class TrainConfig:
     # sometimes explode late in training (measured: epoch-3 loss rising, test accuracy 82 % instead
     # of 87 %); clipping keeps the run stable. 0 turns it off (the tutorial exactly).
     clipnorm: float = 1.0
+    # Not in the tutorial: raise the learning rate linearly from learning_rate / steps to learning_rate
+    # over the first warmup_epochs epochs (a fraction is fine), which large global batches tend to need
+    # (toolkit.training.schedule). 0: the full rate from the first step, as in the tutorial.
+    warmup_epochs: float = 0.0
     seed: int = 7
     run_name: Optional[str] = None  # None: imdb-lstm-<timestamp>
     exports_dir: str = "exports"
@@ -190,12 +199,21 @@ class TrainConfig:
             self.clipnorm >= 0 and math.isfinite(self.clipnorm),
             f"clipnorm must be a finite number >= 0 (0 turns clipping off), got {self.clipnorm}",
         )
+        _require(
+            0 <= self.warmup_epochs <= self.epochs and math.isfinite(self.warmup_epochs),
+            f"warm-up epochs must be between 0 and the epochs ({self.epochs}), got {self.warmup_epochs:g}",
+        )
         _require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
         _require(self.eval_batch_size >= 1, f"eval batch size must be >= 1, got {self.eval_batch_size}")
         if self.run_name is not None:
             _require(
                 bool(self.run_name) and "/" not in self.run_name and not self.run_name.startswith("."),
                 f"run name {self.run_name!r} must be a plain folder name (no '/', not starting with '.')",
+            )
+            _require(
+                self.run_name not in RESERVED_NAMES,
+                f"run name {self.run_name!r} is taken by the toolkit's own folder under --exports-dir "
+                f"({', '.join(RESERVED_NAMES)}): pick another",
             )
             bad = next((c for c in self.run_name if unicodedata.category(c) in UNPRINTABLE_IN_NAMES), None)
             _require(
@@ -301,11 +319,17 @@ class JobConfig:
 
     @classmethod
     def create(
-        cls, data: DataConfig, train: TrainConfig, cluster: Optional[ClusterConfig] = None, faithful: bool = False
+        cls,
+        data: DataConfig,
+        train: TrainConfig,
+        cluster: Optional[ClusterConfig] = None,
+        faithful: bool = False,
+        dropout: float = ModelConfig.dropout,
     ) -> "JobConfig":
         """The job for these settings; ``faithful``: the tutorial's fixed-length model without masking,
-        fed shuffled fixed-length batches (default: masked padding, length buckets)."""
-        model = ModelConfig(num_words=data.num_words, maxlen=data.maxlen, mask_padding=not faithful)
+        fed shuffled fixed-length batches (default: masked padding, length buckets); ``dropout``: the
+        model's two dropout rates."""
+        model = ModelConfig(num_words=data.num_words, maxlen=data.maxlen, mask_padding=not faithful, dropout=dropout)
         return cls(data, model, replace(train, length_buckets=not faithful), cluster or ClusterConfig())
 
     @property

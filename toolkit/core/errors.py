@@ -73,6 +73,10 @@ class WebError(ToolkitError):
     """The web page cannot be served: its files, onnxruntime-web's, the address."""
 
 
+class TuneError(ToolkitError):
+    """A sweep cannot run, or none of its trials produced a result."""
+
+
 # --- parity (toolkit verify): one type per violated tolerance ----------------------------------------
 class ParityError(ToolkitError):
     """ONNX does not behave like Keras within the tolerances."""

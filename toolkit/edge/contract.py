@@ -38,7 +38,10 @@ KERAS_FILE = "model.keras"
 VOCAB_FILE = "vocab.json"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
-RUN_FILES = (KERAS_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE)
+TRAINING_PNG = "training.png"  # loss and accuracy per epoch (copied into the export folder too)
+EVENTS_DIR = "tensorboard"  # the training's TensorBoard event files
+SETTINGS_FILE = "config.toml"  # the resolved settings: toolkit train --config RUN/config.toml reruns the run
+RUN_FILES = (KERAS_FILE, VOCAB_FILE, CONFIG_FILE, SETTINGS_FILE, METRICS_FILE, TRAINING_PNG, EVENTS_DIR)
 
 # Files of an export folder (toolkit export, then toolkit verify's reports)
 IDS_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}  # input TOKENS_INPUT
@@ -52,7 +55,7 @@ CARD_FILE = "README.md"
 REPORT_JSON, REPORT_MD, REPORT_PNG = "parity.json", "parity.md", "parity.png"
 REPORT_CONFUSION_PNG = "confusion.png"  # the confusion matrix of verify's labels
 REPORT_FILES = (REPORT_JSON, REPORT_MD, REPORT_PNG, REPORT_CONFUSION_PNG)  # everything toolkit verify writes
-EXPORT_FILES = (*VARIANT_FILES.values(), VOCAB_FILE, CARD_FILE, *REPORT_FILES)
+EXPORT_FILES = (*VARIANT_FILES.values(), VOCAB_FILE, CARD_FILE, TRAINING_PNG, *REPORT_FILES)
 
 
 def metadata_digest(props: Mapping[str, str]) -> str:

@@ -14,6 +14,7 @@
 * ``model.text.onnx`` (and ``model.text.int8.onnx``): the preprocessing inside the graph
   (``toolkit.export.textfront``), input the raw review text;
 * ``vocab.json`` — the same preprocessing spec ``toolkit.edge.text`` loads;
+* ``training.png`` — the run's loss and accuracy curves, when the run has them (older runs do not);
 * ``README.md`` — a model card (``toolkit.export.modelcard``).
 
 The folder is assembled beside its final place and renamed into place when complete: a crash
@@ -53,6 +54,7 @@ from toolkit.edge.contract import (
     TEXT_FILES,
     THRESHOLD,
     TOKENS_INPUT,
+    TRAINING_PNG,
     VARIANT_FILES,
     VOCAB_FILE,
     metadata_digest,
@@ -92,13 +94,15 @@ def export_run(run_dir: str | os.PathLike, cfg: ExportConfig = ExportConfig()) -
             quantize_int8(stage / ONNX_FILE, stage / VARIANT_FILES["int8"])
             files["int8"] = VARIANT_FILES["int8"]
         files.update(write_text_models(stage, files, run))
-        try:
-            shutil.copyfile(run.path / VOCAB_FILE, stage / VOCAB_FILE)
-        except OSError as exc:
-            raise write_failed(out / VOCAB_FILE, exc) from None
+        curves = (run.path / TRAINING_PNG).is_file()  # runs trained before the curves have none
+        for name in (VOCAB_FILE, TRAINING_PNG) if curves else (VOCAB_FILE,):
+            try:
+                shutil.copyfile(run.path / name, stage / name)
+            except OSError as exc:
+                raise write_failed(out / name, exc) from None
         sizes = {variant: (stage / name).stat().st_size for variant, name in files.items()}
         any_length = not proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
-        atomic_write_text(stage / CARD_FILE, model_card(run, files, sizes, cfg.opset, any_length))
+        atomic_write_text(stage / CARD_FILE, model_card(run, files, sizes, cfg.opset, any_length, curves))
     return ExportResult(out, files, sizes)
 
 

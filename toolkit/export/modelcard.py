@@ -15,14 +15,16 @@ from toolkit.edge.contract import (
     TEXT_INPUT,
     THRESHOLD,
     TOKENS_INPUT,
+    TRAINING_PNG,
     VOCAB_FILE,
 )
 from toolkit.edge.text import OOV_ID, PAD_ID, START_ID
 
 
-def model_card(run: Run, files: dict, sizes: dict, opset: int, any_length: bool) -> str:
-    """The card's Markdown; ``files``: {variant: file name}, ``sizes``: {variant: bytes}. Written by the
-    export only: ``toolkit verify`` writes its figures to its own files, which the card points to."""
+def model_card(run: Run, files: dict, sizes: dict, opset: int, any_length: bool, curves: bool = False) -> str:
+    """The card's Markdown; ``files``: {variant: file name}, ``sizes``: {variant: bytes}; ``curves``: the
+    folder holds the run's ``training.png``, which the card shows. Written by the export only:
+    ``toolkit verify`` writes its figures to its own files, which the card points to."""
     classes = run.model_config.classes
     test = run.metrics.get("test", {})
     lines = [
@@ -45,6 +47,7 @@ def model_card(run: Run, files: dict, sizes: dict, opset: int, any_length: bool)
         f"{test.get('reviews', 0):,} reviews.",
         "",
         *_per_class(test.get("per_class_accuracy")),
+        *(_training(run) if curves else []),
         "## Parity (Keras vs onnxruntime)",
         "",
         f"`toolkit verify` on this folder compares every model here with Keras on a whole split and writes "
@@ -107,6 +110,23 @@ def _per_class(per_class) -> list[str]:
     extra = len(per_class) - 50
     more = [f"| ... | {extra:,} more classes (see the run's metrics.json) |"] if extra > 0 else []
     return ["| class | test accuracy (recall) |", "| --- | --- |", *rows, *more, ""]
+
+
+def _training(run: Run) -> list[str]:
+    """The training curves (``training.png``, copied from the run folder) and what they show."""
+    epochs = run.metrics.get("epochs")
+    count = f"{len(epochs)} epoch(s)" if isinstance(epochs, list) else "each epoch"
+    validation = run.metrics.get("validation_reviews")
+    held_out = f", and on the {validation:,} validation reviews" if isinstance(validation, int) else ""
+    return [
+        "## Training",
+        "",
+        f"Loss and accuracy over {count}, on the training reviews{held_out}"
+        f" (the training's TensorBoard events are in the run folder's `tensorboard/`):",
+        "",
+        f"![loss and accuracy per epoch]({TRAINING_PNG})",
+        "",
+    ]
 
 
 def _preprocessing(run: Run) -> list[str]:

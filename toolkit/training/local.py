@@ -4,7 +4,8 @@
 of global batch 64 by default), evaluates it on the test split and writes the run folder. With more
 than one GPU visible it replicates with ``MirroredStrategy`` (the global batch is split evenly across
 replicas); on CPU with the seed fixed, op determinism makes two runs produce identical weights.
-The pieces shared with Ray training live beside it: ``strategy``, ``epochs``, ``input``, ``finish``.
+The pieces shared with Ray training live beside it: ``strategy``, ``epochs``, ``input``, ``finish``;
+its TensorBoard events: ``events``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from toolkit.core.progress import log
 from toolkit.data.dataset import LabelledData
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import EpochLog
+from toolkit.training.events import EventLog, live_events_dir
 from toolkit.training.finish import finish_run
 from toolkit.training.input import epoch_reviews, input_line, train_input, validation_input
 from toolkit.training.prepare import Prepared, TrainResult, prepare
+from toolkit.training.schedule import warmup_callbacks
 from toolkit.training.strategy import devices_line, local_strategy, peak_rss_mb, seed_everything
 
 
@@ -37,20 +40,24 @@ def train(job: JobConfig, data: Optional[LabelledData] = None, *, prepared: Opti
         f"global batch {job.train.batch_size}, {replicas} replica(s) ({devices_line(strategy)}); "
         f"{input_line(job.model, job.train)}"
     )
-    epoch_log = EpochLog(epoch_reviews(len(data.train), job.train), job.train.epochs)
+    events = EventLog(live_events_dir(job.train.exports_dir, job.train.run_name))  # TensorBoard, live
+    epoch_log = EpochLog(
+        epoch_reviews(len(data.train), job.train), job.train.epochs, on_quarter=events.quarter, on_epoch=events.epoch
+    )
     dataset, steps = train_input(strategy, data.train.x, data.train.y, job.model, job.train)
     validation = None
     if data.validation is not None and len(data.validation):
         validation = validation_input(data.validation.x, data.validation.y, job.model, job.train.eval_batch_size)
     start = time.perf_counter()
-    model.fit(
-        dataset,
-        epochs=job.train.epochs,
-        steps_per_epoch=steps,
-        validation_data=validation,
-        callbacks=[epoch_log],
-        verbose=0,
-    )
+    with events:
+        model.fit(
+            dataset,
+            epochs=job.train.epochs,
+            steps_per_epoch=steps,
+            validation_data=validation,
+            callbacks=[*warmup_callbacks(job.train, steps, len(data.train)), epoch_log],
+            verbose=0,
+        )
     run_info = {
         "mode": "single-process",
         "workers": 1,

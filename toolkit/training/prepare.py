@@ -48,10 +48,18 @@ def prepare(job: JobConfig, data: Optional[LabelledData] = None) -> Prepared:
     (and is not someone else's), the reviews load (unless ``data`` is given), and they fit the model."""
     job = named(job)
     target = check_destination("run", job.run_dir, job.train.overwrite)
+    job, data = loaded(job, data, stream=job.cluster.workers > 0)
+    return Prepared(job, data, target)
+
+
+def loaded(job: JobConfig, data: Optional[LabelledData] = None, stream: bool = False) -> tuple[JobConfig, LabelledData]:
+    """The reviews ``job`` trains on (read unless ``data`` is given), and the job fitted to them (the
+    prepared data's shape, the data's classes), checked against the model. ``stream``: prepared shards
+    stay where they are for Ray workers to stream (else they are read into memory)."""
     path = job.data.path
     if data is None and path and (is_remote(path) or is_prepared(path)):  # toolkit prepare's shards
         check_prepared_settings(job)
-        data = load_prepared(path, stream_train=job.cluster.workers > 0)  # a remote URI's errors as they are
+        data = load_prepared(path, stream_train=stream)  # a remote URI's errors as they are
         job = _with_prepared_shape(job, data)
         log(data.summary())
     elif data is None:
@@ -60,7 +68,7 @@ def prepare(job: JobConfig, data: Optional[LabelledData] = None) -> Prepared:
     if data.classes != job.model.classes:  # the model's head and output order follow the data's classes
         job = replace(job, model=replace(job.model, classes=data.classes))
     check_shapes(data, job.model)
-    return Prepared(job, data, target)
+    return job, data
 
 
 def check_prepared_settings(job: JobConfig) -> None:

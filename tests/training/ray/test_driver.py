@@ -240,6 +240,8 @@ def test_ray_jobs_round_trip_with_the_runtime_env(real_tarball, tmp_path):
             "config.json",
             "metrics.json",
             "model.keras",
+            "tensorboard",
+            "training.png",
             "vocab.json",
         ]
         assert json.loads((exports / "job" / "metrics.json").read_text())["mode"] == "ray"

@@ -30,7 +30,7 @@ STATE_FILE = "state.json"
 
 
 # the training settings a checkpoint must share to be resumed (the epochs may grow)
-OPTIMISATION = ("batch_size", "learning_rate", "clipnorm", "seed", "length_buckets", "steps_per_epoch")
+OPTIMISATION = ("batch_size", "learning_rate", "clipnorm", "warmup_epochs", "seed", "length_buckets", "steps_per_epoch")
 
 
 def settings_fingerprint(job: JobConfig, data: LabelledData) -> dict:

@@ -12,7 +12,7 @@ import socket
 import threading
 import urllib.parse
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
 import ray
 from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
@@ -231,10 +231,12 @@ def make_trainer(
     storage: str,
     max_failures: int,
     datasets: Optional[dict] = None,
+    callbacks: Sequence = (),
 ) -> TensorflowTrainer:
     """``loop(config)`` on ``cluster.workers`` workers; checkpoints (the last two kept) under
     ``storage/name``; all workers restarted from the last checkpoint up to ``max_failures`` times;
-    ``datasets``: Ray Datasets split between the workers (``ray.train.get_dataset_shard``)."""
+    ``datasets``: Ray Datasets split between the workers (``ray.train.get_dataset_shard``); ``callbacks``:
+    Ray Train callbacks (``toolkit tune``'s ``TuneReportCallback``)."""
     importlib.import_module("toolkit._tf")  # TensorFlow set up (quiet, tf_keras) before Ray's import of it
     from ray.train.tensorflow import TensorflowTrainer
 
@@ -249,6 +251,7 @@ def make_trainer(
             failure_config=FailureConfig(max_failures=max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             logging_config=LoggingConfig(log_level="WARNING"),
+            callbacks=list(callbacks) or None,
         ),
     )
 

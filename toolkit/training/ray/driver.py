@@ -5,7 +5,9 @@ store (no shared file system needed for data) — or, for prepared data (``toolk
 Train a Ray Dataset of the shards, each worker streaming its share (``training.stream``) —, starts a
 ``TensorflowTrainer`` whose workers run
 ``entry.worker_loop`` (``worker.train_worker``), each given one ``messages.TrainTask``, and prints
-each epoch's metrics as the workers' messages arrive.
+each epoch's metrics as the workers' messages arrive; it also writes the run's TensorBoard events from
+rank 0's messages (``training.events``: one set of event files on the driver's disk, wherever the
+workers run).
 
 ``FailureConfig(max_failures)`` restarts all workers after a worker dies; they resume from the last
 checkpoint (``toolkit.training.ray.checkpoints``). Re-running with the same ``--storage`` and run name after the
@@ -31,6 +33,7 @@ from toolkit.data.dataset import LabelledData
 from toolkit.data.encoded import TrainStream
 from toolkit.model.lstm import compiled_model
 from toolkit.training.epochs import epoch_line
+from toolkit.training.events import EventLog, live_events_dir
 from toolkit.training.finish import finish_run
 from toolkit.training.prepare import Prepared, TrainResult, prepare
 from toolkit.training.ray.checkpoints import (
@@ -82,13 +85,14 @@ def train_on_ray(
     fingerprint = settings_fingerprint(job, data)
     ray_name = prepare_checkpoints(storage, job.train.run_name, fingerprint, job.train.overwrite)
     start = time.perf_counter()
+    events = EventLog(live_events_dir(job.train.exports_dir, job.train.run_name))  # TensorBoard, live
     try:
         streamed = data.stream is not None
-        with ray_session(cluster, num_cpus=streaming_cpus(cluster) if streamed else None):
+        with ray_session(cluster, num_cpus=streaming_cpus(cluster) if streamed else None), events:
             log(f"Ray ready in {time.perf_counter() - start:.1f} s: {describe_resources()}")
             check_resources(cluster, streamed)
             mark_checkpoints(storage, ray_name, fingerprint)  # the folder is provably ours from now on
-            result, worker_devices = _train(job, data, fingerprint, storage, ray_name)
+            result, worker_devices = _train(job, data, fingerprint, storage, ray_name, events)
             if result.checkpoint is None:
                 raise ClusterError("training finished without a checkpoint: see the worker logs above")
             with result.checkpoint.as_directory() as folder:
@@ -104,8 +108,9 @@ def train_on_ray(
     return finish_run(model, data, job, state["history"], run_info, target)
 
 
-def _train(job: JobConfig, data: LabelledData, fingerprint: dict, storage: str, ray_name: str):
-    """The Ray Train run itself (in a Ray session): ``(result, [each worker's devices row])``."""
+def _train(job: JobConfig, data: LabelledData, fingerprint: dict, storage: str, ray_name: str, events: EventLog):
+    """The Ray Train run itself (in a Ray session): ``(result, [each worker's devices row])``; rank 0's
+    figures go to ``events``."""
     cluster = job.cluster
     messages = Queue(actor_options={"num_cpus": 0})
     streamed = data.stream is not None
@@ -132,7 +137,7 @@ def _train(job: JobConfig, data: LabelledData, fingerprint: dict, storage: str, 
         f"training on {cluster.workers} Ray worker(s) x {cluster.worker_cpus} CPU{gpus} ({fed}); "
         f"{collective_line(cluster)}; checkpoints in {storage}/{ray_name}"
     )
-    return _fit_with_progress(trainer, messages, job.train.epochs)
+    return fit_with_progress(trainer, messages, job.train.epochs, events)
 
 
 def train_stream(stream: TrainStream):
@@ -160,9 +165,9 @@ def _run_info(cluster: ClusterConfig, state: dict, worker_devices: list, train_s
     }
 
 
-def _fit_with_progress(trainer, messages: Queue, epochs: int):
+def fit_with_progress(trainer, messages: Queue, epochs: int, events: Optional[EventLog] = None):
     """Run ``trainer.fit()`` in a thread; print rank 0's epoch rows and every worker's devices as they
-    arrive. Returns ``(result, [each worker's devices row])``."""
+    arrive (and write rank 0's figures to ``events``). Returns ``(result, [each worker's devices row])``."""
     outcome: dict = {}
     devices: dict = {}
 
@@ -176,7 +181,7 @@ def _fit_with_progress(trainer, messages: Queue, epochs: int):
     thread.start()
     while thread.is_alive() or not messages.empty():
         try:
-            _show(receive(messages, timeout=0.5), epochs, outcome, devices)
+            _show(receive(messages, timeout=0.5), epochs, outcome, devices, events)
         except Empty:
             continue
     thread.join()
@@ -193,8 +198,9 @@ def _fit_with_progress(trainer, messages: Queue, epochs: int):
     return outcome["result"], [latest[r] for r in sorted(latest)]
 
 
-def _show(message: Message, epochs: int, outcome: dict, devices: dict) -> None:
-    """One message from the workers: a divergence, a worker's devices, progress, a resume, an epoch."""
+def _show(message: Message, epochs: int, outcome: dict, devices: dict, events: Optional[EventLog] = None) -> None:
+    """One message from the workers: a divergence, a worker's devices, progress, a resume, an epoch
+    (progress and epochs also go to ``events``, TensorBoard's)."""
     match message:
         case Diverged(reason=reason):
             outcome["diverged"] = reason
@@ -205,12 +211,18 @@ def _show(message: Message, epochs: int, outcome: dict, devices: dict) -> None:
                 f"CUDA_VISIBLE_DEVICES={d.cuda_visible_devices!r}; {d.replicas} replica(s) in sync; "
                 f"per-replica batch {d.per_replica_batch}"
             )
-        case EpochProgress(epoch=epoch, batch=batch, steps=steps):
+        case EpochProgress(epoch=epoch, batch=batch, steps=steps) as progress:
             log(f"epoch {epoch}/{epochs}: {batch / steps:.0%} ({batch}/{steps} batches)")
+            if events is not None and progress.loss is not None:
+                events.quarter(progress.row())
         case Resumed(from_epoch=from_epoch, restart=restart):
             log(f"resuming from the epoch-{from_epoch} checkpoint (restart {restart})")
+            if events is not None:
+                events.resumed()  # the events of the attempts before are this run's history
         case EpochDone(row=row):
             log(epoch_line(row, epochs))
+            if events is not None:
+                events.epoch(row)
         case Finished() as f:
             outcome.setdefault("memory", {})[(f.worker, f.start)] = f.peak_rss_mb
         case _:

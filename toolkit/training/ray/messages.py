@@ -80,11 +80,20 @@ class Devices:
 
 @dataclass(frozen=True)
 class EpochProgress:
-    """Rank 0, at each quarter of an epoch."""
+    """Rank 0, at the end of each of an epoch's first three quarters: where it is, and the figures
+    the driver writes to TensorBoard (``training.epochs.quarter_row``; None: not measured)."""
 
     epoch: int
     batch: int
     steps: int
+    step: int = 0  # the quarter's index from the first epoch (TensorBoard's step)
+    loss: Optional[float] = None  # the epoch's running mean so far
+    accuracy: Optional[float] = None
+    learning_rate: Optional[float] = None
+    reviews_per_second: Optional[float] = None
+
+    def row(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

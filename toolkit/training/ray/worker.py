@@ -42,6 +42,7 @@ from toolkit.training.ray.messages import (
     TrainTask,
     send,
 )
+from toolkit.training.schedule import warmup_callbacks
 from toolkit.training.strategy import devices_line, local_strategy, peak_rss_mb, seed_everything
 from toolkit.training.stream import streamed_dataset
 
@@ -74,9 +75,14 @@ def train_worker(task: TrainTask) -> None:
     if state["epoch"] >= train_cfg.epochs:
         _report(model, state, rank)  # nothing left to train: hand back the final checkpoint
         return
+    # rank 0 sends each quarter's figures (the driver logs them and writes TensorBoard's events)
+    on_quarter = (lambda row: send(task, EpochProgress(**row))) if rank == 0 else None
     if task.streamed:  # prepared shards through Ray Data: this worker's share, a window at a time
         shard = ray.train.get_dataset_shard("train")
-        epoch_log = EpochLog(epoch_reviews(task.streamed, train_cfg), train_cfg.epochs, quiet=True)
+        reviews = task.streamed
+        epoch_log = EpochLog(
+            epoch_reviews(task.streamed, train_cfg), train_cfg.epochs, quiet=True, on_quarter=on_quarter
+        )
         dataset, steps = streamed_dataset(
             strategy,
             shard,
@@ -91,9 +97,10 @@ def train_worker(task: TrainTask) -> None:
         steps = capped(steps, train_cfg)
     else:
         x, y = ray.get(task.x), ray.get(task.y)
-        epoch_log = EpochLog(epoch_reviews(len(y), train_cfg), train_cfg.epochs, quiet=True)
+        reviews = len(y)
+        epoch_log = EpochLog(epoch_reviews(reviews, train_cfg), train_cfg.epochs, quiet=True, on_quarter=on_quarter)
         dataset, steps = train_input(strategy, x, y, model_cfg, train_cfg, initial_epoch=state["epoch"])
-    callbacks = [epoch_log, ReportEachEpoch(state, rank, task, epoch_log)]
+    callbacks = [*warmup_callbacks(train_cfg, steps, reviews), epoch_log, ReportEachEpoch(state, rank, task, epoch_log)]
     validation = None
     if task.x_validation is not None:
         x_val, y_val = ray.get(task.x_validation), ray.get(task.y_validation)
@@ -154,19 +161,14 @@ def _resume(model, strategy, task: TrainTask, rank: int) -> dict:
 
 
 class ReportEachEpoch(keras.callbacks.Callback):
-    """Rank 0 sends progress at each quarter of an epoch; every rank reports each epoch to Ray Train
-    (rank 0 with a checkpoint) and rank 0 sends the epoch's row to the driver."""
+    """Every rank reports each epoch to Ray Train (rank 0 with a checkpoint) and rank 0 sends the
+    epoch's row to the driver (the quarters' progress: ``EpochLog``'s ``on_quarter``)."""
 
     _supports_tf_logs = True  # no per-step NumPy conversion (see training.epochs.EpochLog)
 
     def __init__(self, state: dict, rank: int, task: TrainTask, epoch_log: EpochLog) -> None:
         super().__init__()
         self.state, self.rank, self.task, self.epoch_log = state, rank, task, epoch_log
-
-    def on_train_batch_end(self, batch, logs=None):
-        steps = self.params.get("steps") or 0
-        if self.rank == 0 and steps >= 8 and batch + 1 in {steps * k // 4 for k in (1, 2, 3)}:
-            send(self.task, EpochProgress(epoch=self.state["epoch"] + 1, batch=batch + 1, steps=steps))
 
     def on_epoch_end(self, epoch, logs=None):
         row = {**self.epoch_log.history[-1], "restarts": len(self.state["resumes"])}
