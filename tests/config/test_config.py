@@ -126,3 +126,10 @@ def test_a_bad_value_from_someone_elses_config_is_shown_cut_short():
 
 def test_run_names_may_hold_any_printable_text():
     assert TrainConfig(run_name="café-run_2 (ok)").run_name == "café-run_2 (ok)"
+
+
+@pytest.mark.parametrize("name", ["ray", "tensorboard", "prepared"])
+def test_a_run_may_not_take_the_name_of_a_folder_the_toolkit_keeps_beside_runs(name):
+    with pytest.raises(ConfigError, match=f"run name '{name}' is taken by the toolkit's own folder"):
+        TrainConfig(run_name=name)
+    assert TrainConfig(run_name=f"{name}-1").run_name == f"{name}-1"

@@ -218,6 +218,6 @@ def test_ray_training_writes_one_set_of_events_from_the_driver(real_tarball, rea
     from toolkit.training.ray.driver import train_on_ray
 
     cluster = ClusterConfig(workers=2, cpus_per_worker=1, storage=str(tmp_path / "storage"))
-    result = train_on_ray(_job(real_tarball, real_cache, tmp_path, "ray", cluster))
+    result = train_on_ray(_job(real_tarball, real_cache, tmp_path, "on-ray", cluster))
     assert result.metrics["replicas"] == 2
     _check_run(result.run_dir, tmp_path / "exports")
