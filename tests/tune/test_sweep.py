@@ -121,6 +121,12 @@ def test_a_tiny_sweep_writes_its_results_and_its_best_settings_train_again(real_
 
     refused = subprocess.run([str(BIN / "toolkit"), *args], capture_output=True, text=True, timeout=120)
     assert "--overwrite" in error_line(refused) and "sweep folder" in error_line(refused)
+    # --overwrite starts afresh (the earlier experiment removed), with the new settings
+    fresh = [str(BIN / "toolkit"), *args, "--overwrite", "--trials", "2", "--max-concurrent", "1"]
+    fresh = subprocess.run(fresh, capture_output=True, text=True, timeout=900)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert "--overwrite: removed the earlier sweep in " in fresh.stderr and "resuming" not in fresh.stderr
+    assert len(_rows(out)) == 2
 
 
 def _wait_for_a_finished_trial(experiment: Path, timeout: float = 400) -> None:
@@ -162,6 +168,23 @@ def test_a_sweep_whose_driver_died_resumes_from_its_storage(real_tarball, real_c
     assert len(rows) == 3 and all(r["status"] in ("completed", "stopped early") for r in rows)
     trained_again = second.stderr.count(": epoch ")
     assert trained_again < sum(int(r["epochs"]) for r in rows)  # the finished trial's epochs were not rerun
+    # the same name with other settings is refused (Tune would mix the old trials with the new settings)
+    (tmp_path / "exports" / "r" / "results.csv").rename(tmp_path / "kept.csv")
+    for path in (tmp_path / "exports" / "r").iterdir():
+        path.unlink()
+    (tmp_path / "exports" / "r").rmdir()
+    other = subprocess.run([str(BIN / "toolkit"), *args, "--trials", "4"], capture_output=True, text=True, timeout=300)
+    assert "was started with other settings (search.trials 3 -> 4)" in error_line(other)
+
+
+@pytest.mark.slow
+@STARTS_RAY
+def test_trial_resources_no_node_has_are_refused_at_once(real_tarball, real_cache, tmp_path):
+    for flags, message in ((["--trial-cpus", "64"], "--trial-cpus 64: no node has 64 CPUs"),
+                           (["--trial-gpus", "64"], "--trial-gpus 64: no node has 64 GPUs")):  # fmt: skip
+        proc = run_cli(*_tiny(real_tarball, real_cache, tmp_path, "--trials", "1", *flags))
+        assert message in error_line(proc)
+    assert not list((tmp_path / "exports").glob("tune-*"))
 
 
 @pytest.mark.slow
@@ -175,5 +198,5 @@ def test_trials_as_ray_train_runs_of_workers(real_tarball, real_cache, tmp_path)
     rates = {float(r["learning_rate"]) for r in rows}
     assert len(rates) == 2 and all(0.001 <= r <= 0.005 for r in rates)
     assert all(r["status"] == "completed" and r["epochs"] == "2" for r in rows)
-    # each trial was a Ray Train run with checkpoints of its own beside the sweep's experiment
-    assert len([p for p in (tmp_path / "st").iterdir() if p.name.startswith("w-")]) == 2
+    # each trial was a Ray Train run with checkpoints of its own inside the sweep's experiment folder
+    assert len([p for p in (tmp_path / "st" / "w").iterdir() if p.name.startswith("train-")]) == 2

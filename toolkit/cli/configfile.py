@@ -24,6 +24,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 MAX_BYTES = 1_000_000  # a settings file is a few hundred bytes; a bigger one is not one
+COMMAND_LINE_ONLY = ("overwrite",)  # never from a file: a rerun of a config must not replace anything unasked
 
 
 def read_toml(path: str) -> dict:
@@ -45,6 +46,8 @@ def read_toml(path: str) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:  # '[[[[...' thousands deep: the parser gives up
+        raise ConfigError(f"{path} is nested too deeply to be a settings file") from None
 
 
 def file_defaults(sections: dict[str, Section], tables: dict, path: str) -> dict[str, Any]:
@@ -63,6 +66,11 @@ def file_defaults(sections: dict[str, Section], tables: dict, path: str) -> dict
         actions = {section.key(a): a for a in section.actions}
         for key, value in table.items():
             action = actions.get(key)
+            if action is not None and action.dest in COMMAND_LINE_ONLY:
+                raise ConfigError(
+                    f"{path}: [{name}] {key} is not taken from a file: replacing what exists is asked for on the "
+                    f"command line each time (--{key.replace('_', '-')})"
+                )
             if action is None:
                 raise ConfigError(f"{path}: unknown key {key!r} in [{name}]: its keys are {', '.join(sorted(actions))}")
             values[action.dest] = _checked(action, value, f"{path}: [{name}] {key}")

@@ -227,7 +227,7 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
         default=d.validation_fraction,
         metavar="F",
         help="hold out this fraction of the training split for validation metrics after every epoch "
-        "(never the test set; default: none; 0: none, e.g. over a config file's value)",
+        "(never the test set; default: none, toolkit tune 0.1; 0: none, e.g. over a config file's value)",
     )
     p.add_argument(
         "--strict",
@@ -373,7 +373,12 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--exports-dir", metavar="DIR", default=d.exports_dir, help=f"where run folders go (default {d.exports_dir}/)"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run folder (toolkit tune: sweep folder and experiment) of the same name that "
+        "the toolkit wrote; only on the command line, never from --config",
+    )
 
 
 def space_of(name: str):
@@ -407,7 +412,8 @@ def add_tune_flags(p) -> None:
             dest=f"space_{name}",
             type=space_of(name),
             metavar="SPACE",
-            help=f"search {SPACE_HELP[name]} (default: the --{name.replace('_', '-')} value, not searched)",
+            help=f"search {SPACE_HELP[name]} (default: not searched, the --{name.replace('_', '-')} value; with no "
+            "--tune-* flag at all the learning rate is searched over 0.0003..0.003)",
         )
     p.add_argument(
         "--trials", type=int_at_least(1), default=d.trials, help=f"how many trials to run (default {d.trials})"
@@ -451,7 +457,7 @@ def add_tune_flags(p) -> None:
         "--name",
         metavar="NAME",
         help="the sweep's name: its results go to EXPORTS_DIR/NAME, Ray Tune's experiment to STORAGE/NAME; "
-        "the same command again resumes it (default tune-<timestamp>)",
+        "the same command with the same --name again resumes it (default tune-<timestamp>)",
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Optional, Union
 
 from toolkit.config._checks import require as _require
-from toolkit.config.training import JobConfig
+from toolkit.config.training import RESERVED_NAMES, JobConfig
 from toolkit.core.errors import ConfigError
 
 Number = Union[int, float]
@@ -150,6 +150,11 @@ class SweepConfig:
             _require(
                 bool(self.name) and "/" not in self.name and not self.name.startswith("."),
                 f"sweep name {self.name!r} must be a plain folder name (no '/', not starting with '.')",
+            )
+            _require(
+                self.name not in RESERVED_NAMES,
+                f"sweep name {self.name!r} is taken by the toolkit's own folder under --exports-dir "
+                f"({', '.join(RESERVED_NAMES)}): pick another",
             )
 
     def space(self, name: str) -> Optional[Space]:

@@ -136,12 +136,22 @@ def _running(pid: int) -> bool:
     return True
 
 
+def ours(path: Path) -> bool:
+    """An event file of this run: written by this process, or by an earlier attempt of it on this machine
+    that died (a resumed run's history; had the run not resumed, the writer removed them at its start).
+    Not another machine's files, nor a running process's (another training of the same name)."""
+    m = EVENT_FILE.match(path.name)
+    return (
+        bool(m) and m["host"] == socket.gethostname() and (int(m["pid"]) == os.getpid() or not _running(int(m["pid"])))
+    )
+
+
 def collect_events(live: Path, dest: Path) -> list[Path]:
-    """Copy the event files of ``live`` into the new folder ``dest``; returns the files copied (a file
-    that vanished meanwhile, taken by another training of the same name, is skipped)."""
+    """Copy this run's event files (:func:`ours`) from ``live`` into the new folder ``dest``; returns the
+    files copied (a file that vanished meanwhile is skipped)."""
     dest.mkdir()
     copied = []
-    for path in event_files(live):
+    for path in filter(ours, event_files(live)):
         try:
             shutil.copyfile(path, dest / path.name)
         except FileNotFoundError:

@@ -22,7 +22,7 @@ from toolkit.data.prepared import read_manifest
 from toolkit.edge.contract import EVENTS_DIR, SETTINGS_FILE, TRAINING_PNG
 from toolkit.model.evaluate import evaluate_prepared, evaluate_split
 from toolkit.training.curves import plot_training
-from toolkit.training.events import collect_events, discard_collected, discard_own, event_files, live_events_dir
+from toolkit.training.events import collect_events, discard_collected, discard_own, event_files, live_events_dir, ours
 from toolkit.training.prepare import TrainResult
 
 
@@ -100,12 +100,12 @@ def _finish(
     if history:
         extras[TRAINING_PNG] = lambda p: plot_training(p, history)
     copied: list = []
-    if event_files(live):
+    if any(map(ours, event_files(live))):
         extras[EVENTS_DIR] = lambda p: copied.extend(collect_events(live, p))
     try:
         path = write_run(job.run_dir, save, data.vocabulary, config, metrics, job.train.overwrite, target, extras)
     except (OSError, WriteError, RunError) as exc:  # disk full, a folder appeared there: keep the model
-        raise rescue(save, exc, job.run_dir) from None  # (the events stay in the live folder)
+        raise rescue(save, exc, job.run_dir) from None  # (finish_run then removes this process's events)
     discard_collected(copied, live)
     log(f"run folder: {path}")
     return TrainResult(path, metrics)

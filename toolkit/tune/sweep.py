@@ -26,6 +26,7 @@ from toolkit.core.uris import is_remote
 from toolkit.data.prepared import is_prepared
 from toolkit.training.prepare import loaded
 from toolkit.training.ray.checkpoints import check_storage, storage_path
+from toolkit.tune.experiments import prepare_experiment, sweep_fingerprint
 from toolkit.tune.results import Trial, write_results
 
 DEFAULT_VALIDATION = 0.1  # the validation fraction a sweep holds out when none is asked for
@@ -49,20 +50,22 @@ def sweep_job(job: JobConfig, sweep: SweepConfig) -> SweepResult:
     target = check_destination("sweep", out, job.train.overwrite)
     storage = storage_path(job.cluster, job.train.exports_dir)
     check_storage(storage)
+    experiment = f"{storage.rstrip('/')}/{name}"
     path = job.data.path
     prepared = bool(path) and (is_remote(path) or is_prepared(path))
-    if not prepared and job.data.validation_fraction == 0:
+    if not prepared and job.data.validation_fraction == 0:  # (0 given explicitly too: a sweep needs one)
         log(f"holding out {DEFAULT_VALIDATION:.0%} of the training split for validation (--validation-fraction)")
         job = replace(job, data=replace(job.data, validation_fraction=DEFAULT_VALIDATION))
     job, data = loaded(job)
     if data.validation is None or not len(data.validation):
         raise ConfigError(
-            "toolkit tune needs a validation split to judge the trials (never the test set): pass "
-            "--validation-fraction F, or prepare the data with a validation split"
+            "toolkit tune needs a validation split to judge the trials (never the test set): prepare the data "
+            "with a validation split (validation/ files or a split column saying validation)"
         )
+    restore = prepare_experiment(experiment, sweep_fingerprint(job, sweep), job.train.overwrite)
     arrays = (data.train.x, data.train.y, data.validation.x, data.validation.y)
-    experiment = _run(job, sweep, arrays, storage)
-    trials = sorted((Trial.of(result, sweep.spaces, job.train.epochs) for result in experiment), key=Trial.rank)
+    results = _run(job, sweep, arrays, experiment, restore)
+    trials = sorted((Trial.of(result, sweep.spaces, job.train.epochs) for result in results), key=Trial.rank)
     finished = [t for t in trials if t.val_accuracy is not None]
     if not finished:
         errors = "; ".join(sorted({t.error for t in trials if t.error}))[:400]
@@ -72,26 +75,27 @@ def sweep_job(job: JobConfig, sweep: SweepConfig) -> SweepResult:
     return SweepResult(out, trials, finished[0])
 
 
-def _run(job: JobConfig, sweep: SweepConfig, arrays: tuple, storage: str):
-    """The Ray Tune experiment (new, or restored from ``storage``/<name>): its ``ResultGrid``."""
-    import ray
+def _run(job: JobConfig, sweep: SweepConfig, arrays: tuple, experiment: str, restore: bool):
+    """The Ray Tune experiment at ``experiment`` (``restore``: the earlier one there): its ``ResultGrid``."""
     from ray import tune
 
-    from toolkit.training.ray.cluster import ray_session
+    from toolkit.training.ray.cluster import check_resources, ray_session
     from toolkit.tune.progress import TrialLines
     from toolkit.tune.trial import one_process_trial, ray_train_trial
 
-    experiment = f"{storage.rstrip('/')}/{sweep.name}"
+    storage, name = experiment.rsplit("/", 1)
     with ray_session(job.cluster):
         if job.cluster.workers:
-            trainable = tune.with_parameters(ray_train_trial, base=job, arrays=arrays, name=sweep.name, storage=storage)
+            check_resources(job.cluster)  # each trial's workers: Ray would wait forever for what no node has
+            # each trial's Ray Train run keeps its checkpoints inside the sweep's folder
+            trainable = tune.with_parameters(ray_train_trial, base=job, arrays=arrays, storage=experiment)
             # the trial only drives (a Ray Tune trial cannot ask for nothing); its workers ask for their own
             trainable = tune.with_resources(trainable, {"cpu": 0.01})
         else:
-            cpus = sweep.trial_cpus or max(1, int(ray.cluster_resources().get("CPU", 1)) // sweep.max_concurrent)
+            cpus, gpus = trial_resources(sweep)
             trainable = tune.with_parameters(one_process_trial, base=job, arrays=arrays, cpus=cpus)
-            trainable = tune.with_resources(trainable, {"cpu": cpus, "gpu": sweep.trial_gpus})
-        if tune.Tuner.can_restore(experiment):
+            trainable = tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus})
+        if restore and tune.Tuner.can_restore(experiment):
             log(f"resuming the sweep in {experiment}: finished trials are kept, unfinished ones go on")
             tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
         else:
@@ -115,7 +119,7 @@ def _run(job: JobConfig, sweep: SweepConfig, arrays: tuple, storage: str):
                     ),
                 ),
                 run_config=tune.RunConfig(
-                    name=sweep.name,
+                    name=name,
                     storage_path=storage,
                     verbose=0,
                     callbacks=[TrialLines(sweep.trials, job.train.epochs)],
@@ -128,6 +132,26 @@ def _run(job: JobConfig, sweep: SweepConfig, arrays: tuple, storage: str):
         )
         with contextlib.redirect_stdout(sys.stderr):  # Tune's banners: stdout is for the result line
             return tuner.fit()
+
+
+def trial_resources(sweep: SweepConfig) -> tuple[int, float]:
+    """A one-process trial's CPUs and GPUs: ``--trial-cpus`` (default: the largest node's CPUs /
+    ``--max-concurrent``) and ``--trial-gpus``, refused at once when no node has them (Ray Tune would
+    wait for them forever)."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    most_cpus = max((int(r.get("CPU", 0)) for r in nodes), default=0)
+    most_gpus = max((float(r.get("GPU", 0)) for r in nodes), default=0.0)
+    cpus = sweep.trial_cpus or max(1, most_cpus // sweep.max_concurrent)
+    if cpus > most_cpus:
+        raise TuneError(f"--trial-cpus {cpus}: no node has {cpus} CPUs (the largest has {most_cpus}): lower it")
+    if sweep.trial_gpus > most_gpus:
+        raise TuneError(
+            f"--trial-gpus {sweep.trial_gpus:g}: no node has {sweep.trial_gpus:g} GPUs (the largest has "
+            f"{most_gpus:g}): lower it, or tune on a GPU machine"
+        )
+    return cpus, sweep.trial_gpus
 
 
 def _param_space(spaces: tuple[Space, ...]) -> dict:

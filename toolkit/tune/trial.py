@@ -76,13 +76,13 @@ class ReportToTune(keras.callbacks.Callback):
             tune.report({**row, "epoch": epoch + 1}, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
-def ray_train_trial(config: dict, base: JobConfig, arrays: tuple, name: str, storage: str) -> None:
+def ray_train_trial(config: dict, base: JobConfig, arrays: tuple, storage: str) -> None:
     """Train ``base`` with the trial's ``config`` on a Ray Train run of ``base.cluster.workers`` workers
-    (its checkpoints under ``storage``/``name``-<trial>); the workers' epoch reports reach Tune."""
+    (its checkpoints under ``storage``/train-<trial>); the workers' epoch reports reach Tune."""
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from toolkit.training.ray.trial import train_trial
 
     job = with_settings(base, config)
     trial = tune.get_context().get_trial_id()
-    train_trial(job, [ray.put(np.asarray(a)) for a in arrays], f"{name}-{trial}", storage, [TuneReportCallback()])
+    train_trial(job, [ray.put(np.asarray(a)) for a in arrays], f"train-{trial}", storage, [TuneReportCallback()])

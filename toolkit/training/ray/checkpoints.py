@@ -167,8 +167,11 @@ def _prepare_remote(storage: str, run_name: str, overwrite: bool) -> str:
 
 def _as_recorded_then(previous: dict, current: dict) -> tuple[dict, dict]:
     """Both fingerprints as an older one recorded them (toolkit before user data: IMDB's two classes, no
-    vocabulary checksum): such a checkpoint still resumes when everything it did record matches."""
-    model, data = previous.get("model"), previous.get("data")
+    vocabulary checksum; before --warmup-epochs: no warm-up): such a checkpoint still resumes when
+    everything it did record matches."""
+    model, data, train = previous.get("model"), previous.get("data"), previous.get("train")
+    if isinstance(train, dict) and "warmup_epochs" not in train:  # before --warmup-epochs: none
+        previous = {**previous, "train": {**train, "warmup_epochs": 0.0}}
     if isinstance(model, dict) and "classes" not in model:
         previous = {**previous, "model": {**model, "classes": list(IMDB_CLASSES)}}
     if isinstance(data, dict) and "vocab_sha256" not in data:
