@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Optional, Union
 
 from toolkit.config._checks import require as _require
-from toolkit.config.training import RESERVED_NAMES, JobConfig
+from toolkit.config.training import JobConfig, check_folder_name
 from toolkit.core.errors import ConfigError
 
 Number = Union[int, float]
@@ -147,15 +147,7 @@ class SweepConfig:
         _require(self.trial_cpus is None or self.trial_cpus >= 1, "--trial-cpus must be >= 1")
         _require(self.trial_gpus >= 0 and math.isfinite(self.trial_gpus), "--trial-gpus must be >= 0")
         if self.name is not None:
-            _require(
-                bool(self.name) and "/" not in self.name and not self.name.startswith("."),
-                f"sweep name {self.name!r} must be a plain folder name (no '/', not starting with '.')",
-            )
-            _require(
-                self.name not in RESERVED_NAMES,
-                f"sweep name {self.name!r} is taken by the toolkit's own folder under --exports-dir "
-                f"({', '.join(RESERVED_NAMES)}): pick another",
-            )
+            check_folder_name(self.name, "sweep name")
 
     def space(self, name: str) -> Optional[Space]:
         return next((s for s in self.spaces if s.name == name), None)

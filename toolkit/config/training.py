@@ -206,21 +206,27 @@ class TrainConfig:
         _require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
         _require(self.eval_batch_size >= 1, f"eval batch size must be >= 1, got {self.eval_batch_size}")
         if self.run_name is not None:
-            _require(
-                bool(self.run_name) and "/" not in self.run_name and not self.run_name.startswith("."),
-                f"run name {self.run_name!r} must be a plain folder name (no '/', not starting with '.')",
-            )
-            _require(
-                self.run_name not in RESERVED_NAMES,
-                f"run name {self.run_name!r} is taken by the toolkit's own folder under --exports-dir "
-                f"({', '.join(RESERVED_NAMES)}): pick another",
-            )
-            bad = next((c for c in self.run_name if unicodedata.category(c) in UNPRINTABLE_IN_NAMES), None)
-            _require(
-                bad is None,
-                f"run name {self.run_name!r} holds the control character {bad!r}: a run name is shown in one "
-                "line (the result line, errors), leave it out",
-            )
+            check_folder_name(self.run_name, "run name")
+
+
+def check_folder_name(name: str, what: str) -> None:
+    """A run's or sweep's folder name under --exports-dir: a plain name, not one of the toolkit's own
+    folders there, with nothing that would split or disguise the one line that names it."""
+    _require(
+        bool(name) and "/" not in name and not name.startswith("."),
+        f"{what} {name!r} must be a plain folder name (no '/', not starting with '.')",
+    )
+    _require(
+        name not in RESERVED_NAMES,
+        f"{what} {name!r} is taken by the toolkit's own folder under --exports-dir ({', '.join(RESERVED_NAMES)}): "
+        "pick another",
+    )
+    bad = next((c for c in name if unicodedata.category(c) in UNPRINTABLE_IN_NAMES), None)
+    _require(
+        bad is None,
+        f"{what} {name!r} holds the control character {bad!r}: it is shown in one line (the result line, "
+        "errors), leave it out",
+    )
 
 
 COLLECTIVES = ("auto", "nccl", "ring")
