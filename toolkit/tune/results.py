@@ -163,7 +163,7 @@ def trials_png(trials: list, job: JobConfig) -> bytes:
     return buffer.getvalue()
 
 
-def best_toml(job: JobConfig, best: Trial, data_source: Optional[str], sweep: SweepConfig) -> str:
+def best_toml(job: JobConfig, best: Trial, data_source: Optional[str], sweep: SweepConfig, path: Path) -> str:
     """The job with the best trial's settings, as ``toolkit train --config`` takes it (no run name:
     each training names its own)."""
     tables = job_settings(with_settings(job, {k: v for k, v in best.settings.items() if v is not None}), data_source)
@@ -171,7 +171,8 @@ def best_toml(job: JobConfig, best: Trial, data_source: Optional[str], sweep: Sw
     header = (
         f"# The best settings of sweep {sweep.name} (trial {best.trial_id}: {METRIC} {best.val_accuracy:.4f} "
         f"after {best.epochs} epochs), written by toolkit. Train with them:\n"
-        f"#   toolkit train --config {BEST_TOML} --run-name NAME\n"
+        f"#   toolkit train --config {path} --run-name NAME\n"
+        "# (--validation-fraction 0 trains on the whole training split; flags override these keys)\n"
     )
     return settings_toml(tables, header)
 
@@ -197,7 +198,7 @@ def write_results(
         RESULTS_CSV: results_csv(trials, sweep.spaces).encode(),
         RESULTS_MD: results_markdown(trials, sweep.spaces, job, sweep).encode(),
         TRIALS_PNG: trials_png(trials, job),
-        BEST_TOML: best_toml(job, best, data_source, sweep).encode(),
+        BEST_TOML: best_toml(job, best, data_source, sweep, Path(path).absolute() / BEST_TOML).encode(),
         SWEEP_JSON: json.dumps(report, indent=2).encode(),
     }
     with staged_folder(path, target, is_toolkit_sweep, SWEEP_FILES) as stage:
