@@ -15,6 +15,7 @@ import pytest
 
 from tests.helpers import BIN, REPO
 from toolkit.config import ClusterConfig, DataConfig, JobConfig, ModelConfig, TrainConfig
+from toolkit.edge.contract import RUN_FILES
 
 pytestmark = pytest.mark.slow  # Ray and training
 # the tests that start Ray run one after another on one pytest-xdist worker (--dist loadgroup)
@@ -236,14 +237,7 @@ def test_ray_jobs_round_trip_with_the_runtime_env(real_tarball, tmp_path):
             timeout=120,
         )
         assert status.stdout.strip() == "SUCCEEDED", status.stderr[-2000:]
-        assert sorted(p.name for p in (exports / "job").iterdir()) == [
-            "config.json",
-            "metrics.json",
-            "model.keras",
-            "tensorboard",
-            "training.png",
-            "vocab.json",
-        ]
+        assert sorted(p.name for p in (exports / "job").iterdir()) == sorted(RUN_FILES)  # config.toml, curves, events
         assert json.loads((exports / "job" / "metrics.json").read_text())["mode"] == "ray"
         classes = json.loads((exports / "job" / "config.json").read_text())["model"]["classes"]
         assert classes == ["1", "2", "3", "4", "7", "8", "9", "10"]
