@@ -19,7 +19,7 @@ def _job(argv, tmp_path=None):
     if args.config:
         from toolkit.cli.configfile import apply_config
 
-        apply_config(parser, parser.commands[args.command], args.config)
+        apply_config(parser.commands[args.command], args.config)
         args, _ = parser.parse_known_args(argv)
     return args, job_from_args(args)
 
@@ -124,7 +124,7 @@ def test_tune_reads_its_search_from_a_tune_table(tmp_path):
     parser = build_parser()
     from toolkit.cli.configfile import apply_config
 
-    apply_config(parser, parser.commands["tune"], str(f))
+    apply_config(parser.commands["tune"], str(f))
     args = parser.parse_args(["tune", "--config", str(f), "--trials", "6"])
     assert (args.trials, args.max_concurrent, args.name) == (6, 2, "mine")
     assert (args.space_learning_rate.low, args.space_learning_rate.high) == (1e-3, 1e-2)

@@ -26,6 +26,7 @@ from toolkit.config import (
     parse_space,
 )
 from toolkit.core.errors import ConfigError, PredictError, one_line
+from toolkit.core.progress import log
 from toolkit.edge.reviews import read_reviews_file, read_stdin
 from toolkit.verify.reports import parity_table, run_summary
 
@@ -93,7 +94,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     spaces = tuple(getattr(args, f"space_{name}") for name in SEARCHABLE if getattr(args, f"space_{name}"))
     if not spaces:
         spaces = DEFAULT_SPACES
-        print(f"no --tune-* flag: searching {', '.join(f'{s.name} {s.text()}' for s in spaces)}", file=sys.stderr)
+        log(f"no --tune-* flag: searching {', '.join(f'{s.name} {s.text()}' for s in spaces)}")
     sweep = config_from_args(SweepConfig, args, spaces=spaces)
     job = job_from_args(args)  # every flag checked before Ray starts
 

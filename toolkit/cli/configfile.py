@@ -116,7 +116,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def apply_config(parser: argparse.ArgumentParser, command: argparse.ArgumentParser, path: str) -> None:
+def apply_config(command: argparse.ArgumentParser, path: str) -> None:
     """Make the file's settings ``command``'s defaults (the caller parses the command line again)."""
     sections = getattr(command, "sections", None)
     if not sections:

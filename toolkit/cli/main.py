@@ -285,7 +285,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "config", None):  # the file's settings become defaults; the command line wins
         try:
-            apply_config(parser, parser.commands[args.command], args.config)
+            apply_config(parser.commands[args.command], args.config)
         except ToolkitError as exc:
             return _fail(f"error: {exc}", 2)
         args, extra = parser.parse_known_args(argv)

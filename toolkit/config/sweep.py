@@ -148,6 +148,3 @@ class SweepConfig:
         _require(self.trial_gpus >= 0 and math.isfinite(self.trial_gpus), "--trial-gpus must be >= 0")
         if self.name is not None:
             check_folder_name(self.name, "sweep name")
-
-    def space(self, name: str) -> Optional[Space]:
-        return next((s for s in self.spaces if s.name == name), None)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from toolkit.artifacts.destinations import check_destination
 from toolkit.config import METRIC, JobConfig, Space, SweepConfig, check_space
+from toolkit.config.sweep import default_sweep_name
 from toolkit.core.errors import ConfigError, TuneError
 from toolkit.core.progress import log
 from toolkit.core.uris import is_remote
@@ -41,7 +41,7 @@ class SweepResult:
 
 def sweep_job(job: JobConfig, sweep: SweepConfig) -> SweepResult:
     """Run the sweep and write its results folder; see the module docstring."""
-    name = sweep.name or time.strftime("tune-%Y%m%d-%H%M%S")
+    name = sweep.name or default_sweep_name()
     sweep = replace(sweep, name=name)
     check_space(job, sweep.spaces)
     if job.train.epochs < sweep.grace_epochs:
